@@ -1,0 +1,428 @@
+package amtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// nodeFail logs why a node took its failure outcome; the client only sees
+// AM's generic login failure.
+func (s *Server) nodeFail(c *reqCtx, node, outcome, format string, args ...any) (string, []callback, error) {
+	s.log.LogAttrs(c.r.Context(), 0, "node outcome", // slog.LevelInfo == 0
+		attrString("node", node), attrString("outcome", outcome), attrString("reason", fmt.Sprintf(format, args...)))
+	return outcome, nil, nil
+}
+
+// authenticateThingNode is the Authenticate Thing node.
+func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthenticationNode, answers []callback, waiting bool) (string, []callback, error) {
+	const node = "Authenticate Thing"
+	pop := cfg.JWTAuthenticationMethod != AuthClientAssertion
+	if !waiting {
+		if pop {
+			st.nonce = randomID(16)
+			return "", []callback{hiddenCallback(cbPoPAuthentication, st.nonce, 1)}, nil
+		}
+		return "", []callback{hiddenCallback(cbClientAssertion, "", 1)}, nil
+	}
+	// Later Register Thing nodes accept this node's extra audiences, on
+	// every outcome.
+	st.extraAud = append([]string(nil), cfg.AdditionalAudienceValues...)
+	raw, ok := answerFor(st.sent, answers, 0)
+	if !ok || raw == "" {
+		return s.nodeFail(c, node, "failure", "the callback was not answered")
+	}
+	jws, err := parseCompact(raw)
+	if err != nil {
+		return s.nodeFail(c, node, "failure", "%v", err)
+	}
+	claims, err := decodeClaims(jws.payload)
+	if err != nil {
+		return s.nodeFail(c, node, "failure", "%v", err)
+	}
+	var kid string
+	if pop {
+		if claims.Sub == "" || len(claims.Aud) == 0 || claims.Nonce == "" || claims.Cnf == nil || claims.Cnf.KID == "" {
+			return s.nodeFail(c, node, "failure", "a required claim (sub, aud, nonce, cnf.kid) is missing")
+		}
+		if err := checkTimes(claims, c.now, s.skew(), true, true); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if !constantTimeEqual(claims.Nonce, st.nonce) {
+			return s.nodeFail(c, node, "failure", "nonce does not match the challenge")
+		}
+		if !claims.Aud.containsAny(append([]string{c.realm}, cfg.AdditionalAudienceValues...)...) {
+			return s.nodeFail(c, node, "failure", "audience %v is not the realm path %s", []string(claims.Aud), c.realm)
+		}
+		kid = claims.Cnf.KID
+	} else {
+		kid = jws.headerString("kid")
+		if kid == "" || claims.Sub == "" || claims.Iss == "" || len(claims.Aud) == 0 {
+			return s.nodeFail(c, node, "failure", "a required value (kid header, sub, iss, aud) is missing")
+		}
+		if claims.Sub != claims.Iss {
+			return s.nodeFail(c, node, "failure", "sub and iss differ")
+		}
+		if err := checkTimes(claims, c.now, s.skew(), true, false); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		iss := c.issuer()
+		if !claims.Aud.containsAny(append([]string{iss, iss + "/access_token", c.base, c.base + "/"}, cfg.AdditionalAudienceValues...)...) {
+			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(claims.Aud))
+		}
+	}
+	thing := s.getIdentity(c.realm, claims.Sub)
+	if thing == nil {
+		return s.nodeFail(c, node, "register", "no identity %q", claims.Sub)
+	}
+	key := thingKey(thing, kid)
+	if key == nil {
+		return s.nodeFail(c, node, "register", "identity %q has no key %q", claims.Sub, kid)
+	}
+	if err := jws.verify(key); err != nil {
+		return s.nodeFail(c, node, "failure", "%v", err)
+	}
+	if !pop && claims.Jti != "" && !s.firstUseOfAssertion(c.realm, thing.ID, claims) {
+		return s.nodeFail(c, node, "failure", "client assertion jti %q was already used", claims.Jti)
+	}
+	st.username, st.claims, st.key, st.restrict = thing.ID, claims.all, key, cfg.IssueRestrictedToken
+	return "success", nil, nil
+}
+
+// firstUseOfAssertion records a client assertion's jti until it expires.
+func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims) bool {
+	k := realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	if _, seen := s.st.assertions[k]; seen {
+		return false
+	}
+	s.st.assertions[k] = cl.Exp.t.Add(s.skew())
+	return true
+}
+
+// thingKeys returns the identity's confirmation keys.
+func thingKeys(x *identity) []jose.JSONWebKey {
+	var keys []jose.JSONWebKey
+	for _, text := range x.Attrs["thingKeys"] {
+		set, err := parseJWKSet(text)
+		if err != nil {
+			continue
+		}
+		keys = append(keys, set.Keys...)
+	}
+	return keys
+}
+
+func thingKey(x *identity, kid string) *jose.JSONWebKey {
+	for _, k := range thingKeys(x) {
+		if k.KeyID == kid {
+			return publicJWK(&k)
+		}
+	}
+	return nil
+}
+
+var thingTypes = []string{"device", "service", "gateway"}
+
+// registerThingNode is the Register Thing node.
+func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistrationNode, answers []callback, waiting bool) (string, []callback, error) {
+	const node = "Register Thing"
+	method := cfg.JWTRegistrationMethod
+	withPoP := method != RegSoftwareStatementOnly
+	withStatement := method == RegPoPWithSoftwareStatement || method == RegSoftwareStatementOnly
+	if !waiting {
+		var cbs []callback
+		if withPoP {
+			st.nonce = randomID(16)
+			cbs = append(cbs, hiddenCallback(cbPoPRegistration, st.nonce, 1))
+		}
+		if withStatement {
+			cbs = append(cbs, hiddenCallback(cbSoftwareStatement, "", len(cbs)+1))
+		}
+		return "", cbs, nil
+	}
+	claims := map[string]any{}
+	var (
+		id        string
+		regKeys   []jose.JSONWebKey // keys to register
+		bound     *jose.JSONWebKey  // session confirmation key
+		stmtKeys  jose.JSONWebKeySet
+		stmtClaim map[string]any
+		thingType string
+	)
+	if withStatement {
+		raw, ok := answerFor(st.sent, answers, len(st.sent)-1)
+		if !ok || raw == "" {
+			return s.nodeFail(c, node, "failure", "no software statement")
+		}
+		var err error
+		if stmtKeys, stmtClaim, err = s.verifySoftwareStatement(c, raw); err != nil {
+			return s.nodeFail(c, node, "failure", "software statement: %v", err)
+		}
+	}
+	if withPoP {
+		raw, ok := answerFor(st.sent, answers, 0)
+		if !ok || raw == "" {
+			return s.nodeFail(c, node, "failure", "no registration JWT")
+		}
+		jws, err := parseCompact(raw)
+		if err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		cl, err := decodeClaims(jws.payload)
+		if err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if cl.Sub == "" || len(cl.Aud) == 0 || cl.Nonce == "" || cl.Cnf == nil {
+			return s.nodeFail(c, node, "failure", "a required claim (sub, aud, nonce, cnf) is missing")
+		}
+		if err := checkTimes(cl, c.now, s.skew(), true, true); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if !constantTimeEqual(cl.Nonce, st.nonce) {
+			return s.nodeFail(c, node, "failure", "nonce does not match the challenge")
+		}
+		if !cl.Aud.containsAny(append([]string{c.realm}, st.extraAud...)...) {
+			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(cl.Aud))
+		}
+		var key *jose.JSONWebKey
+		if method == RegPoPWithSoftwareStatement {
+			kid := cl.Cnf.KID
+			if kid == "" && cl.Cnf.JWK != nil {
+				kid = cl.Cnf.JWK.KeyID
+			}
+			for i := range stmtKeys.Keys {
+				if stmtKeys.Keys[i].KeyID == kid {
+					key = publicJWK(&stmtKeys.Keys[i])
+				}
+			}
+			if key == nil {
+				return s.nodeFail(c, node, "failure", "the software statement has no key %q", kid)
+			}
+		} else {
+			if cl.Cnf.JWK == nil {
+				return s.nodeFail(c, node, "failure", "cnf.jwk is missing")
+			}
+			if !cl.Cnf.JWK.IsPublic() {
+				return s.nodeFail(c, node, "failure", "cnf.jwk holds private key material")
+			}
+			key = publicJWK(cl.Cnf.JWK)
+			if key == nil {
+				return s.nodeFail(c, node, "failure", "cnf.jwk is not a usable public key")
+			}
+			if key.KeyID == "" {
+				key.KeyID = cl.Cnf.KID
+			}
+		}
+		if key.KeyID == "" {
+			return s.nodeFail(c, node, "failure", "the confirmation key has no kid")
+		}
+		if err := jws.verify(key); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if method == RegPoPWithCertificate {
+			certs := cl.Cnf.JWK.Certificates
+			if len(certs) == 0 {
+				return s.nodeFail(c, node, "failure", "cnf.jwk has no x5c certificate")
+			}
+			if err := verifyThingCertificate(certs, s.cfg.CertVerificationCAs, c.now, s.skew()); err != nil {
+				return s.nodeFail(c, node, "failure", "certificate: %v", err)
+			}
+			if cfg.VerifySubject && !certNames(certs[0], cl.Sub) {
+				return s.nodeFail(c, node, "failure", "subject %q is not the certificate's CN or UID", cl.Sub)
+			}
+		}
+		for k, v := range cl.all {
+			claims[k] = v
+		}
+		id, bound, regKeys = cl.Sub, key, []jose.JSONWebKey{*key}
+	}
+	for k, v := range stmtClaim {
+		claims[k] = v // the statement's claims take precedence
+	}
+	if method == RegSoftwareStatementOnly {
+		id = newUUID()
+		claims["sub"] = id
+		for i := range stmtKeys.Keys {
+			if k := publicJWK(&stmtKeys.Keys[i]); k != nil && k.KeyID != "" {
+				regKeys = append(regKeys, *k)
+			}
+		}
+		if len(regKeys) == 0 {
+			return s.nodeFail(c, node, "failure", "the software statement's jwks has no public key with a kid")
+		}
+	}
+	if cfg.NameValidationRegex != "" {
+		re, err := regexp.Compile(cfg.NameValidationRegex)
+		if err != nil {
+			return s.nodeFail(c, node, "failure", "nameValidationRegex does not compile: %v", err)
+		}
+		if re.MatchString(id) {
+			return s.nodeFail(c, node, "failure", "thing name %q matches nameValidationRegex", id)
+		}
+	}
+	if v, ok := claims["thingType"].(string); ok {
+		thingType = v
+		if !slices.Contains(thingTypes, strings.ToLower(v)) {
+			return s.nodeFail(c, node, "failure", "thingType %q is not one of %v", v, thingTypes)
+		}
+	} else if withPoP {
+		return s.nodeFail(c, node, "failure", "thingType is missing")
+	}
+	if err := s.registerIdentity(c, cfg, id, thingType, regKeys, claims); err != nil {
+		if err == errNodeFailure {
+			return s.nodeFail(c, node, "failure", "identity %q does not exist and Create Identity is off", id)
+		}
+		return "", nil, err
+	}
+	st.username, st.claims = id, claims
+	st.key, st.restrict = bound, withPoP
+	return "success", nil, nil
+}
+
+// verifySoftwareStatement checks a statement against the realm's software
+// publishers and returns the thing keys (jwks) and all its claims.
+func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKeySet, map[string]any, error) {
+	var none jose.JSONWebKeySet
+	jws, err := parseCompact(raw)
+	if err != nil {
+		return none, nil, err
+	}
+	cl, err := decodeClaims(jws.payload)
+	if err != nil {
+		return none, nil, err
+	}
+	if cl.Iss == "" {
+		return none, nil, fmt.Errorf("iss is missing")
+	}
+	if err := checkTimes(cl, c.now, s.skew(), false, false); err != nil {
+		return none, nil, err
+	}
+	var pub *SoftwarePublisher
+	for _, p := range c.rc.SoftwarePublishers {
+		if p.Issuer == cl.Iss {
+			pub = p
+		}
+	}
+	if pub == nil {
+		return none, nil, fmt.Errorf("no software publisher with issuer %q", cl.Iss)
+	}
+	alg := pub.SigningAlgorithm
+	if alg == "" {
+		alg = "ES256"
+	}
+	if jws.alg != alg {
+		return none, nil, fmt.Errorf("signed with %s, the publisher expects %s", jws.alg, alg)
+	}
+	keys, err := pub.keys()
+	if err != nil {
+		return none, nil, fmt.Errorf("publisher keys: %w", err)
+	}
+	kid := jws.headerString("kid")
+	verified := false
+	for i := range keys.Keys {
+		if kid != "" && keys.Keys[i].KeyID != kid {
+			continue
+		}
+		if jws.verify(&keys.Keys[i]) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return none, nil, fmt.Errorf("signature does not verify with the publisher's keys (kid %q)", kid)
+	}
+	rawJWKS, ok := cl.all["jwks"]
+	if !ok {
+		return none, nil, fmt.Errorf("jwks is missing")
+	}
+	b, _ := json.Marshal(rawJWKS)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) == 0 {
+		return none, nil, fmt.Errorf("jwks is not a JWK set with keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return none, nil, fmt.Errorf("jwks holds private key material")
+		}
+	}
+	return set, cl.all, nil
+}
+
+// registerIdentity creates the thing or registers its key on an existing
+// identity, with the node's attribute rules.
+func (s *Server) registerIdentity(c *reqCtx, cfg *IoTRegistrationNode, id, thingType string, keys []jose.JSONWebKey, claims map[string]any) error {
+	x := s.getIdentity(c.realm, id)
+	created := x == nil
+	if created {
+		if !cfg.CreateIdentity {
+			return errNodeFailure
+		}
+		x = newThingIdentity(c.realm, id, c.now)
+	}
+	// Confirmation keys.
+	var existing []jose.JSONWebKey
+	if !created {
+		existing = thingKeys(x)
+	}
+	for _, k := range keys {
+		k.Use = "sig"
+		k.Certificates = nil
+		replaced := false
+		for i := range existing {
+			if existing[i].KeyID == k.KeyID {
+				existing[i], replaced = k, true
+			}
+		}
+		if !replaced {
+			if cfg.AllowKeyRotation {
+				existing = append(existing, k)
+			} else {
+				existing = []jose.JSONWebKey{k}
+			}
+		}
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: existing})
+	if err != nil {
+		return err
+	}
+	x.Attrs["thingKeys"] = []string{string(set)}
+	setAttr := func(attr, val string) {
+		if _, has := x.Attrs[attr]; has && !created && !cfg.AllowAttributeOverwrite {
+			return
+		}
+		x.Attrs[attr] = []string{val}
+	}
+	for attr, val := range cfg.DefaultAttributeValues {
+		if _, has := x.Attrs[attr]; !has {
+			x.Attrs[attr] = []string{val}
+		}
+	}
+	if thingType != "" {
+		setAttr("thingType", thingType)
+	}
+	if cfg.CreateIdentity {
+		for claim, attr := range cfg.ClaimToAttributeMapping {
+			v, ok := claims[claim]
+			if !ok {
+				continue
+			}
+			setAttr(attr, claimString(v))
+		}
+	}
+	x.Rev++
+	return s.putIdentity(x)
+}
+
+func claimString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,278 @@
+package amtest
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	_ "crypto/sha256"
+	_ "crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+const cryptoSHA256 = crypto.SHA256
+
+// compactJWS is a parsed, not yet verified, compact JWS. The local AM
+// parses JWS itself because signed requests carry an integer "nonce" in the
+// protected header, which JOSE libraries that type "nonce" as a string
+// refuse.
+type compactJWS struct {
+	header  map[string]json.RawMessage
+	alg     string
+	payload []byte
+	signed  string // the signing input
+	sig     []byte
+}
+
+// thingAlgorithms are the algorithms things may sign with (AM accepted all
+// seven the SDK derives from key types, plus RSASSA-PKCS1-v1_5).
+var thingAlgorithms = map[string]bool{
+	"ES256": true, "ES384": true, "ES512": true, "EdDSA": true,
+	"PS256": true, "PS384": true, "PS512": true, "RS256": true, "RS384": true, "RS512": true,
+}
+
+var errNotJWS = errors.New("not a compact JWS")
+
+func parseCompact(tok string) (*compactJWS, error) {
+	tok = strings.TrimSpace(tok)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errNotJWS
+	}
+	dec := base64.RawURLEncoding
+	hb, err := dec.DecodeString(parts[0])
+	if err != nil {
+		return nil, fmt.Errorf("JWS header: %w", err)
+	}
+	pb, err := dec.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("JWS payload: %w", err)
+	}
+	sig, err := dec.DecodeString(parts[2])
+	if err != nil {
+		return nil, fmt.Errorf("JWS signature: %w", err)
+	}
+	j := &compactJWS{payload: pb, signed: parts[0] + "." + parts[1], sig: sig}
+	if err := json.Unmarshal(hb, &j.header); err != nil || j.header == nil {
+		return nil, errors.New("JWS header is not a JSON object")
+	}
+	if err := json.Unmarshal(j.header["alg"], &j.alg); err != nil || j.alg == "" {
+		return nil, errors.New("JWS header has no alg")
+	}
+	if !thingAlgorithms[j.alg] {
+		return nil, fmt.Errorf("JWS algorithm %q is not accepted", j.alg)
+	}
+	if _, ok := j.header["crit"]; ok {
+		return nil, errors.New("JWS has critical header parameters")
+	}
+	return j, nil
+}
+
+func (j *compactJWS) headerString(name string) string {
+	var s string
+	json.Unmarshal(j.header[name], &s)
+	return s
+}
+
+// verify checks the signature with a public key (or a JWK holding one).
+func (j *compactJWS) verify(key any) error {
+	if k, ok := key.(*jose.JSONWebKey); ok {
+		if k == nil {
+			return errors.New("no key")
+		}
+		key = k.Key
+	}
+	if k, ok := key.(jose.JSONWebKey); ok {
+		key = k.Key
+	}
+	var h crypto.Hash
+	switch j.alg[2:] {
+	case "256":
+		h = crypto.SHA256
+	case "384":
+		h = crypto.SHA384
+	case "512":
+		h = crypto.SHA512
+	}
+	digest := func() []byte {
+		w := h.New()
+		w.Write([]byte(j.signed))
+		return w.Sum(nil)
+	}
+	switch pub := key.(type) {
+	case *ecdsa.PublicKey:
+		if !strings.HasPrefix(j.alg, "ES") {
+			return fmt.Errorf("an EC key cannot verify %s", j.alg)
+		}
+		size := (pub.Curve.Params().BitSize + 7) / 8
+		want := map[string]int{"ES256": 32, "ES384": 48, "ES512": 66}[j.alg]
+		if size != want {
+			return fmt.Errorf("%s needs a different curve than %s", j.alg, pub.Curve.Params().Name)
+		}
+		if len(j.sig) != 2*size {
+			return errors.New("bad ECDSA signature length")
+		}
+		r := new(big.Int).SetBytes(j.sig[:size])
+		s := new(big.Int).SetBytes(j.sig[size:])
+		if !ecdsa.Verify(pub, digest(), r, s) {
+			return errors.New("signature does not verify")
+		}
+	case *rsa.PublicKey:
+		var err error
+		switch {
+		case strings.HasPrefix(j.alg, "PS"):
+			err = rsa.VerifyPSS(pub, h, digest(), j.sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		case strings.HasPrefix(j.alg, "RS"):
+			err = rsa.VerifyPKCS1v15(pub, h, digest(), j.sig)
+		default:
+			return fmt.Errorf("an RSA key cannot verify %s", j.alg)
+		}
+		if err != nil {
+			return errors.New("signature does not verify")
+		}
+	case ed25519.PublicKey:
+		if j.alg != "EdDSA" {
+			return fmt.Errorf("an Ed25519 key cannot verify %s", j.alg)
+		}
+		if !ed25519.Verify(pub, []byte(j.signed), j.sig) {
+			return errors.New("signature does not verify")
+		}
+	default:
+		return fmt.Errorf("unsupported key type %T", key)
+	}
+	return nil
+}
+
+// publicJWK returns the public part of k, or nil if k holds no usable public key.
+func publicJWK(k *jose.JSONWebKey) *jose.JSONWebKey {
+	if k == nil || k.Key == nil {
+		return nil
+	}
+	p := k.Public()
+	if !p.Valid() {
+		return nil
+	}
+	switch p.Key.(type) {
+	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:
+		return &p
+	}
+	return nil
+}
+
+// audience is a JWT aud claim: one string or an array of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*a = audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return errors.New("aud is neither a string nor an array of strings")
+	}
+	*a = l
+	return nil
+}
+
+func (a audience) containsAny(vals ...string) bool {
+	for _, x := range a {
+		for _, v := range vals {
+			if x == v {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// numericDate is a JWT NumericDate (seconds, possibly fractional).
+type numericDate struct {
+	set bool
+	t   time.Time
+}
+
+func (n *numericDate) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
+		return errors.New("a time claim is not a NumericDate")
+	}
+	sec, frac := math.Modf(f)
+	n.set, n.t = true, time.Unix(int64(sec), int64(frac*1e9))
+	return nil
+}
+
+// cnfClaim is the RFC 7800 confirmation claim.
+type cnfClaim struct {
+	KID string           `json:"kid,omitempty"`
+	JWK *jose.JSONWebKey `json:"jwk,omitempty"`
+}
+
+// thingClaims are the claims of the JWTs things present to the IoT nodes.
+type thingClaims struct {
+	Sub       string      `json:"sub"`
+	Iss       string      `json:"iss"`
+	Aud       audience    `json:"aud"`
+	Iat       numericDate `json:"iat"`
+	Exp       numericDate `json:"exp"`
+	Nbf       numericDate `json:"nbf"`
+	Nonce     string      `json:"nonce"`
+	Jti       string      `json:"jti"`
+	ThingType string      `json:"thingType"`
+	Cnf       *cnfClaim   `json:"cnf"`
+	// all holds every claim, custom ones included, as decoded JSON.
+	all map[string]any
+}
+
+func decodeClaims(payload []byte) (*thingClaims, error) {
+	var c thingClaims
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("JWT claims: %w", err)
+	}
+	if err := json.Unmarshal(payload, &c.all); err != nil || c.all == nil {
+		return nil, errors.New("JWT claims are not a JSON object")
+	}
+	return &c, nil
+}
+
+// checkTimes validates exp (required if requireExp), iat and nbf at now with skew.
+func checkTimes(c *thingClaims, now time.Time, skew time.Duration, requireExp, requireIat bool) error {
+	if requireExp && !c.Exp.set {
+		return errors.New("exp is missing")
+	}
+	if requireIat && !c.Iat.set {
+		return errors.New("iat is missing")
+	}
+	if c.Exp.set && !now.Before(c.Exp.t.Add(skew)) {
+		return errors.New("the JWT has expired")
+	}
+	if c.Iat.set && c.Iat.t.After(now.Add(skew)) {
+		return errors.New("the JWT is issued in the future")
+	}
+	if c.Nbf.set && c.Nbf.t.After(now.Add(skew)) {
+		return errors.New("the JWT is not valid yet")
+	}
+	if c.Exp.set && c.Iat.set && c.Exp.t.Before(c.Iat.t) {
+		return errors.New("the JWT expires before it was issued")
+	}
+	return nil
+}
+
+// parseJWKSet parses a JWK set held as JSON text.
+func parseJWKSet(text string) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	err := json.Unmarshal([]byte(text), &set)
+	return set, err
+}

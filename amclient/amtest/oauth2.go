@@ -1,0 +1,540 @@
+package amtest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// oauthContext is what a token operation needs: realm, provider and client.
+type oauthContext struct {
+	provider *OAuth2Provider
+	clientID string
+	client   *OAuth2Client
+}
+
+func (s *Server) oauthFor(c *reqCtx, clientID string) (*oauthContext, error) {
+	if c.rc.OAuth2 == nil {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
+	}
+	cl := c.rc.OAuth2Clients[clientID]
+	if cl == nil || !cl.Active {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").withLog("no active client %q in realm %s", clientID, c.realm)
+	}
+	return &oauthContext{provider: c.rc.OAuth2, clientID: clientID, client: cl}, nil
+}
+
+// thingClient is the OAuth 2.0 client of a thing: its thingOAuth2ClientName,
+// else the IoT Service's client.
+func thingClient(c *reqCtx, thing *identity) string {
+	if n := thing.first("thingOAuth2ClientName"); n != "" {
+		return n
+	}
+	return c.rc.IoT.OAuthClientName
+}
+
+// javaSet formats scopes as AM's messages do: [a, b].
+func javaSet(s []string) string { return "[" + strings.Join(s, ", ") + "]" }
+
+// validateScopes applies AM's default scope validator.
+func validateScopes(requested []string, cl *OAuth2Client) ([]string, error) {
+	if len(requested) == 0 {
+		if len(cl.DefaultScopes) == 0 {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
+		}
+		return append([]string(nil), cl.DefaultScopes...), nil
+	}
+	var bad []string
+	for _, sc := range requested {
+		if !slices.Contains(cl.Scopes, sc) {
+			bad = append(bad, sc)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
+	}
+	return dedupe(requested), nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func lifetime(client, provider int64) time.Duration {
+	if client > 0 {
+		return time.Duration(client) * time.Second
+	}
+	return time.Duration(provider) * time.Second
+}
+
+// issue mints an access token (and a refresh token when the provider and
+// client allow it and wantRefresh) for the grant, and answers with an
+// RFC 6749 token response.
+func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh bool) (map[string]any, error) {
+	p := oc.provider
+	atLife := lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime)
+	audit := newUUID() + "-" + randomID(4)
+	var access string
+	if p.Core.StatelessTokensEnabled {
+		var err error
+		if access, err = s.signAccessToken(c, oc, g, scopes, atLife, audit); err != nil {
+			return nil, err
+		}
+	} else {
+		access = randomID(20)
+	}
+	resp := map[string]any{"access_token": access, "scope": strings.Join(scopes, " "),
+		"token_type": "Bearer", "expires_in": int64(atLife/time.Second) - 1}
+	if err := s.putToken(access, &token{GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(atLife), Audit: audit}); err != nil {
+		return nil, err
+	}
+	if wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken) {
+		rtLife := lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime)
+		refresh := randomID(20)
+		if err := s.putToken(refresh, &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}); err != nil {
+			return nil, err
+		}
+		if exp := c.now.Add(rtLife); exp.After(g.Expires) {
+			g.Expires = exp
+			if err := s.putGrant(g); err != nil {
+				return nil, err
+			}
+		}
+		resp["refresh_token"] = refresh
+	}
+	return resp, nil
+}
+
+func (s *Server) signAccessToken(c *reqCtx, oc *oauthContext, g *grant, scopes []string, life time.Duration, audit string) (string, error) {
+	var key jose.SigningKey
+	switch alg := oc.provider.Advanced.TokenSigningAlgorithm; alg {
+	case "", "ES256":
+		key = jose.SigningKey{Algorithm: jose.ES256, Key: s.keys.TokenKey}
+	case "HS256":
+		key = jose.SigningKey{Algorithm: jose.HS256, Key: s.keys.TokenHMAC}
+	default:
+		return "", fmt.Errorf("token signing algorithm %q is not supported by the local AM (ES256, HS256)", alg)
+	}
+	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	now := c.now.Unix()
+	claims := map[string]any{
+		"sub": "(usr!" + g.Subject + ")", "cts": "OAUTH2_STATELESS_GRANT", "auditTrackingId": audit,
+		"subname": g.Subject, "iss": g.Issuer, "tokenName": "access_token", "token_type": "Bearer",
+		"authGrantId": g.ID, "aud": oc.clientID, "nbf": now, "grant_type": GrantJWTBearer,
+		"scope": scopes, "auth_time": g.AuthTime.Unix(), "realm": g.Realm, "exp": now + int64(life/time.Second),
+		"iat": now, "expires_in": int64(life / time.Second), "jti": randomID(20),
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
+}
+
+func (s *Server) putToken(tok string, t *token) error {
+	h := hashToken(tok)
+	if err := s.j.put(kindToken, h, t); err != nil {
+		return err
+	}
+	s.st.mu.Lock()
+	s.st.tokens[h] = t
+	s.st.mu.Unlock()
+	return nil
+}
+
+func (s *Server) putGrant(g *grant) error {
+	if err := s.j.put(kindGrant, g.ID, g); err != nil {
+		return err
+	}
+	s.st.mu.Lock()
+	c := *g
+	s.st.grants[g.ID] = &c
+	s.sweepLocked(g.AuthTime)
+	s.st.mu.Unlock()
+	return nil
+}
+
+// lookupToken returns a live token and its grant.
+func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
+	if tok == "" {
+		return nil, nil
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	t := s.st.tokens[hashToken(tok)]
+	if t == nil || t.Revoked || !now.Before(t.Expires) {
+		return nil, nil
+	}
+	g := s.st.grants[t.GrantID]
+	if g == nil || g.Revoked {
+		return nil, nil
+	}
+	tc, gc := *t, *g
+	return &tc, &gc
+}
+
+func (s *Server) revokeToken(tok string, wholeGrant bool) error {
+	h := hashToken(tok)
+	s.st.mu.Lock()
+	t := s.st.tokens[h]
+	if t == nil {
+		s.st.mu.Unlock()
+		return nil
+	}
+	tc := *t
+	tc.Revoked = true
+	var gc *grant
+	if g := s.st.grants[t.GrantID]; wholeGrant && g != nil {
+		c := *g
+		c.Revoked = true
+		gc = &c
+	}
+	s.st.mu.Unlock()
+	if err := s.putToken(tok, &tc); err != nil {
+		return err
+	}
+	if gc != nil {
+		return s.putGrant(gc)
+	}
+	return nil
+}
+
+type accessTokenRequest struct {
+	Scope        []string `json:"scope"`
+	RefreshToken string   `json:"refresh_token"`
+}
+
+// thingAccessToken serves get_access_token: a new grant for the thing, or a
+// refresh of one of its own grants.
+func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) error {
+	var req accessTokenRequest
+	if err := c.decodeJSON(payload, &req); err != nil {
+		return err
+	}
+	oc, err := s.oauthFor(c, thingClient(c, thing))
+	if err != nil {
+		return err
+	}
+	if req.RefreshToken != "" {
+		return s.refresh(c, oc, req.RefreshToken, req.Scope, thing.ID)
+	}
+	if !slices.Contains(oc.client.GrantTypes, GrantJWTBearer) {
+		return oauthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
+	}
+	scopes, err := validateScopes(req.Scope, oc.client)
+	if err != nil {
+		return err
+	}
+	subject := thing.ID
+	if attr := c.rc.IoT.OAuthSubjectAttribute; attr != "" {
+		if subject = thing.first(attr); subject == "" {
+			return oauthErr(http.StatusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
+		}
+	}
+	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
+		Thing: thing.ID, Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
+	if err := s.putGrant(g); err != nil {
+		return err
+	}
+	resp, err := s.issue(c, oc, g, scopes, true)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}
+
+// refresh exchanges a refresh token of the same client (and, when thingID is
+// set, obtained by that thing) for a new access token with the same or fewer scopes.
+func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, requested []string, thingID string) error {
+	t, g := s.lookupToken(refreshToken, c.now)
+	if t == nil || !t.Refresh || g.Realm != c.realm || g.ClientID != oc.clientID || (thingID != "" && !strings.EqualFold(g.Thing, thingID)) {
+		return oauthErr(http.StatusBadRequest, "invalid_grant", "grant is invalid")
+	}
+	scopes := t.Scopes
+	if len(requested) > 0 {
+		var extra []string
+		for _, sc := range requested {
+			if !slices.Contains(t.Scopes, sc) {
+				extra = append(extra, sc)
+			}
+		}
+		if len(extra) > 0 {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
+		}
+		scopes = dedupe(requested)
+	}
+	rotate := oc.provider.Core.IssueRefreshTokenOnRefreshedToken
+	resp, err := s.issue(c, oc, g, scopes, rotate)
+	if err != nil {
+		return err
+	}
+	if rotate {
+		if err := s.revokeToken(refreshToken, false); err != nil {
+			return err
+		}
+	}
+	writeJSON(c.w, http.StatusOK, resp)
+	return nil
+}
+
+// introspection returns the RFC 7662 answer for tok as seen by clientID.
+func (s *Server) introspection(c *reqCtx, tok, clientID string, client *OAuth2Client) map[string]any {
+	t, g := s.lookupToken(tok, c.now)
+	if t == nil || g.Realm != c.realm {
+		return map[string]any{"active": false}
+	}
+	if g.ClientID != clientID && !slices.Contains(client.Scopes, "am-introspect-all-tokens") {
+		return map[string]any{"active": false}
+	}
+	out := map[string]any{
+		"active": true, "scope": strings.Join(t.Scopes, " "), "client_id": g.ClientID,
+		"user_id": g.Subject, "username": g.Subject, "sub": "(usr!" + g.Subject + ")", "subname": g.Subject,
+		"token_type": "Bearer", "exp": t.Expires.Unix(), "iss": g.Issuer, "realm": g.Realm,
+		"auth_level": 0, "authGrantId": g.ID, "auditTrackingId": t.Audit,
+	}
+	if t.Refresh {
+		out["token_type"] = "refresh_token"
+	}
+	return out
+}
+
+func (s *Server) thingIntrospect(c *reqCtx, thing *identity, payload []byte) error {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if err := c.decodeJSON(payload, &req); err != nil {
+		return err
+	}
+	if req.Token == "" {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+	}
+	oc, err := s.oauthFor(c, thingClient(c, thing))
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, s.introspection(c, req.Token, oc.clientID, oc.client))
+	return nil
+}
+
+// --- /oauth2 endpoints ---
+
+// authenticateClient checks client_secret_basic or client_secret_post.
+func (s *Server) authenticateClient(c *reqCtx) (*oauthContext, error) {
+	id, secret, ok := c.r.BasicAuth()
+	if ok {
+		// RFC 6749 §2.3.1: the credentials are form-encoded before Basic encoding.
+		if v, err := url.QueryUnescape(id); err == nil {
+			id = v
+		}
+		if v, err := url.QueryUnescape(secret); err == nil {
+			secret = v
+		}
+	} else {
+		id, secret = c.r.PostForm.Get("client_id"), c.r.PostForm.Get("client_secret")
+	}
+	bad := oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+	if id == "" {
+		return nil, bad.withLog("no client credentials")
+	}
+	oc, err := s.oauthFor(c, id)
+	if err != nil {
+		return nil, bad.withLog("unknown client %q", id)
+	}
+	if oc.client.Secret == "" || !constantTimeEqual(secret, oc.client.Secret) {
+		return nil, bad.withLog("wrong secret for client %q", id)
+	}
+	return oc, nil
+}
+
+func (s *Server) parseForm(c *reqCtx) error {
+	if c.r.Method != http.MethodPost {
+		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "The request method must be POST")
+	}
+	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.maxBody())
+	if err := c.r.ParseForm(); err != nil {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "The request body is not a valid form").withLog("%v", err)
+	}
+	return nil
+}
+
+func (s *Server) handleTokenEndpoint(c *reqCtx) error {
+	if err := s.parseForm(c); err != nil {
+		return err
+	}
+	oc, err := s.authenticateClient(c)
+	if err != nil {
+		return err
+	}
+	f := c.r.PostForm
+	gt := f.Get("grant_type")
+	if gt == "" {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: grant_type")
+	}
+	if !slices.Contains(oc.client.GrantTypes, gt) {
+		return oauthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
+	}
+	requested := strings.Fields(f.Get("scope"))
+	switch gt {
+	case "refresh_token":
+		return s.refresh(c, oc, f.Get("refresh_token"), requested, "")
+	case "client_credentials", "password":
+		subject := oc.clientID
+		if gt == "password" {
+			if !s.checkPassword(c.realm, f.Get("username"), f.Get("password")) {
+				return oauthErr(http.StatusBadRequest, "invalid_grant", "Authentication failed")
+			}
+			subject = f.Get("username")
+			if x := s.getIdentity(c.realm, subject); x != nil {
+				subject = x.ID
+			}
+		}
+		scopes, err := validateScopes(requested, oc.client)
+		if err != nil {
+			return err
+		}
+		g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
+			Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
+		if err := s.putGrant(g); err != nil {
+			return err
+		}
+		resp, err := s.issue(c, oc, g, scopes, gt == "password")
+		if err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusOK, resp)
+		return nil
+	}
+	return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
+}
+
+func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
+	if err := s.parseForm(c); err != nil {
+		return err
+	}
+	oc, err := s.authenticateClient(c)
+	if err != nil {
+		return err
+	}
+	tok := c.r.PostForm.Get("token")
+	if tok == "" {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+	}
+	writeJSON(c.w, http.StatusOK, s.introspection(c, tok, oc.clientID, oc.client))
+	return nil
+}
+
+// handleRevoke revokes an access token, or a refresh token together with
+// every token of its grant. Unknown tokens are answered 200, per RFC 7009.
+func (s *Server) handleRevoke(c *reqCtx) error {
+	if err := s.parseForm(c); err != nil {
+		return err
+	}
+	oc, err := s.authenticateClient(c)
+	if err != nil {
+		return err
+	}
+	tok := c.r.PostForm.Get("token")
+	if tok == "" {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+	}
+	if t, g := s.lookupToken(tok, c.now); t != nil && g.ClientID == oc.clientID && g.Realm == c.realm {
+		if err := s.revokeToken(tok, t.Refresh); err != nil {
+			return err
+		}
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{})
+	return nil
+}
+
+func (s *Server) handleOpenIDConfig(c *reqCtx) error {
+	if c.r.Method != http.MethodGet {
+		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
+	}
+	if c.rc.OAuth2 == nil {
+		return oauthErr(http.StatusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
+	}
+	iss := c.issuer()
+	scopes := map[string]bool{}
+	for _, cl := range c.rc.OAuth2Clients {
+		for _, sc := range cl.Scopes {
+			scopes[sc] = true
+		}
+	}
+	supported := []string{}
+	for sc := range scopes {
+		supported = append(supported, sc)
+	}
+	sort.Strings(supported)
+	writeJSON(c.w, http.StatusOK, map[string]any{
+		"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/access_token",
+		"introspection_endpoint": iss + "/introspect", "revocation_endpoint": iss + "/token/revoke",
+		"device_authorization_endpoint": iss + "/device/code", "userinfo_endpoint": iss + "/userinfo",
+		"jwks_uri": iss + "/connect/jwk_uri", "scopes_supported": supported,
+		"grant_types_supported":                 []string{"client_credentials", "password", "refresh_token", GrantJWTBearer, GrantDeviceCode},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"response_types_supported":              []string{"token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+	})
+	return nil
+}
+
+func (s *Server) handleJWKS(c *reqCtx) error {
+	if c.r.Method != http.MethodGet {
+		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
+	}
+	pub := s.keys.TokenKey.Public()
+	writeJSON(c.w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+	return nil
+}
+
+// handleServerInfo serves /json/serverinfo/* (and /json/serverinfo/version).
+func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
+	if c.r.Method != http.MethodGet {
+		return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+	}
+	var info map[string]any
+	switch sub {
+	case "*":
+		info = map[string]any{
+			"_id": "*", "_rev": "1", "domains": []string{}, "protectedUserAttributes": []string{"telephoneNumber", "mail"},
+			"cookieName": s.cfg.CookieName, "secureCookie": false, "forgotPassword": "false", "forgotUsername": "false",
+			"kbaEnabled": "false", "selfRegistration": "false", "lang": "en-US",
+			"successfulUserRegistrationDestination": "default", "socialImplementations": []string{},
+			"referralsEnabled": "false", "zeroPageLogin": map[string]any{"enabled": true, "refererWhitelist": []string{}, "allowedWithoutReferer": true},
+			"realm": c.realm, "xuiUserSessionValidationEnabled": true, "fileBasedConfiguration": true, "userIdAttributes": []string{},
+		}
+	case "version":
+		info = map[string]any{"_id": "version", "_rev": "1", "version": "7.4.0", "fullVersion": "ForgeRock Access Management 7.4.0 (Thingway local AM)", "revision": "thingway", "date": ""}
+	default:
+		return errNotFound
+	}
+	if f := c.r.URL.Query().Get("_fields"); f != "" {
+		keep := map[string]bool{"_id": true, "_rev": true}
+		for _, name := range strings.Split(f, ",") {
+			keep[strings.TrimSpace(name)] = true
+		}
+		for k := range info {
+			if !keep[k] {
+				delete(info, k)
+			}
+		}
+	}
+	c.w.Header().Set("Content-API-Version", "resource=1.1")
+	writeJSON(c.w, http.StatusOK, info)
+	return nil
+}
+

@@ -1,0 +1,191 @@
+package amtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// popFailure is the answer to every proof-of-possession violation.
+var popFailure = crestErr(http.StatusUnauthorized, "Access Denied")
+
+// requestPayload returns the JSON payload of a request made with an SSO
+// session, enforcing the session's proof-of-possession restriction: a
+// restricted session's requests must carry a compact JWS signed with its
+// confirmation key, whose protected header names this exact URL (aud), the
+// Accept-API-Version (api) and a nonce above every nonce used before, and
+// whose payload carries the SSO token (csrf). Unrestricted sessions may send
+// plain JSON, or a JWS that is checked the same way when the session knows a key.
+func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
+	body, err := c.readBody()
+	if err != nil {
+		return nil, err
+	}
+	mt, _, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
+	jose := mt == "application/jose" || (mt != "application/json" && looksLikeJWS(body))
+	if !jose {
+		if x.Restricted {
+			return nil, popFailure.withLog("restricted session sent an unsigned request")
+		}
+		return body, nil
+	}
+	jws, err := parseCompact(string(body))
+	if err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("%v", err)
+	}
+	var csrf struct {
+		CSRF string `json:"csrf"`
+	}
+	if err := json.Unmarshal(jws.payload, &csrf); err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("payload is not a JSON object")
+	}
+	if x.Key == nil {
+		if x.Restricted {
+			return nil, popFailure.withLog("restricted session has no key")
+		}
+		if csrf.CSRF != "" && csrf.CSRF != tok {
+			return nil, popFailure.withLog("csrf is not the session's token")
+		}
+		return jws.payload, nil
+	}
+	if err := jws.verify(x.Key); err != nil {
+		return nil, popFailure.withLog("signed request: %v", err)
+	}
+	if aud := jws.headerString("aud"); !c.matchesRequestURL(aud) {
+		return nil, popFailure.withLog("signed request aud %q is not the request URL %q", aud, c.requestURL())
+	}
+	api, err := parseAPIVersion(jws.headerString("api"))
+	if err != nil || jws.headerString("api") == "" || api != c.ver {
+		return nil, popFailure.withLog("signed request api %q is not the Accept-API-Version", jws.headerString("api"))
+	}
+	var nonce json.Number
+	dec := json.NewDecoder(bytes.NewReader(jws.header["nonce"]))
+	dec.UseNumber()
+	if err := dec.Decode(&nonce); err != nil {
+		return nil, popFailure.withLog("signed request nonce is not an integer")
+	}
+	n, err := nonce.Int64()
+	if err != nil || n < 0 {
+		return nil, popFailure.withLog("signed request nonce %q is not a non-negative integer", nonce)
+	}
+	if !constantTimeEqual(csrf.CSRF, tok) {
+		return nil, popFailure.withLog("csrf is not the session's token")
+	}
+	ok, err := c.s.acceptNonce(tok, n)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, popFailure.withLog("nonce %d was already used or is below one that was", n)
+	}
+	return jws.payload, nil
+}
+
+func looksLikeJWS(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] != '{' && bytes.Count(b, []byte(".")) == 2
+}
+
+// requestURL is the URL the client addressed, as it must appear in aud.
+func (c *reqCtx) requestURL() string {
+	return requestScheme(c.r) + "://" + c.r.Host + c.r.RequestURI
+}
+
+func (c *reqCtx) matchesRequestURL(aud string) bool {
+	if aud == "" {
+		return false
+	}
+	want := c.requestURL()
+	if aud == want {
+		return true
+	}
+	da, err1 := url.PathUnescape(aud)
+	dw, err2 := url.PathUnescape(want)
+	return err1 == nil && err2 == nil && da == dw
+}
+
+// handleThings serves /json/things/*: the thing of the session.
+func (s *Server) handleThings(c *reqCtx) error {
+	x, tok, err := c.caller()
+	if err != nil {
+		return err
+	}
+	if x.Realm != c.realm {
+		return errAccessDenied.withLog("session of realm %s used in realm %s", x.Realm, c.realm)
+	}
+	if c.rc.IoT == nil {
+		return crestErr(http.StatusNotFound, "The IoT Service is not configured in this realm")
+	}
+	thing := s.getIdentity(c.realm, x.UID)
+	if thing == nil {
+		return errAccessDenied.withLog("the session's identity %q no longer exists", x.UID)
+	}
+	action := c.r.URL.Query().Get("_action")
+	switch {
+	case c.r.Method == http.MethodGet && action == "":
+		if _, err := c.requestPayload(x, tok); err != nil {
+			return err
+		}
+		return s.thingAttributes(c, thing)
+	case c.r.Method == http.MethodPost && action != "":
+		payload, err := c.requestPayload(x, tok)
+		if err != nil {
+			return err
+		}
+		var err2 error
+		switch action {
+		case "get_access_token":
+			err2 = s.thingAccessToken(c, thing, payload)
+		case "introspect_token":
+			err2 = s.thingIntrospect(c, thing, payload)
+		case "get_user_code", "get_user_token":
+			err2 = crestErr(http.StatusNotImplemented, "Action '"+action+"' is not implemented by the local AM yet")
+		default:
+			return crestErr(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
+		}
+		return wrapOAuth(err2)
+	}
+	return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+}
+
+// wrapOAuth renders OAuth errors of the things endpoint as AM does: a CREST
+// body carrying the OAuth error object in detail.
+func wrapOAuth(err error) error {
+	ae, ok := err.(*apiError)
+	if !ok || !ae.oauth {
+		return err
+	}
+	c := *ae
+	c.oauth = false
+	return &c
+}
+
+// thingAttributes answers a GET: _id plus the IoT Service's readable
+// attributes, each as an array of strings, filtered by _fields.
+func (s *Server) thingAttributes(c *reqCtx, thing *identity) error {
+	allow := c.rc.IoT.AttributeAllowlist
+	var want []string
+	if f := c.r.URL.Query().Get("_fields"); f != "" {
+		for _, name := range strings.Split(f, ",") {
+			if name = strings.TrimSpace(name); name != "" && slices.Contains(allow, name) {
+				want = append(want, name)
+			}
+		}
+	} else {
+		want = allow
+	}
+	out := map[string]any{"_id": thing.ID}
+	for _, name := range want {
+		v := thing.Attrs[name]
+		if v == nil {
+			v = []string{}
+		}
+		out[name] = v
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
