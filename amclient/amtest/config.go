@@ -93,13 +93,13 @@ func (r *Realm) active() bool { return r.Active == nil || *r.Active }
 
 // realmJSON is the file form of a realm: services and agents keyed as AM names them.
 type realmJSON struct {
-	Aliases    []string                  `json:"aliases,omitempty"`
-	Active     *bool                     `json:"active,omitempty"`
-	Services   map[string]json.RawMessage `json:"services,omitempty"`
-	Trees      map[string]*Tree          `json:"trees,omitempty"`
-	Nodes      map[string]*Node          `json:"nodes,omitempty"`
+	Aliases    []string                              `json:"aliases,omitempty"`
+	Active     *bool                                 `json:"active,omitempty"`
+	Services   map[string]json.RawMessage            `json:"services,omitempty"`
+	Trees      map[string]*Tree                      `json:"trees,omitempty"`
+	Nodes      map[string]*Node                      `json:"nodes,omitempty"`
 	Agents     map[string]map[string]json.RawMessage `json:"agents,omitempty"`
-	Identities map[string]map[string]any `json:"identities,omitempty"`
+	Identities map[string]map[string]any             `json:"identities,omitempty"`
 }
 
 // MarshalJSON writes the realm in the file form.
@@ -608,12 +608,12 @@ func GuideRealm() *Realm {
 			}},
 		},
 		Nodes: map[string]*Node{
-			nodeAuthTreeAuth: {Type: NodeTypeIoTAuthentication, Authentication: &IoTAuthenticationNode{JWTAuthenticationMethod: AuthProofOfPossession, IssueRestrictedToken: true}},
-			nodeRegTreeReg:   {Type: NodeTypeIoTRegistration, Registration: &IoTRegistrationNode{JWTRegistrationMethod: RegPoPWithCertificate, VerifySubject: true, CreateIdentity: true}},
-			nodeAuthRegAuth:  {Type: NodeTypeIoTAuthentication, Authentication: &IoTAuthenticationNode{JWTAuthenticationMethod: AuthProofOfPossession, IssueRestrictedToken: true}},
-			nodeAuthRegReg:   {Type: NodeTypeIoTRegistration, Registration: &IoTRegistrationNode{JWTRegistrationMethod: RegPoPWithCertificate, VerifySubject: true, CreateIdentity: true}},
-			nodeLDAPUsername: {Type: NodeTypeUsernameCollector},
-			nodeLDAPPassword: {Type: NodeTypePasswordCollector},
+			nodeAuthTreeAuth:  {Type: NodeTypeIoTAuthentication, Authentication: &IoTAuthenticationNode{JWTAuthenticationMethod: AuthProofOfPossession, IssueRestrictedToken: true}},
+			nodeRegTreeReg:    {Type: NodeTypeIoTRegistration, Registration: &IoTRegistrationNode{JWTRegistrationMethod: RegPoPWithCertificate, VerifySubject: true, CreateIdentity: true}},
+			nodeAuthRegAuth:   {Type: NodeTypeIoTAuthentication, Authentication: &IoTAuthenticationNode{JWTAuthenticationMethod: AuthProofOfPossession, IssueRestrictedToken: true}},
+			nodeAuthRegReg:    {Type: NodeTypeIoTRegistration, Registration: &IoTRegistrationNode{JWTRegistrationMethod: RegPoPWithCertificate, VerifySubject: true, CreateIdentity: true}},
+			nodeLDAPUsername:  {Type: NodeTypeUsernameCollector},
+			nodeLDAPPassword:  {Type: NodeTypePasswordCollector},
 			nodeLDAPDataStore: {Type: NodeTypeDataStoreDecision},
 		},
 		OAuth2Clients: map[string]*OAuth2Client{

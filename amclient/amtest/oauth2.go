@@ -537,4 +537,3 @@ func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
 	writeJSON(c.w, http.StatusOK, info)
 	return nil
 }
-

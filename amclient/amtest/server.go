@@ -556,7 +556,6 @@ func (s *Server) serveOAuth2(c *reqCtx, p string) error {
 	return &apiError{status: http.StatusNotFound, message: "Not Found", oauth: true, oauthCode: "not_found"}
 }
 
-
 // Shutdown is Close for symmetry with http.Server; ctx is not used because
 // httptest closes synchronously.
 func (s *Server) Shutdown(ctx context.Context) error {

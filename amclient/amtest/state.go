@@ -67,7 +67,7 @@ type session struct {
 	Key        *jose.JSONWebKey `json:"key,omitempty"`
 	Restricted bool             `json:"restricted,omitempty"`
 	// LastNonce is the highest request nonce seen; -1 before the first.
-	LastNonce int64 `json:"lastNonce"`
+	LastNonce int64  `json:"lastNonce"`
 	UID0      string `json:"sessionUid"`
 
 	lastUse time.Time
@@ -79,7 +79,7 @@ type grant struct {
 	Realm    string    `json:"realm"`
 	Issuer   string    `json:"iss"`
 	ClientID string    `json:"client"`
-	Subject  string    `json:"sub"`  // resource owner's identity ID
+	Subject  string    `json:"sub"`   // resource owner's identity ID
 	Thing    string    `json:"thing"` // the thing that obtained it
 	Scopes   []string  `json:"scopes"`
 	AuthTime time.Time `json:"authTime"`
