@@ -23,18 +23,18 @@ import (
 
 // client talks to a local AM over real HTTP exactly as curl and the SDK do.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *amtest.Server
 	http *http.Client
 }
 
-func newClient(t *testing.T, srv *amtest.Server) *client {
+func newClient(t testing.TB, srv *amtest.Server) *client {
 	t.Helper()
 	return &client{t: t, srv: srv, http: srv.Client()}
 }
 
 // startServer starts a default local AM and closes it when the test ends.
-func startServer(t *testing.T, configure ...func(*amtest.Server)) (*amtest.Server, *client) {
+func startServer(t testing.TB, configure ...func(*amtest.Server)) (*amtest.Server, *client) {
 	t.Helper()
 	srv := amtest.NewUnstartedServer()
 	for _, f := range configure {
@@ -51,7 +51,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -69,6 +69,10 @@ func (c *client) do(method, url string, body []byte, headers ...string) response
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
+		if strings.EqualFold(strings.TrimSpace(k), "Host") {
+			req.Host = strings.TrimSpace(v)
+			continue
+		}
 		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	res, err := c.http.Do(req)
@@ -100,7 +104,7 @@ type thing struct {
 	cert []*x509.Certificate
 }
 
-func newThing(t *testing.T, id string) *thing {
+func newThing(t testing.TB, id string) *thing {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -117,7 +121,7 @@ func (th *thing) publicJWK() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: th.key.Public(), KeyID: th.kid, Algorithm: string(th.alg), Use: "sig"}
 }
 
-func (th *thing) jwks(t *testing.T) string {
+func (th *thing) jwks(t testing.TB) string {
 	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{th.publicJWK()}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +137,7 @@ func (c *client) register(admin string, th *thing, realmPath string) response {
 		"Accept-Api-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+admin)
 }
 
-func sign(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm, extra map[jose.HeaderKey]any, claims any) string {
+func sign(t testing.TB, key crypto.Signer, alg jose.SignatureAlgorithm, extra map[jose.HeaderKey]any, claims any) string {
 	t.Helper()
 	opts := &jose.SignerOptions{ExtraHeaders: extra}
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
@@ -180,7 +184,7 @@ func (c *client) authStep(url string, body any) (response, callbacks) {
 }
 
 // hidden returns the value output of the HiddenValueCallback with id.
-func hidden(t *testing.T, cb callbacks, id string) (index int, value string) {
+func hidden(t testing.TB, cb callbacks, id string) (index int, value string) {
 	t.Helper()
 	for i, c := range cb.Callbacks {
 		var v, got string
@@ -218,7 +222,7 @@ func (c *client) authenticatePoP(th *thing, tree, realm, aud string) (string, re
 		return "", r
 	}
 	i, nonce := hidden(c.t, cb, "jwt-pop-authentication")
-	jwtStr := sign(c.t, th.key, th.alg, map[jose.HeaderKey]any{"typ": "JWT"}, th.popClaims(aud, nonce, time.Now()))
+	jwtStr := sign(c.t, th.key, th.alg, map[jose.HeaderKey]any{"typ": "JWT"}, th.popClaims(aud, nonce, c.clock()))
 	r, cb = c.authStep(u, answer(cb, i, jwtStr))
 	return cb.TokenID, r
 }
@@ -235,7 +239,7 @@ func (c *client) signedRequest(th *thing, method, url, api, token string, nonce 
 		"Cookie: iPlanetDirectoryPro="+token)
 }
 
-func signPayload(t *testing.T, th *thing, aud, api string, nonce int64, payload any) string {
+func signPayload(t testing.TB, th *thing, aud, api string, nonce int64, payload any) string {
 	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: th.alg, Key: th.key},
 		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"aud": aud, "api": api, "nonce": nonce}})
