@@ -202,6 +202,10 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 		return errForbidden.withLog("%s is not an administrator", caller.UID)
 	}
 	major := c.ver.major()
+	if c.r.Method != http.MethodGet {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
 	switch {
 	case id == "" && c.r.Method == http.MethodPost && c.r.URL.Query().Get("_action") == "create":
 		body, err := s.readObject(c)

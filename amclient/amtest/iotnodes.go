@@ -357,6 +357,8 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 // registerIdentity creates the thing or registers its key on an existing
 // identity, with the node's attribute rules.
 func (s *Server) registerIdentity(c *reqCtx, cfg *IoTRegistrationNode, id, thingType string, keys []jose.JSONWebKey, claims map[string]any) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	x := s.getIdentity(c.realm, id)
 	created := x == nil
 	if created {

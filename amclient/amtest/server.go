@@ -61,6 +61,9 @@ type Server struct {
 	MaxBodyBytes int64
 
 	initOnce sync.Once
+	// writeMu serialises read-modify-write of identities, so concurrent
+	// registrations or updates of one identity cannot lose each other's changes.
+	writeMu sync.Mutex
 	initErr  error
 	closed   sync.Once
 
