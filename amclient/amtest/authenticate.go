@@ -310,7 +310,9 @@ func (s *Server) finishLogin(c *reqCtx, st *authState) error {
 	if st.key != nil {
 		x.Key = publicJWK(st.key)
 	}
-	if c.realm == "/" && equalFoldASCII(st.username, s.cfg.AdminUser) {
+	// Only a password check makes an administrator session, never an IoT
+	// node (whose verified claims are in st.claims).
+	if c.realm == "/" && st.claims == nil && equalFoldASCII(st.username, s.cfg.AdminUser) {
 		x.Admin, x.UID = true, s.cfg.AdminUser
 	}
 	tok, err := s.newSession(x, c.now)

@@ -61,7 +61,8 @@ type Config struct {
 	// am.services.iot.cert.verification. The Register Thing node accepts
 	// thing certificates signed by any of them. As in AM, only the CA's key
 	// is used: its validity period is not checked.
-	CertVerificationCAs []*x509.Certificate `json:"-"`
+	// In JSON, a list of PEM certificates.
+	CertVerificationCAs Certificates `json:"certVerificationCAs,omitempty"`
 	// Realms maps a realm path ("/", "/a", "/a/b") to its configuration.
 	// The top-level realm "/" always exists.
 	Realms map[string]*Realm `json:"realms"`
@@ -413,8 +414,8 @@ type TreeNode struct {
 	DisplayName string            `json:"displayName,omitempty"`
 	NodeType    string            `json:"nodeType"`
 	Connections map[string]string `json:"connections"`
-	X           int               `json:"x,omitempty"`
-	Y           int               `json:"y,omitempty"`
+	X           float64           `json:"x,omitempty"`
+	Y           float64           `json:"y,omitempty"`
 }
 
 // Node is a node's settings, in AM's node shape: {"_id", "_type": {"_id": type}, ...settings}.
@@ -565,7 +566,36 @@ func ParseCertificates(pemBytes []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-func boolp(b bool) *bool { return &b }
+// Certificates is a list of X.509 certificates; its JSON form is a list of
+// PEM texts.
+type Certificates []*x509.Certificate
+
+// MarshalJSON writes each certificate as a PEM text.
+func (cs Certificates) MarshalJSON() ([]byte, error) {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads a list of PEM texts (each may hold several certificates).
+func (cs *Certificates) UnmarshalJSON(b []byte) error {
+	var texts []string
+	if err := json.Unmarshal(b, &texts); err != nil {
+		return err
+	}
+	var out Certificates
+	for i, t := range texts {
+		certs, err := ParseCertificates([]byte(t))
+		if err != nil {
+			return fmt.Errorf("certificate %d: %w", i, err)
+		}
+		out = append(out, certs...)
+	}
+	*cs = out
+	return nil
+}
 
 // DefaultConfig returns the AM that the IoT evaluation guide sets up: the
 // top-level realm with the IoT Service, the OAuth2 Provider, the
@@ -577,7 +607,7 @@ func DefaultConfig() *Config {
 		CookieName:          "iPlanetDirectoryPro",
 		AdminUser:           "amAdmin",
 		AdminPassword:       "changeit",
-		CertVerificationCAs: []*x509.Certificate{ExampleCA()},
+		CertVerificationCAs: Certificates{ExampleCA()},
 		Realms:              map[string]*Realm{"/": GuideRealm()},
 	}
 }
@@ -651,6 +681,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if in.AdminPassword != "" {
 		cfg.AdminPassword = in.AdminPassword
+	}
+	if len(in.CertVerificationCAs) > 0 {
+		cfg.CertVerificationCAs = in.CertVerificationCAs
 	}
 	for p, r := range in.Realms {
 		cfg.Realms[p] = r

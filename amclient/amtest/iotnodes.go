@@ -1,6 +1,8 @@
 package amtest
 
 import (
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -190,11 +192,16 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		if !cl.Aud.containsAny(append([]string{c.realm}, st.extraAud...)...) {
 			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(cl.Aud))
 		}
-		var key *jose.JSONWebKey
+		var (
+			key   *jose.JSONWebKey
+			certs []*x509.Certificate
+		)
 		if method == RegPoPWithSoftwareStatement {
 			kid := cl.Cnf.KID
 			if kid == "" && cl.Cnf.JWK != nil {
-				kid = cl.Cnf.JWK.KeyID
+				if k, _, err := parseConfirmationKey(cl.Cnf.JWK); err == nil {
+					kid = k.KeyID
+				}
 			}
 			for i := range stmtKeys.Keys {
 				if stmtKeys.Keys[i].KeyID == kid {
@@ -208,12 +215,9 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			if cl.Cnf.JWK == nil {
 				return s.nodeFail(c, node, "failure", "cnf.jwk is missing")
 			}
-			if !cl.Cnf.JWK.IsPublic() {
-				return s.nodeFail(c, node, "failure", "cnf.jwk holds private key material")
-			}
-			key = publicJWK(cl.Cnf.JWK)
-			if key == nil {
-				return s.nodeFail(c, node, "failure", "cnf.jwk is not a usable public key")
+			key, certs, err = parseConfirmationKey(cl.Cnf.JWK)
+			if err != nil {
+				return s.nodeFail(c, node, "failure", "cnf.jwk: %v", err)
 			}
 			if key.KeyID == "" {
 				key.KeyID = cl.Cnf.KID
@@ -226,9 +230,11 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if method == RegPoPWithCertificate {
-			certs := cl.Cnf.JWK.Certificates
 			if len(certs) == 0 {
 				return s.nodeFail(c, node, "failure", "cnf.jwk has no x5c certificate")
+			}
+			if pk, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pk.Equal(key.Key) {
+				return s.nodeFail(c, node, "failure", "the certificate does not certify the confirmation key")
 			}
 			if err := verifyThingCertificate(certs, s.cfg.CertVerificationCAs, c.now, s.skew()); err != nil {
 				return s.nodeFail(c, node, "failure", "certificate: %v", err)
@@ -256,6 +262,9 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		if len(regKeys) == 0 {
 			return s.nodeFail(c, node, "failure", "the software statement's jwks has no public key with a kid")
 		}
+	}
+	if c.realm == "/" && equalFoldASCII(id, s.cfg.AdminUser) {
+		return s.nodeFail(c, node, "failure", "a thing may not take the administrator's name %q", id)
 	}
 	if cfg.NameValidationRegex != "" {
 		re, err := regexp.Compile(cfg.NameValidationRegex)
@@ -342,14 +351,9 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 		return none, nil, fmt.Errorf("jwks is missing")
 	}
 	b, _ := json.Marshal(rawJWKS)
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) == 0 {
-		return none, nil, fmt.Errorf("jwks is not a JWK set with keys")
-	}
-	for _, k := range set.Keys {
-		if !k.IsPublic() {
-			return none, nil, fmt.Errorf("jwks holds private key material")
-		}
+	set, err := parseJWKSet(string(b))
+	if err != nil || len(set.Keys) == 0 {
+		return none, nil, fmt.Errorf("jwks is not a JWK set with usable public keys")
 	}
 	return set, cl.all, nil
 }

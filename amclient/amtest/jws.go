@@ -1,11 +1,11 @@
 package amtest
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/x509"
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"encoding/base64"
@@ -213,38 +213,115 @@ func (n *numericDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// cnfClaim is the RFC 7800 confirmation claim.
+// cnfClaim is the RFC 7800 confirmation claim. The JWK is kept raw: it is
+// parsed by parseConfirmationKey, which reads x5c only where it matters.
 type cnfClaim struct {
-	KID string           `json:"kid,omitempty"`
-	JWK *jose.JSONWebKey `json:"jwk,omitempty"`
+	KID string          `json:"kid,omitempty"`
+	JWK json.RawMessage `json:"jwk,omitempty"`
 }
 
 // thingClaims are the claims of the JWTs things present to the IoT nodes.
 type thingClaims struct {
-	Sub       string      `json:"sub"`
-	Iss       string      `json:"iss"`
-	Aud       audience    `json:"aud"`
-	Iat       numericDate `json:"iat"`
-	Exp       numericDate `json:"exp"`
-	Nbf       numericDate `json:"nbf"`
-	Nonce     string      `json:"nonce"`
-	Jti       string      `json:"jti"`
-	ThingType string      `json:"thingType"`
-	Cnf       *cnfClaim   `json:"cnf"`
+	Sub, Iss, Nonce, Jti, ThingType string
+	Aud                             audience
+	Iat, Exp, Nbf                   numericDate
+	Cnf                             *cnfClaim
 	// all holds every claim, custom ones included, as decoded JSON.
 	all map[string]any
 }
 
+// decodeClaims reads the claims by their exact names (encoding/json would
+// also match "SUB" or "Nonce" to the standard fields).
 func decodeClaims(payload []byte) (*thingClaims, error) {
-	var c thingClaims
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("JWT claims: %w", err)
-	}
-	if err := json.Unmarshal(payload, &c.all); err != nil || c.all == nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil || raw == nil {
 		return nil, errors.New("JWT claims are not a JSON object")
 	}
-	return &c, nil
+	c := &thingClaims{}
+	for name, dst := range map[string]any{"sub": &c.Sub, "iss": &c.Iss, "nonce": &c.Nonce, "jti": &c.Jti,
+		"thingType": &c.ThingType, "aud": &c.Aud, "iat": &c.Iat, "exp": &c.Exp, "nbf": &c.Nbf, "cnf": &c.Cnf} {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return nil, fmt.Errorf("JWT claim %s: %v", name, err)
+		}
+	}
+	if err := json.Unmarshal(payload, &c.all); err != nil {
+		return nil, errors.New("JWT claims are not a JSON object")
+	}
+	return c, nil
+}
+
+// parseConfirmationKey parses a public JWK. Certificates (x5c, standard
+// base64 DER, leaf first; URL-safe base64 is tolerated) are returned apart,
+// without requiring them to match the key: the caller checks that where
+// the registration method relies on the certificate.
+func parseConfirmationKey(raw json.RawMessage) (*jose.JSONWebKey, []*x509.Certificate, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, nil, errors.New("the JWK is not a JSON object")
+	}
+	var certs []*x509.Certificate
+	if x5c, ok := m["x5c"]; ok {
+		var texts []string
+		if err := json.Unmarshal(x5c, &texts); err != nil {
+			return nil, nil, errors.New("x5c is not an array of strings")
+		}
+		for i, t := range texts {
+			der, err := base64.StdEncoding.DecodeString(t)
+			if err != nil {
+				der, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(t, "="))
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("x5c[%d] is not base64", i)
+			}
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, nil, fmt.Errorf("x5c[%d]: %v", i, err)
+			}
+			certs = append(certs, cert)
+		}
+	}
+	for _, k := range []string{"x5c", "x5t", "x5t#S256", "x5u"} {
+		delete(m, k)
+	}
+	b, _ := json.Marshal(m)
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(b); err != nil {
+		return nil, nil, fmt.Errorf("the JWK: %v", err)
+	}
+	if !k.IsPublic() {
+		return nil, nil, errors.New("the JWK holds private key material")
+	}
+	pub := publicJWK(&k)
+	if pub == nil {
+		return nil, nil, errors.New("the JWK is not a usable signing key")
+	}
+	return pub, certs, nil
+}
+
+// parseKeysLenient parses a JWK set key by key, skipping keys it cannot use
+// (symmetric keys, unknown curves), so that one odd key does not disable
+// the others.
+func parseKeysLenient(text string) ([]jose.JSONWebKey, error) {
+	var set struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(text), &set); err != nil {
+		return nil, err
+	}
+	if set.Keys == nil {
+		return nil, errors.New(`not a JWK set: no "keys" array`)
+	}
+	var out []jose.JSONWebKey
+	for _, raw := range *set.Keys {
+		if k, _, err := parseConfirmationKey(raw); err == nil {
+			out = append(out, *k)
+		}
+	}
+	return out, nil
 }
 
 // checkTimes validates exp (required if requireExp), iat and nbf at now with skew.
@@ -270,9 +347,9 @@ func checkTimes(c *thingClaims, now time.Time, skew time.Duration, requireExp, r
 	return nil
 }
 
-// parseJWKSet parses a JWK set held as JSON text.
+// parseJWKSet checks that text is a JSON Web Key set (an object with a
+// keys array) and returns its usable keys.
 func parseJWKSet(text string) (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
-	err := json.Unmarshal([]byte(text), &set)
-	return set, err
+	keys, err := parseKeysLenient(text)
+	return jose.JSONWebKeySet{Keys: keys}, err
 }

@@ -1,6 +1,7 @@
 package amtest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -365,6 +366,9 @@ func (s *Server) parseForm(c *reqCtx) error {
 	}
 	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.maxBody())
 	if err := c.r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "Request Entity Too Large").withLog("%v", err)
+		}
 		return oauthErr(http.StatusBadRequest, "invalid_request", "The request body is not a valid form").withLog("%v", err)
 	}
 	return nil

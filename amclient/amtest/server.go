@@ -196,7 +196,17 @@ func (c *Config) clone() (*Config, error) {
 	if err := json.Unmarshal(b, out); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	out.CertVerificationCAs = append(out.CertVerificationCAs, c.CertVerificationCAs...)
+	// Client secrets are never marshalled; carry them over.
+	for p, r := range c.Realms {
+		if r == nil {
+			continue
+		}
+		for id, cl := range r.OAuth2Clients {
+			if cl != nil && out.Realms[p] != nil && out.Realms[p].OAuth2Clients[id] != nil {
+				out.Realms[p].OAuth2Clients[id].Secret = cl.Secret
+			}
+		}
+	}
 	if out.CookieName == "" {
 		out.CookieName = "iPlanetDirectoryPro"
 	}

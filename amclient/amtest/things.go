@@ -35,6 +35,11 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	}
 	jws, err := parseCompact(string(body))
 	if err != nil {
+		if x.Restricted {
+			// An unusable JWS (alg none, HMAC, garbage) proves nothing:
+			// a restriction violation like any other.
+			return nil, popFailure.withLog("signed request: %v", err)
+		}
 		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("%v", err)
 	}
 	var csrf struct {
@@ -63,6 +68,10 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		return nil, popFailure.withLog("signed request api %q is not the Accept-API-Version", jws.headerString("api"))
 	}
 	var nonce json.Number
+	if raw := bytes.TrimSpace(jws.header["nonce"]); len(raw) == 0 || raw[0] == '"' {
+		// encoding/json would decode "7" into a json.Number; AM wants an integer.
+		return nil, popFailure.withLog("signed request nonce is missing or not a JSON number")
+	}
 	dec := json.NewDecoder(bytes.NewReader(jws.header["nonce"]))
 	dec.UseNumber()
 	if err := dec.Decode(&nonce); err != nil {
@@ -92,7 +101,11 @@ func looksLikeJWS(b []byte) bool {
 
 // requestURL is the URL the client addressed, as it must appear in aud.
 func (c *reqCtx) requestURL() string {
-	return requestScheme(c.r) + "://" + c.r.Host + c.r.RequestURI
+	uri := c.r.RequestURI
+	if !strings.HasPrefix(uri, "/") {
+		uri = c.r.URL.RequestURI() // absolute-form request target
+	}
+	return requestScheme(c.r) + "://" + c.r.Host + uri
 }
 
 func (c *reqCtx) matchesRequestURL(aud string) bool {
@@ -169,7 +182,8 @@ func wrapOAuth(err error) error {
 func (s *Server) thingAttributes(c *reqCtx, thing *identity) error {
 	allow := c.rc.IoT.AttributeAllowlist
 	var want []string
-	if f := c.r.URL.Query().Get("_fields"); f != "" {
+	f := c.r.URL.Query().Get("_fields")
+	if f != "" {
 		for _, name := range strings.Split(f, ",") {
 			if name = strings.TrimSpace(name); name != "" && slices.Contains(allow, name) {
 				want = append(want, name)
@@ -182,6 +196,11 @@ func (s *Server) thingAttributes(c *reqCtx, thing *identity) error {
 	for _, name := range want {
 		v := thing.Attrs[name]
 		if v == nil {
+			if f != "" {
+				// Requested by _fields but not set: omitted. Without
+				// _fields every readable attribute appears, [] when unset.
+				continue
+			}
 			v = []string{}
 		}
 		out[name] = v
