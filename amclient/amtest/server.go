@@ -64,8 +64,8 @@ type Server struct {
 	// writeMu serialises read-modify-write of identities, so concurrent
 	// registrations or updates of one identity cannot lose each other's changes.
 	writeMu sync.Mutex
-	initErr  error
-	closed   sync.Once
+	initErr error
+	closed  sync.Once
 
 	cfg  *Config
 	base string // cleaned BasePath, "" for root
