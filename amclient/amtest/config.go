@@ -270,8 +270,9 @@ type OAuth2Client struct {
 	Scopes        []string
 	DefaultScopes []string
 	GrantTypes    []string
-	// Active is false when the client's status is Inactive.
-	Active bool
+	// Inactive is true when the client's status is Inactive; the zero
+	// value is an active client.
+	Inactive bool
 	// AccessTokenLifetime and RefreshTokenLifetime in seconds; 0 means the
 	// provider's value.
 	AccessTokenLifetime  int64
@@ -340,14 +341,14 @@ func (c *OAuth2Client) UnmarshalJSON(b []byte) error {
 			return err
 		}
 	}
-	c.Active = !strings.EqualFold(status, "Inactive")
+	c.Inactive = strings.EqualFold(status, "Inactive")
 	return nil
 }
 
 // MarshalJSON writes AM's agent layout. The secret is never written.
 func (c *OAuth2Client) MarshalJSON() ([]byte, error) {
 	status := "Active"
-	if !c.Active {
+	if c.Inactive {
 		status = "Inactive"
 	}
 	type core struct {
@@ -649,7 +650,7 @@ func GuideRealm() *Realm {
 		OAuth2Clients: map[string]*OAuth2Client{
 			"forgerock-iot-oauth2-client": {
 				Secret: "", Scopes: []string{"publish", "subscribe"}, DefaultScopes: nil,
-				GrantTypes: []string{GrantJWTBearer, GrantDeviceCode, GrantRefreshToken}, Active: true,
+				GrantTypes: []string{GrantJWTBearer, GrantDeviceCode, GrantRefreshToken},
 			},
 		},
 		SoftwarePublishers: map[string]*SoftwarePublisher{

@@ -189,9 +189,15 @@ func (c *reqCtx) caller() (*session, string, error) {
 // handleUsers serves the identity endpoint: /json/users and
 // /json/realms/root/.../users/{id}.
 func (s *Server) handleUsers(c *reqCtx, sub string) error {
-	caller, _, err := c.caller()
+	caller, tok, err := c.caller()
 	if err != nil {
 		return err
+	}
+	if caller.Restricted {
+		// A restricted session signs every request, here as on things.
+		if _, err := c.requestPayload(caller, tok); err != nil {
+			return err
+		}
 	}
 	id, err := url.PathUnescape(sub)
 	if err != nil || strings.Contains(id, "/") {

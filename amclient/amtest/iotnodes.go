@@ -263,6 +263,9 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			return s.nodeFail(c, node, "failure", "the software statement's jwks has no public key with a kid")
 		}
 	}
+	if !validID.MatchString(id) || strings.TrimSpace(id) != id {
+		return s.nodeFail(c, node, "failure", "invalid thing name %q", id)
+	}
 	if c.realm == "/" && equalFoldASCII(id, s.cfg.AdminUser) {
 		return s.nodeFail(c, node, "failure", "a thing may not take the administrator's name %q", id)
 	}

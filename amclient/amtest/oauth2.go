@@ -26,7 +26,7 @@ func (s *Server) oauthFor(c *reqCtx, clientID string) (*oauthContext, error) {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
 	}
 	cl := c.rc.OAuth2Clients[clientID]
-	if cl == nil || !cl.Active {
+	if cl == nil || cl.Inactive {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").withLog("no active client %q in realm %s", clientID, c.realm)
 	}
 	return &oauthContext{provider: c.rc.OAuth2, clientID: clientID, client: cl}, nil
