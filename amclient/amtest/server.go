@@ -565,6 +565,8 @@ func (s *Server) serveOAuth2(c *reqCtx, p string) error {
 		return s.handleIntrospectEndpoint(c)
 	case "token/revoke":
 		return s.handleRevoke(c)
+	case "device/user":
+		return s.handleDeviceUser(c)
 	}
 	return &apiError{status: http.StatusNotFound, message: "Not Found", oauth: true, oauthCode: "not_found"}
 }

@@ -117,6 +117,8 @@ type state struct {
 	keys       *serverKeys
 	auths      map[string]*authState
 	assertions map[string]time.Time // client-assertion jti replay cache
+	devices    map[string]*deviceCode // sha256(device_code)
+	userCodes  map[string]string      // user_code → sha256(device_code)
 	lastSweep  time.Time
 }
 
@@ -128,6 +130,8 @@ func newState() *state {
 		tokens:     map[string]*token{},
 		auths:      map[string]*authState{},
 		assertions: map[string]time.Time{},
+		devices:    map[string]*deviceCode{},
+		userCodes:  map[string]string{},
 	}
 }
 
@@ -160,6 +164,13 @@ func (st *state) apply(kind, id string, v json.RawMessage) error {
 			return err
 		}
 		st.tokens[id] = &x
+	case kindDevice:
+		var x deviceCode
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		st.devices[id] = &x
+		st.userCodes[x.UserCode] = id
 	case kindKeys:
 		var x serverKeys
 		if err := json.Unmarshal(v, &x); err != nil {
@@ -407,6 +418,13 @@ func (s *Server) sweepLocked(now time.Time) {
 	for id, a := range s.st.auths {
 		if !now.Before(a.expires) {
 			delete(s.st.auths, id)
+		}
+	}
+	for h, d := range s.st.devices {
+		if now.After(d.Expires.Add(time.Hour)) {
+			delete(s.st.devices, h)
+			delete(s.st.userCodes, d.UserCode)
+			gone = append(gone, journalRecord{Kind: kindDevice, ID: h})
 		}
 	}
 	for jti, exp := range s.st.assertions {

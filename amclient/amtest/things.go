@@ -155,8 +155,10 @@ func (s *Server) handleThings(c *reqCtx) error {
 			err2 = s.thingAccessToken(c, thing, payload)
 		case "introspect_token":
 			err2 = s.thingIntrospect(c, thing, payload)
-		case "get_user_code", "get_user_token":
-			err2 = crestErr(http.StatusNotImplemented, "Action '"+action+"' is not implemented by the local AM yet")
+		case "get_user_code":
+			err2 = s.thingUserCode(c, thing, payload)
+		case "get_user_token":
+			err2 = s.thingUserToken(c, thing, payload)
 		default:
 			return crestErr(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
 		}
