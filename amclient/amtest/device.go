@@ -99,7 +99,7 @@ func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error
 	writeJSON(c.w, http.StatusOK, map[string]any{
 		"device_code": code, "user_code": d.UserCode, "verification_uri": uri,
 		"verification_uri_complete": uri + "?user_code=" + d.UserCode,
-		"expires_in": int64(life / time.Second), "interval": interval,
+		"expires_in":                int64(life / time.Second), "interval": interval,
 	})
 	return nil
 }
@@ -238,4 +238,3 @@ func (s *Server) handleDeviceUser(c *reqCtx) error {
 	}
 	return render(http.StatusOK, consentResult{Message: msg})
 }
-

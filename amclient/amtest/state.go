@@ -116,7 +116,7 @@ type state struct {
 	tokens     map[string]*token // sha256(token)
 	keys       *serverKeys
 	auths      map[string]*authState
-	assertions map[string]time.Time // client-assertion jti replay cache
+	assertions map[string]time.Time   // client-assertion jti replay cache
 	devices    map[string]*deviceCode // sha256(device_code)
 	userCodes  map[string]string      // user_code → sha256(device_code)
 	lastSweep  time.Time
