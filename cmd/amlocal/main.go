@@ -1,0 +1,123 @@
+// Command amlocal runs the Thingway local AM: an AM-compatible server for
+// evaluation, demos and the CI of firmware teams. It serves the REST
+// endpoints that things and the gateway use (authentication trees with the
+// IoT nodes, sessions, the things endpoint, OAuth 2.0, identities) with the
+// IoT evaluation guide's configuration, in memory or persisted to a data
+// directory.
+//
+// # Usage
+//
+//	amlocal [--listen 127.0.0.1:8080] [--base-path /openam] [--data DIR]
+//	        [--admin-password PW] [--ca-cert FILE] [--publisher-jwks FILE]
+//	        [--config FILE] [--log-level info] [--log-format text]
+//	        [--tls-cert FILE --tls-key FILE]
+//
+// Every flag can also be set with an environment variable AMLOCAL_<NAME>,
+// for example AMLOCAL_LISTEN or AMLOCAL_PUBLISHER_JWKS.
+//
+// At start amlocal prints a summary (URL, admin user, data directory,
+// trusted CAs, software publishers, realms and trees) to stdout and logs to
+// stderr. SIGINT or SIGTERM stops it gracefully; it exits 0.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "amlocal: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// Flag names; each also reads the environment variable AMLOCAL_<NAME>.
+const (
+	flagListen        = "listen"
+	flagBasePath      = "base-path"
+	flagData          = "data"
+	flagAdminPassword = "admin-password"
+	flagCACert        = "ca-cert"
+	flagPublisherJWKS = "publisher-jwks"
+	flagConfig        = "config"
+	flagLogLevel      = "log-level"
+	flagLogFormat     = "log-format"
+	flagTLSCert       = "tls-cert"
+	flagTLSKey        = "tls-key"
+)
+
+// defaultAdminPassword is the evaluation guide's amAdmin password.
+const defaultAdminPassword = "changeit"
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "amlocal",
+		Usage: "run the Thingway local AM (an AM-compatible server for IoT things and the gateway)",
+		Description: "Serves the AM REST endpoints that things and the Thingway gateway use, configured as the\n" +
+			"IoT evaluation guide configures AM: realm /, the trees auth-tree, reg-tree and auth-reg-tree,\n" +
+			"the example CA for certificate verification and the software publisher iot-software-publisher.\n" +
+			"Every flag can also be set with the environment variable shown beside it.",
+		HideHelpCommand: true,
+		HideVersion:     true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on", EnvVars: envVars(flagListen)},
+			&cli.StringFlag{Name: flagBasePath, Value: "/openam", Usage: "deployment `PATH` of AM (\"/\" for none)", EnvVars: envVars(flagBasePath)},
+			&cli.StringFlag{Name: flagData, Usage: "keep state (identities, sessions, tokens, keys) in `DIR`; without it, state is in memory only", EnvVars: envVars(flagData)},
+			&cli.StringFlag{Name: flagAdminPassword, Value: defaultAdminPassword, Usage: "`PASSWORD` of the administrator amAdmin (overrides --config)", EnvVars: envVars(flagAdminPassword)},
+			&cli.StringFlag{Name: flagCACert, Usage: "PEM `FILE` of CA certificates mapped to am.services.iot.cert.verification (replaces the example CA)", EnvVars: envVars(flagCACert)},
+			&cli.StringFlag{Name: flagPublisherJWKS, Usage: "public JWK set `FILE` of the software publisher iot-software-publisher (replaces the example key in every realm)", EnvVars: envVars(flagPublisherJWKS)},
+			&cli.StringFlag{Name: flagConfig, Usage: "AM configuration `FILE` (JSON: realms with services, trees, nodes, agents), applied over the defaults", EnvVars: envVars(flagConfig)},
+			&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log `LEVEL`: debug (one line per request), info, warn or error", EnvVars: envVars(flagLogLevel)},
+			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
+			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE` (needs --tls-key)", EnvVars: envVars(flagTLSCert)},
+			&cli.StringFlag{Name: flagTLSKey, Usage: "PEM private key `FILE` for --tls-cert", EnvVars: envVars(flagTLSKey)},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q (amlocal takes only flags; see --help)", c.Args().First())
+			}
+			o := options{
+				Listen:             c.String(flagListen),
+				BasePath:           c.String(flagBasePath),
+				DataDir:            c.String(flagData),
+				AdminPassword:      c.String(flagAdminPassword),
+				AdminPasswordIsSet: c.IsSet(flagAdminPassword),
+				CACertFile:         c.String(flagCACert),
+				PublisherJWKSFile:  c.String(flagPublisherJWKS),
+				ConfigFile:         c.String(flagConfig),
+				LogLevel:           c.String(flagLogLevel),
+				LogFormat:          c.String(flagLogFormat),
+				TLSCertFile:        c.String(flagTLSCert),
+				TLSKeyFile:         c.String(flagTLSKey),
+			}
+			return run(c.Context, o, stdout, stderr)
+		},
+	}
+}
+
+// envVars returns the environment variable of a flag: AMLOCAL_ and the flag
+// name in upper case with dashes as underscores.
+func envVars(flag string) []string {
+	b := []byte("AMLOCAL_" + flag)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return []string{string(b)}
+}
