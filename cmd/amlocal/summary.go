@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/thingway/thingway/amclient/amtest"
@@ -31,6 +32,11 @@ func newSummary(url string, cfg *amtest.Config, o options) summary {
 	s := summary{URL: url, AdminUser: cfg.AdminUser, DataDir: o.DataDir,
 		DefaultPassword: cfg.AdminPassword == defaultAdminPassword || cfg.AdminPassword == "",
 		Publishers:      publishers(cfg), multiRealm: len(cfg.Realms) > 1}
+	if s.DataDir != "" {
+		if abs, err := filepath.Abs(s.DataDir); err == nil {
+			s.DataDir = abs
+		}
+	}
 	if s.AdminUser == "" {
 		s.AdminUser = "amAdmin"
 	}
