@@ -76,6 +76,11 @@ type Client struct {
 	// alias) or uses the top-level realm.
 	Realm string
 
+	// Tree is the authentication tree that AuthStep (the connector method a
+	// thing uses) runs. Authenticate and AuthenticateStep take theirs as an
+	// argument.
+	Tree string
+
 	// HTTPClient sends the requests. If nil, http.DefaultClient.
 	HTTPClient *http.Client
 
