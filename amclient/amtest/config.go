@@ -393,12 +393,10 @@ type SoftwarePublisher struct {
 }
 
 func (p *SoftwarePublisher) keys() (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
 	if p.PublicKeyLocation != "" && p.PublicKeyLocation != "jwks" {
-		return set, fmt.Errorf("public key location %q is not supported", p.PublicKeyLocation)
+		return jose.JSONWebKeySet{}, fmt.Errorf("public key location %q is not supported (the local AM makes no outbound calls; use jwks)", p.PublicKeyLocation)
 	}
-	err := json.Unmarshal([]byte(p.JWKSet), &set)
-	return set, err
+	return parseJWKSet(p.JWKSet)
 }
 
 // Tree is an authentication tree (journey) in AM's export shape.
@@ -746,6 +744,24 @@ func (c *Config) Validate() error {
 				default:
 					return fmt.Errorf("realm %q, node %s: unknown jwtAuthenticationMethod %q", p, id, n.Authentication.JWTAuthenticationMethod)
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// validatePublishers checks that every software publisher's keys can be
+// used. The server checks it at start; LoadConfig does not, so that a
+// program can fill in keys after loading a file.
+func (c *Config) validatePublishers() error {
+	for p, r := range c.Realms {
+		for id, pub := range r.SoftwarePublishers {
+			set, err := pub.keys()
+			if err != nil {
+				return fmt.Errorf("realm %q, software publisher %s: %w", p, id, err)
+			}
+			if len(set.Keys) == 0 {
+				return fmt.Errorf("realm %q, software publisher %s: jwkSet has no usable public key", p, id)
 			}
 		}
 	}

@@ -19,9 +19,10 @@ import (
 //
 // A record is {"k": kind, "id": key, "v": value}; a null value deletes.
 type journal struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	unlock func()
 }
 
 type journalRecord struct {
@@ -37,9 +38,21 @@ const journalFile = "state.jsonl"
 // A torn final line, left by a crash in the middle of a write that was
 // therefore never acknowledged, is dropped.
 func openJournal(dir string, apply func(kind, id string, v json.RawMessage) error) (*journal, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	// Two servers appending to one journal would lose each other's writes.
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return nil, err
 	}
+	j, err := replayJournal(dir, apply)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	j.unlock = unlock
+	return j, nil
+}
+
+func replayJournal(dir string, apply func(kind, id string, v json.RawMessage) error) (*journal, error) {
 	path := filepath.Join(dir, journalFile)
 	type key struct{ kind, id string }
 	latest := map[key]json.RawMessage{}
@@ -162,5 +175,8 @@ func (j *journal) close() error {
 	}
 	err := j.f.Close()
 	j.f = nil
+	if j.unlock != nil {
+		j.unlock()
+	}
 	return err
 }

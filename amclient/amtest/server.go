@@ -166,6 +166,9 @@ func (s *Server) init() error {
 	if err := s.cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if err := s.cfg.validatePublishers(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	s.st = newState()
 	s.done = make(chan struct{})
 	if s.DataDir != "" {

@@ -45,14 +45,6 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	defer l.Close()
-	if o.DataDir != "" {
-		unlock, err := lockDataDir(o.DataDir)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-
 	am := &amtest.Server{BasePath: o.BasePath, Config: cfg, DataDir: o.DataDir, Logger: logger}
 	if err := am.Init(); err != nil {
 		return fmt.Errorf("start local AM: %w", err)

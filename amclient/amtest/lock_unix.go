@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || openbsd || netbsd || dragonfly
 
-package main
+package amtest
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data directory %s is in use by another amlocal", dir)
+			return nil, fmt.Errorf("data directory %s is in use by another process", dir)
 		}
 		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
 	}
