@@ -1,0 +1,115 @@
+// Command pem-to-jwks writes the public JWK set of a private key in a PEM
+// file: the thingKeys value of an identity registered by hand.
+//
+// # Usage
+//
+//	pem-to-jwks --in resources/eckey1.key.pem --thumbprint-kid
+//	pem-to-jwks --in resources/eckey1.key.pem --kid my-key --out thing.jwks
+//
+// The set holds one key with the members, in this order, use ("sig"),
+// kty, kid, then crv, x, y (EC), n, e (RSA) or crv, x (Ed25519); no alg.
+// The kid is --kid (default pop.cnf, iot-edge's), or with --thumbprint-kid
+// the key's RFC 7638 thumbprint in padded base64url, the kid AM and the
+// Thingway SDK use. On stdout the set is followed by a newline; a file
+// written with --out (mode 0644) has none.
+//
+// Errors are reported on one line on stderr, with exit status 1.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/thingway/thingway/internal/jwttool"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run runs the command with args (args[0] is the program name) and returns
+// the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := &cli.App{
+		Name:            "pem-to-jwks",
+		Usage:           "write the public JWK set of a private key PEM file",
+		UsageText:       "pem-to-jwks --in KEY.pem [--out FILE] [--kid KID | --thumbprint-kid]",
+		HideVersion:     true,
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "in", Usage: "PEM file of the private key (required)"},
+			&cli.StringFlag{Name: "out", Usage: "output file (default: stdout)"},
+			&cli.StringFlag{Name: "kid", Value: jwttool.DefaultKeyID, Usage: "key ID"},
+			&cli.BoolFlag{Name: "thumbprint-kid", Usage: "use the key's RFC 7638 thumbprint (padded base64url) as key ID"},
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (see --help)", err)
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if err := checkArgs(c, "in"); err != nil {
+				return err
+			}
+			if c.IsSet("kid") && c.Bool("thumbprint-kid") {
+				return fmt.Errorf("--kid and --thumbprint-kid cannot be used together")
+			}
+			key, err := jwttool.ReadKey(c.String("in"))
+			if err != nil {
+				return fmt.Errorf("--in: %w", err)
+			}
+			jwks, err := jwttool.PEMToJWKS(jwttool.PEMToJWKSOptions{
+				Key:             key,
+				KeyID:           c.String("kid"),
+				ThumbprintKeyID: c.Bool("thumbprint-kid"),
+			})
+			if err != nil {
+				return err
+			}
+			if out := c.String("out"); out != "" {
+				if err := os.WriteFile(out, jwks, 0o644); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+				return nil
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "%s\n", jwks)
+			return err
+		},
+	}
+	if err := app.Run(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
+		return 1
+	}
+	return 0
+}
+
+// checkArgs reports positional arguments, and required flags that are
+// missing or empty.
+func checkArgs(c *cli.Context, required ...string) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
+	}
+	var missing, empty []string
+	for _, name := range required {
+		switch {
+		case !c.IsSet(name):
+			missing = append(missing, "--"+name)
+		case c.String(name) == "":
+			empty = append(empty, "--"+name)
+		}
+	}
+	switch {
+	case len(missing) == 1:
+		return fmt.Errorf("missing required flag %s", missing[0])
+	case len(missing) > 1:
+		return fmt.Errorf("missing required flags %s", strings.Join(missing, ", "))
+	case len(empty) > 0:
+		return fmt.Errorf("empty value for %s", strings.Join(empty, ", "))
+	}
+	return nil
+}
