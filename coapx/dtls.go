@@ -1,0 +1,127 @@
+package coapx
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
+)
+
+// SelfSignedCertificate returns a DTLS certificate for key, named cn and
+// valid for ten years. If key is nil, a P-256 key is generated: like
+// iot-edge, DTLS then only protects the channel, and identity is proven by
+// the signed JWTs a thing sends.
+func SelfSignedCertificate(key crypto.Signer, cn string) (tls.Certificate, error) {
+	if key == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		key = k
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    []string{cn},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("coapx: certificate: %w", err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// ServerOptions are the DTLS settings of a gateway: its certificate, a
+// client certificate required (any: iot-edge things present a throwaway
+// self-signed one), the extended master secret required, and connection
+// IDs, so that a thing survives a NAT rebinding (iot-edge things, which do
+// not offer the extension, are unaffected).
+func ServerOptions(cert tls.Certificate, extra ...piondtls.ServerOption) []piondtls.ServerOption {
+	return append([]piondtls.ServerOption{
+		piondtls.WithCertificates(cert),
+		piondtls.WithClientAuth(piondtls.RequireAnyClientCert),
+		piondtls.WithExtendedMasterSecret(piondtls.RequireExtendedMasterSecret),
+		piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(8)),
+	}, extra...)
+}
+
+// Trust says how a thing trusts its gateway. Exactly one way must be
+// chosen: trust is never skipped by default.
+type Trust struct {
+	// RootCAs verifies the gateway's certificate chain, for ServerName.
+	RootCAs    *x509.CertPool
+	ServerName string
+	// PinnedSHA256 accepts exactly the gateway certificate whose DER has
+	// this SHA-256 digest (a stable gateway identity, without a CA).
+	PinnedSHA256 []byte
+	// InsecureAnyGateway accepts any gateway certificate. The iot-edge
+	// gateway regenerates its DTLS key at every start, so nothing else
+	// works with it; use it only there.
+	InsecureAnyGateway bool
+}
+
+// ErrNoTrust is returned by ClientOptions when Trust names no way to trust
+// the gateway.
+var ErrNoTrust = errors.New("coapx: no gateway trust configured (set RootCAs, PinnedSHA256 or InsecureAnyGateway)")
+
+// ClientOptions are the DTLS settings of a thing: its certificate (the
+// gateway requires one; pass SelfSignedCertificate(nil, ...) if the thing
+// has no other), the extended master secret, connection IDs it can use,
+// and the gateway verification chosen in trust.
+func ClientOptions(cert tls.Certificate, trust Trust) ([]piondtls.ClientOption, error) {
+	opts := []piondtls.ClientOption{
+		piondtls.WithCertificates(cert),
+		piondtls.WithExtendedMasterSecret(piondtls.RequireExtendedMasterSecret),
+		piondtls.WithConnectionIDGenerator(piondtls.OnlySendCIDGenerator()),
+	}
+	n := 0
+	if trust.RootCAs != nil {
+		n++
+		opts = append(opts, piondtls.WithRootCAs(trust.RootCAs), piondtls.WithServerName(trust.ServerName))
+	}
+	if trust.PinnedSHA256 != nil {
+		n++
+		pin := trust.PinnedSHA256
+		opts = append(opts, piondtls.WithInsecureSkipVerify(true),
+			piondtls.WithVerifyPeerCertificate(func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 {
+					return errors.New("coapx: the gateway presented no certificate")
+				}
+				sum := sha256.Sum256(raw[0])
+				if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
+					return errors.New("coapx: the gateway certificate does not match the pinned digest")
+				}
+				return nil
+			}))
+	}
+	if trust.InsecureAnyGateway {
+		n++
+		opts = append(opts, piondtls.WithInsecureSkipVerify(true))
+	}
+	switch n {
+	case 0:
+		return nil, ErrNoTrust
+	case 1:
+		return opts, nil
+	}
+	return nil, errors.New("coapx: choose one way to trust the gateway")
+}
