@@ -1,0 +1,353 @@
+package thing
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
+	"github.com/plgd-dev/go-coap/v3/dtls"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
+	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/coapx"
+)
+
+// GatewayConfig describes how a thing reaches a gateway.
+type GatewayConfig struct {
+	// Address is the gateway's host:port, or a coap:// or coaps:// URL.
+	// Both schemes mean CoAP over DTLS; without a port, coaps uses 5684
+	// and coap 5683. Required.
+	Address string
+
+	// Trust says how the thing trusts the gateway's DTLS certificate: a
+	// CA, a pinned certificate, or (for an iot-edge gateway, whose key
+	// changes at every start) explicitly any. Required.
+	Trust coapx.Trust
+
+	// Certificate is the thing's DTLS client certificate. If nil, a
+	// self-signed certificate with a fresh key: the gateway requires one,
+	// and the thing's identity is proven by its signed JWTs.
+	Certificate *tls.Certificate
+
+	// AckTimeout is the CoAP acknowledgement timeout before a request is
+	// sent again. If zero, 2 s (RFC 7252). An iot-edge gateway runs a
+	// repeated request again, so against one set it above the gateway's AM
+	// timeout (6 s for its 5 s default).
+	AckTimeout time.Duration
+
+	// Logger receives debug lines (requests, codes, re-dials; never
+	// tokens). If nil, the connection is silent.
+	Logger *slog.Logger
+}
+
+// Gateway is a thing's connection to a gateway: a [Connector] over CoAP
+// and DTLS. When the DTLS session is lost (the gateway restarted, a NAT
+// forgot the mapping), the next request dials again.
+type Gateway struct {
+	cfg  GatewayConfig
+	addr string
+	opts []piondtls.ClientOption
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	conn *client.Conn
+	info *callback.AMInfo
+}
+
+// DialGateway connects to a gateway and checks it answers a CoAP ping.
+func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
+	addr, err := gatewayAddress(cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	cert := cfg.Certificate
+	if cert == nil {
+		c, err := coapx.SelfSignedCertificate(nil, "thing")
+		if err != nil {
+			return nil, err
+		}
+		cert = &c
+	}
+	opts, err := coapx.ClientOptions(*cert, cfg.Trust)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, addr: addr, opts: opts, log: cfg.Logger}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	conn, err := g.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", addr, err)
+	}
+	g.conn = conn
+	return g, nil
+}
+
+func gatewayAddress(a string) (string, error) {
+	if a == "" {
+		return "", errors.New("thing: GatewayConfig.Address is required")
+	}
+	host, defPort := a, ""
+	if scheme, rest, ok := strings.Cut(a, "://"); ok {
+		switch scheme {
+		case "coap":
+			defPort = "5683"
+		case "coaps":
+			defPort = "5684"
+		default:
+			return "", fmt.Errorf("thing: unsupported scheme %q in %q, use coap or coaps", scheme, a)
+		}
+		host, _, _ = strings.Cut(rest, "/")
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		if defPort == "" {
+			return "", fmt.Errorf("thing: gateway address %q has no port", a)
+		}
+		host = net.JoinHostPort(host, defPort)
+	}
+	return host, nil
+}
+
+func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
+	ack := g.cfg.AckTimeout
+	if ack <= 0 {
+		ack = 2 * time.Second
+	}
+	type result struct {
+		c   *client.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(g.opts...),
+			options.WithTransmission(1, ack, 4),
+			options.WithBlockwise(true, 6 /* 1024-byte blocks */, 60*time.Second),
+		)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("thing: cannot reach the gateway at %s: %w", g.addr, r.err)
+		}
+		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway connected", slog.String("address", g.addr))
+		return r.c, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// Close ends the DTLS session.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn == nil {
+		return nil
+	}
+	err := g.conn.Close()
+	g.conn = nil
+	return err
+}
+
+// connection returns the live session, dialling again if it was lost.
+func (g *Gateway) connection(ctx context.Context, fresh bool) (*client.Conn, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn != nil && !fresh {
+		select {
+		case <-g.conn.Done():
+		default:
+			return g.conn, nil
+		}
+	}
+	if g.conn != nil {
+		g.conn.Close()
+		g.conn = nil
+	}
+	c, err := g.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.conn = c
+	return c, nil
+}
+
+// exchange sends a request and reads the answer. A transport failure
+// (not the caller's deadline) is retried once over a fresh session.
+func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Conn) (*pool.Message, error)) (codes.Code, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := g.connection(ctx, attempt > 0)
+		if err != nil {
+			return 0, nil, err
+		}
+		start := time.Now()
+		res, err := do(conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, nil, ctx.Err()
+			}
+			if attempt == 0 {
+				g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request failed, dialling again", slog.String("path", path), slog.String("error", err.Error()))
+				continue
+			}
+			return 0, nil, fmt.Errorf("thing: gateway request %s: %w", path, err)
+		}
+		body, err := res.ReadBody()
+		code := res.Code()
+		conn.ReleaseMessage(res)
+		if err != nil {
+			return 0, nil, fmt.Errorf("thing: reading the gateway's answer to %s: %w", path, err)
+		}
+		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request", slog.String("path", path),
+			slog.String("code", code.String()), slog.Duration("took", time.Since(start)))
+		return code, body, nil
+	}
+}
+
+// gatewayError is a gateway's error answer: its CoAP code, the HTTP status
+// it stands for and its payload (AM's body for AM's refusals).
+type gatewayError struct {
+	code   codes.Code
+	status int
+	body   []byte
+}
+
+func (e *gatewayError) Error() string {
+	msg := fmt.Sprintf("thing: the gateway answered %s", e.code)
+	if len(e.body) > 0 && len(e.body) < 200 && !bytes.ContainsAny(e.body, "{") {
+		msg += ": " + string(e.body)
+	}
+	return msg
+}
+
+func (e *gatewayError) HTTPStatus() int      { return e.status }
+func (e *gatewayError) ResponseBody() []byte { return e.body }
+
+func newGatewayError(c codes.Code, body []byte) error {
+	status, ok := coapx.StatusForCode(c)
+	if !ok {
+		status = 500
+	}
+	return &gatewayError{code: c, status: status, body: body}
+}
+
+// AuthStep sends one authentication step to /authenticate.
+func (g *Gateway) AuthStep(ctx context.Context, step callback.Step) (callback.Step, error) {
+	body, err := json.Marshal(callback.Step{AuthIDDigest: step.AuthIDDigest, AuthID: step.AuthID, Callbacks: step.Callbacks})
+	if err != nil {
+		return callback.Step{}, err
+	}
+	code, res, err := g.exchange(ctx, coapx.PathAuthenticate, func(c *client.Conn) (*pool.Message, error) {
+		return c.Post(ctx, coapx.PathAuthenticate, coapx.AppJSON, bytes.NewReader(body))
+	})
+	if err != nil {
+		return callback.Step{}, err
+	}
+	if code != codes.Valid {
+		if code >= codes.InternalServerError {
+			return callback.Step{}, newGatewayError(code, res)
+		}
+		// Any other refusal of /authenticate means AM did not authenticate.
+		return callback.Step{}, &gatewayError{code: code, status: 401, body: res}
+	}
+	var out callback.Step
+	if err := json.Unmarshal(res, &out); err != nil {
+		return callback.Step{}, fmt.Errorf("thing: the gateway's authentication answer is not JSON: %w", err)
+	}
+	if out.TokenID == "" && out.AuthIDDigest == "" && out.AuthID == "" {
+		return callback.Step{}, errors.New("thing: the gateway's authentication answer has neither a token nor a digest")
+	}
+	return out, nil
+}
+
+// AMInfo asks the gateway for the AM URLs to sign for, once per session.
+func (g *Gateway) AMInfo(ctx context.Context) (callback.AMInfo, error) {
+	g.mu.Lock()
+	if g.info != nil {
+		info := *g.info
+		g.mu.Unlock()
+		return info, nil
+	}
+	g.mu.Unlock()
+	code, res, err := g.exchange(ctx, coapx.PathAMInfo, func(c *client.Conn) (*pool.Message, error) {
+		return c.Get(ctx, coapx.PathAMInfo)
+	})
+	if err != nil {
+		return callback.AMInfo{}, err
+	}
+	if code != codes.Content {
+		return callback.AMInfo{}, newGatewayError(code, res)
+	}
+	var info callback.AMInfo
+	if err := json.Unmarshal(res, &info); err != nil {
+		return callback.AMInfo{}, fmt.Errorf("thing: the gateway's AM information is not JSON: %w", err)
+	}
+	g.mu.Lock()
+	g.info = &info
+	g.mu.Unlock()
+	return info, nil
+}
+
+// Send carries a things-endpoint or session request through the gateway.
+func (g *Gateway) Send(ctx context.Context, req callback.Request) ([]byte, error) {
+	path, query, err := coapx.Route(req.Op)
+	if err != nil {
+		return nil, err
+	}
+	cf, body := coapx.AppJOSE, req.Body
+	if !req.Signed {
+		cf = coapx.AppJSON
+		var w any = coapx.ThingsRequest{Token: req.Token, Payload: string(req.Body)}
+		if path == coapx.PathSession {
+			w = coapx.SessionRequest{TokenID: req.Token}
+		}
+		if body, err = json.Marshal(w); err != nil {
+			return nil, err
+		}
+	}
+	var opts []message.Option
+	if query != "" {
+		opts = append(opts, message.Option{ID: message.URIQuery, Value: []byte(query)})
+	}
+	for _, f := range req.Fields {
+		opts = append(opts, message.Option{ID: message.URIQuery, Value: []byte(f)})
+	}
+	code, res, err := g.exchange(ctx, path, func(c *client.Conn) (*pool.Message, error) {
+		return c.Post(ctx, path, cf, bytes.NewReader(body), opts...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !coapx.IsSuccess(code) {
+		return nil, newGatewayError(code, res)
+	}
+	switch req.Op {
+	case callback.OpSessionValidate:
+		return []byte(`{"valid":true}`), nil
+	case callback.OpSessionLogout:
+		return []byte(`{}`), nil
+	}
+	return res, nil
+}
