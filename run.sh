@@ -3,7 +3,7 @@
 #
 #   ./run.sh am [flags]          run the local AM (cmd/amlocal); ./run.sh am --help for flags
 #   ./run.sh test                the CI checks: gofmt, go vet, go test -race
-#   ./run.sh example NAME [...]  run an example (not yet available)
+#   ./run.sh example NAME [...]  run an example program, e.g. thing/manual-registration
 #   ./run.sh gateway [...]       run the gateway (not yet available)
 #   ./run.sh help                this list
 set -euo pipefail
@@ -16,7 +16,7 @@ usage: ./run.sh VERB [args...]
 verbs:
   am [flags]            build and run the local AM (cmd/amlocal); see ./run.sh am --help
   test                  gofmt check, go vet ./..., go test -race -count=1 ./... (what CI runs)
-  example NAME [flags]  run an example program (not yet available)
+  example NAME [flags]  run the example program examples/NAME (./run.sh example lists them)
   gateway [flags]       run the CoAP gateway (not yet available)
   help                  show this list
 USAGE
@@ -49,14 +49,38 @@ cmd_test() {
 	go test -race -count=1 -timeout 20m ./...
 }
 
-# --- verbs coming with later issues -------------------------------------
-# example NAME [flags]: go run ./examples/NAME "$@"
-# gateway [flags]:      go run ./cmd/gateway "$@"
-cmd_example() {
-	echo "run.sh: example: not yet available" >&2
-	return 1
+# examples lists the example programs: the directories under examples/
+# (other than examples/internal) that hold a main.go, as NAMEs.
+examples() {
+	(cd examples && find . -name main.go -not -path './internal/*') | sed -e 's|^\./||' -e 's|/main\.go$||' | sort
 }
 
+# cmd_example runs go run ./examples/NAME from the repository root, so the
+# program's working directory is the root (its default .secrets file lands
+# there; resources/ is found from anywhere in the repository).
+cmd_example() {
+	local available name
+	available=$(examples)
+	if [ $# -eq 0 ]; then
+		echo "usage: ./run.sh example NAME [flags...]; NAME is one of:" >&2
+		echo "$available" | sed 's/^/  /' >&2
+		return 1
+	fi
+	local arg=$1
+	name=${arg%/}
+	name=${name#./}
+	name=${name#examples/}
+	shift
+	if ! grep -qxF -- "$name" <<<"$available"; then
+		echo "run.sh: example: unknown example '$arg'; available:" >&2
+		echo "$available" | sed 's/^/  /' >&2
+		return 1
+	fi
+	exec go run "./examples/$name" "$@"
+}
+
+# --- verbs coming with later issues -------------------------------------
+# gateway [flags]:      go run ./cmd/gateway "$@"
 cmd_gateway() {
 	echo "run.sh: gateway: not yet available" >&2
 	return 1

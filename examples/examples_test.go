@@ -1,0 +1,497 @@
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest"
+	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/examples/internal/secrets"
+)
+
+// The example programs are built once, into binDir.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// program returns the path of the built example program name (the last
+// element of its directory: manual-registration, pop-cert, ...).
+func program(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the example programs; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		if binDir, buildErr = os.MkdirTemp("", "thingway-examples-"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./thing/...")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./thing/...: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// Expected output: each entry is a regular expression for one whole line.
+var (
+	token    = `[A-Za-z0-9_.-]+`
+	anyToken = func(prefix string) string { return regexp.QuoteMeta(prefix) + token }
+)
+
+func lit(s string) string { return regexp.QuoteMeta(s) }
+
+func fiveLines(name string) []string {
+	return []string{
+		lit("Creating Thing " + name + "... Done"),
+		lit("Requesting access token... Done"),
+		anyToken("Access token: "),
+		lit("Expires in: 3599"),
+		lit("Scope(s): [publish]"),
+	}
+}
+
+// checkLines fails unless out has exactly one line per pattern, each
+// matching it in full.
+func checkLines(t *testing.T, out string, want []string) {
+	t.Helper()
+	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(got) != len(want) {
+		t.Errorf("got %d lines, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := 0; i < len(got) && i < len(want); i++ {
+		if !regexp.MustCompile("^(?:" + want[i] + ")$").MatchString(got[i]) {
+			t.Errorf("line %d = %q, want a match for %q", i+1, got[i], want[i])
+		}
+	}
+}
+
+// am is a local AM with the evaluation guide's manual identities.
+type am struct {
+	t     *testing.T
+	srv   *amtest.Server
+	admin string
+}
+
+// startAM starts a local AM with the configuration file preset (a file of
+// resources/am, "" for the default configuration); change, if not nil,
+// adjusts the configuration first.
+func startAM(t *testing.T, preset string, change func(*amtest.Config)) *am {
+	t.Helper()
+	cfg := amtest.DefaultConfig()
+	if preset != "" {
+		var err error
+		if cfg, err = amtest.LoadConfig(filepath.Join(presetDir, preset)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if change != nil {
+		change(cfg)
+	}
+	srv := amtest.NewUnstartedServer()
+	srv.Config = cfg
+	srv.Start()
+	t.Cleanup(srv.Close)
+	a := &am{t: t, srv: srv}
+	a.admin = a.login("amAdmin", "changeit")
+	return a
+}
+
+func (a *am) do(method, u string, body io.Reader, header http.Header) (int, []byte) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header = header
+	res, err := a.srv.Client().Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return res.StatusCode, b
+}
+
+// login is the guide's POST /json/authenticate with the user's name and password.
+func (a *am) login(user, password string) string {
+	a.t.Helper()
+	code, b := a.do("POST", a.srv.URL+"/json/authenticate", nil, http.Header{
+		"X-Openam-Username":  {user},
+		"X-Openam-Password":  {password},
+		"Accept-Api-Version": {"resource=2.0, protocol=1.0"},
+	})
+	var v struct {
+		TokenID string `json:"tokenId"`
+	}
+	if json.Unmarshal(b, &v); code != 200 || v.TokenID == "" {
+		a.t.Fatalf("login %s: %d %s", user, code, b)
+	}
+	return v.TokenID
+}
+
+// createIdentity is the guide's PUT /json/realms/root/users/{id}.
+func (a *am) createIdentity(id string, attrs map[string]any) {
+	a.t.Helper()
+	body, _ := json.Marshal(attrs)
+	code, b := a.do("PUT", a.srv.URL+"/json/realms/root/users/"+id, bytes.NewReader(body), http.Header{
+		"Content-Type":       {"application/json"},
+		"Accept-Api-Version": {"resource=4.0, protocol=2.1"},
+		"Cookie":             {"iPlanetDirectoryPro=" + a.admin},
+	})
+	if code != 201 {
+		a.t.Fatalf("create %s: %d %s", id, code, b)
+	}
+}
+
+// registerManualThing registers manual-thing with the public key of the
+// entry manual-thing of the secrets file, as resources/manual-thing.jwks
+// holds it: kid = the key's thumbprint, alg ES256, use sig.
+func (a *am) registerManualThing(secretsFile string) {
+	a.t.Helper()
+	key, err := (&secrets.Store{Path: secretsFile}).Signer("manual-thing")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	kid, err := callback.Thumbprint(key.Public())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
+	a.createIdentity("manual-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device", "thingKeys": string(set)})
+}
+
+// consent approves a user code as bjensen: the form the consent page
+// posts, with bjensen's SSO token as cookie and csrf.
+func (a *am) consent(verificationURI, userCode string) {
+	a.t.Helper()
+	user := a.login("bjensen", "Ch4ng31t")
+	form := url.Values{"user_code": {userCode}, "decision": {"allow"}, "csrf": {user}}
+	code, b := a.do("POST", verificationURI, strings.NewReader(form.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"},
+		"Cookie":       {"iPlanetDirectoryPro=" + user},
+	})
+	if code != 200 || !strings.Contains(string(b), "done: true") {
+		a.t.Errorf("consent: %d %s", code, b)
+	}
+}
+
+// exampleSecrets returns a copy of resources/example.secrets in a
+// temporary directory, for programs that may add keys to it.
+func exampleSecrets(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", secrets.ExampleSecrets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "example.secrets")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run runs an example program and returns its standard output and exit
+// status; standard error must stay empty.
+func run(t *testing.T, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, program(t, name), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("%s wrote to stderr:\n%s", name, &stderr)
+	}
+	return stdout.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestManualRegistration(t *testing.T) {
+	program(t, "manual-registration")
+	a := startAM(t, "", nil)
+	store := exampleSecrets(t)
+	a.registerManualThing(store)
+	args := []string{"-name", "manual-thing", "-url", a.srv.URL, "-tree", "auth-tree", "-secrets", store}
+
+	t.Run("ok", func(t *testing.T) {
+		out, code := run(t, "manual-registration", args...)
+		if code != 0 {
+			t.Errorf("exit status %d", code)
+		}
+		checkLines(t, out, fiveLines("manual-thing"))
+	})
+	t.Run("debug", func(t *testing.T) {
+		out, code := run(t, "manual-registration", append(args, "-debug")...)
+		if code != 0 {
+			t.Errorf("exit status %d:\n%s", code, out)
+		}
+		// Debug lines come between the program's lines, so look for
+		// these in order.
+		rest := out
+		for _, want := range []string{
+			`Creating Thing manual-thing\.\.\. time=\S+ level=DEBUG msg="am request"`,
+			`\nDone\nRequesting access token\.\.\. `,
+			`\nRequestAccessToken response: \{"access_token":"` + token + `".*"scope":"publish".*\}\nDone\n`,
+			`Access token: ` + token + `\nExpires in: 3599\nScope\(s\): \[publish\]\n`,
+			`level=DEBUG msg="am request" method=POST path=/openam/json/sessions query="_action=logout" status=200`,
+		} {
+			loc := regexp.MustCompile(want).FindStringIndex(rest)
+			if loc == nil {
+				t.Fatalf("no match for %q in the rest of the output:\n%s", want, rest)
+			}
+			rest = rest[loc[1]:]
+		}
+	})
+	t.Run("unknown thing", func(t *testing.T) {
+		out, code := run(t, "manual-registration", "-name", "unknown-thing", "-url", a.srv.URL, "-tree", "auth-tree", "-secrets", store)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: authentication: ") + ".+"})
+	})
+	t.Run("coap", func(t *testing.T) {
+		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", "coap://:5683", "-secrets", store)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		checkLines(t, out, []string{lit("Fatal error: coap transport not available yet (gateway issue)")})
+	})
+}
+
+func TestDynamicRegistration(t *testing.T) {
+	for _, tc := range []struct {
+		program string
+		preset  string // file of resources/am; "" for the default configuration
+	}{
+		{"pop-cert", ""},
+		{"pop-sw-stmt", "pop-sw-stmt.json"},
+		{"pop", "pop.json"},
+	} {
+		t.Run(tc.program, func(t *testing.T) {
+			program(t, tc.program)
+			a := startAM(t, tc.preset, nil)
+			store := filepath.Join(t.TempDir(), ".secrets") // a new store: the key is created
+			args := []string{"-name", "dynamic-thing", "-url", a.srv.URL, "-tree", "auth-reg-tree", "-secrets", store}
+			out, code := run(t, tc.program, args...)
+			if code != 0 {
+				t.Errorf("exit status %d", code)
+			}
+			checkLines(t, out, fiveLines("dynamic-thing"))
+			checkStore(t, store, "dynamic-thing")
+
+			// A second run finds the key in the store and the identity in AM.
+			out, _ = run(t, tc.program, args...)
+			checkLines(t, out, fiveLines("dynamic-thing"))
+		})
+	}
+}
+
+// checkStore checks that the store file holds exactly the key name, as
+// a private ES256 signing key, is indented by two spaces and private to
+// its owner.
+func checkStore(t *testing.T, path, name string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("store = %s (%v)", b, err)
+	}
+	k := set.Keys[0]
+	if k.KeyID != name || k.Algorithm != "ES256" || k.Use != "sig" || k.IsPublic() {
+		t.Errorf("stored key = %s", b)
+	}
+	if !bytes.HasPrefix(b, []byte("{\n  \"keys\": [\n    {\n")) {
+		t.Errorf("store is not indented by two spaces:\n%s", b)
+	}
+}
+
+func TestSoftwareStatement(t *testing.T) {
+	program(t, "sw-stmt")
+	a := startAM(t, "sw-stmt.json", nil)
+	out, code := run(t, "sw-stmt", "-url", a.srv.URL, "-audience", a.srv.URL+"/oauth2/access_token",
+		"-reg-tree", "reg-tree", "-auth-tree", "auth-tree")
+	if code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	checkLines(t, out, []string{
+		lit("Register thing using Software Statement... Done"),
+		lit("Requesting attributes... Done"),
+		lit("Attributes:  {map[_id:") + `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}` +
+			lit(` thingConfig:[] thingKeys:[{"keys":[{`) + `"use":"sig","kty":"EC","kid":"[A-Za-z0-9_-]{43}=","crv":"P-256","alg":"ES256","x":"[A-Za-z0-9_-]+","y":"[A-Za-z0-9_-]+"` + lit("}]}]]}"),
+		lit("Authenticate thing using Client Assertion... Done"),
+		lit("Requesting access token... Done"),
+		anyToken("Access token: "),
+		lit("Expires in: 3599"),
+		lit("Scope(s): [publish]"),
+	})
+}
+
+func TestUserToken(t *testing.T) {
+	bin := program(t, "user-token")
+	a := startAM(t, "", func(c *amtest.Config) {
+		c.Realms["/"].OAuth2.Device.DevicePollInterval = 1 // a quick test
+	})
+	a.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-name", "user-authorized-thing", "-url", a.srv.URL, "-tree", "auth-reg-tree",
+		"-secrets", filepath.Join(t.TempDir(), ".secrets"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Consent as bjensen once the program shows the URL, as a person
+	// would; keep every line for the comparison below.
+	var out strings.Builder
+	var userCode struct {
+		UserCode        string `json:"user_code"`
+		VerificationURI string `json:"verification_uri"`
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if s, ok := strings.CutPrefix(line, " User code response: "); ok {
+			if err := json.Unmarshal([]byte(s), &userCode); err != nil {
+				t.Errorf("user code response %q: %v", s, err)
+			}
+		}
+		if strings.HasPrefix(line, "\t") && userCode.UserCode != "" {
+			a.consent(userCode.VerificationURI, userCode.UserCode)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("user-token: %v\n%s", err, out.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("user-token wrote to stderr:\n%s", &stderr)
+	}
+
+	uri := lit(a.srv.URL + "/oauth2/device/user")
+	code := `[A-Za-z0-9]{8}`
+	tokenResponse := func(scope string, refresh bool) []string {
+		lines := []string{
+			lit(" Access token response: {"),
+			`     "access_token": "` + token + `",`,
+			lit(`     "expires_in": 3599,`),
+		}
+		if refresh {
+			lines = append(lines, `     "refresh_token": "`+token+`",`)
+		}
+		return append(lines, lit(`     "scope": "`+scope+`",`), lit(`     "token_type": "Bearer"`), lit(" }"))
+	}
+	introspection := func(scope string) []string {
+		return []string{
+			lit(" Introspection response: {"),
+			lit(`     "active": true,`),
+			`     "auditTrackingId": "[^"]+",`,
+			`     "authGrantId": "[^"]+",`,
+			lit(`     "auth_level": 0,`),
+			lit(`     "client_id": "forgerock-iot-oauth2-client",`),
+			`     "exp": \d+,`,
+			lit(`     "iss": "` + a.srv.URL + `/oauth2",`),
+			lit(`     "realm": "/",`),
+			lit(`     "scope": "` + scope + `",`),
+			lit(`     "sub": "(usr!bjensen)",`),
+			lit(`     "subname": "bjensen",`),
+			lit(`     "token_type": "Bearer",`),
+			lit(`     "user_id": "bjensen",`),
+			lit(`     "username": "bjensen"`),
+			lit(" }"),
+		}
+	}
+	var want []string
+	want = append(want,
+		lit("Creating Thing user-authorized-thing... Done"),
+		"",
+		lit("Requesting user code... Done"),
+		lit(` User code response: {"device_code":"`)+token+lit(`","user_code":"`)+code+
+			lit(`","verification_uri":"`)+uri+lit(`","verification_uri_complete":"`)+uri+lit(`?user_code=`)+code+
+			lit(`","expires_in":300,"interval":1}`),
+		lit("Requesting user access token... To authorise the request, go to "),
+		"",
+		"\t"+uri+lit("?user_code=")+code,
+		"",
+		"Done",
+	)
+	want = append(want, tokenResponse("publish subscribe", true)...)
+	want = append(want, "", lit("Introspecting access token to get more information... Done"))
+	want = append(want, introspection("publish subscribe")...)
+	want = append(want, "", lit("Refreshing access token with reduced scope... Done"))
+	want = append(want, tokenResponse("publish", true)...)
+	want = append(want, "", lit("Introspecting access token to get more information... Done"))
+	want = append(want, introspection("publish")...)
+	checkLines(t, out.String(), want)
+}
+
+// The guide's unknown-flag and help behaviour comes from the flag package.
+func TestFlags(t *testing.T) {
+	out, err := exec.Command(program(t, "manual-registration"), "-h").CombinedOutput()
+	if err != nil {
+		t.Errorf("-h: %v", err)
+	}
+	for _, want := range []string{
+		"Usage of ", "-url string\n    \tURL of AM or Gateway (default \"http://127.0.0.1:8080/openam\")",
+		"-secrets string\n    \tPath to pre-created JWK set file (default \"resources/example.secrets\")",
+		"-tree string\n    \tAuthentication tree (default \"iot-tree\")",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("-h output lacks %q:\n%s", want, out)
+		}
+	}
+	cmd := exec.Command(program(t, "sw-stmt"), "-nope")
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 {
+		t.Errorf("unknown flag: %v, want exit status 2", err)
+	}
+}

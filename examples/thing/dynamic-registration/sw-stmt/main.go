@@ -1,0 +1,156 @@
+// Sw-stmt registers a thing with a software statement alone, so that AM
+// gives it a unique ID, reads that ID from the thing's attributes, then
+// authenticates the thing with a client assertion and asks for an access
+// token with the scope publish. The flow mimics OAuth 2.0 dynamic client
+// registration (RFC 7591) and JWT bearer client authentication (RFC 7523).
+//
+// It needs two trees: -reg-tree registers with the method "Software
+// Statement" (and a default attribute thingType=device), -auth-tree
+// authenticates with "Client Assertion" and issues unrestricted sessions.
+// Start the local AM with that setting:
+//
+//	./run.sh am --config resources/am/sw-stmt.json
+//	./run.sh example thing/dynamic-registration/sw-stmt -url http://127.0.0.1:8080/openam \
+//		-audience http://127.0.0.1:8080/openam/oauth2/access_token -reg-tree reg-tree -auth-tree auth-tree
+//
+// The thing gets a new P-256 key on every run; it is never stored. The
+// software statement names -iss as its issuer, carries the key's public
+// half and is signed with the key software-publisher of
+// resources/example.secrets. -audience is the aud of the client assertion:
+// AM's OAuth 2.0 token endpoint. It prints:
+//
+//	Register thing using Software Statement... Done
+//	Requesting attributes... Done
+//	Attributes:  {map[_id:<uuid> thingConfig:[] thingKeys:[<JWK set>]]}
+//	Authenticate thing using Client Assertion... Done
+//	Requesting access token... Done
+//	Access token: <token>
+//	Expires in: 3599
+//	Scope(s): [publish]
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/thingway/thingway/examples/internal/connect"
+	"github.com/thingway/thingway/examples/internal/secrets"
+	"github.com/thingway/thingway/thing"
+)
+
+type options struct {
+	url, realm, audience, regTree, authTree, iss string
+	debug                                        bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080/openam", "URL of AM or Gateway")
+	flag.StringVar(&o.realm, "realm", "/", "AM Realm")
+	flag.StringVar(&o.audience, "audience", "http://127.0.0.1:8080/openam/oauth2/access_token", "JWT audience")
+	flag.StringVar(&o.regTree, "reg-tree", "oauth-reg-tree", "Registration tree")
+	flag.StringVar(&o.authTree, "auth-tree", "oauth-auth-tree", "Authentication tree")
+	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
+	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	stop()
+	if err != nil {
+		fmt.Printf("Fatal error: %s\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	var logger *slog.Logger
+	if o.debug {
+		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	regConn, err := connect.New(o.url, o.realm, o.regTree, logger)
+	if err != nil {
+		return err
+	}
+	authConn, err := connect.New(o.url, o.realm, o.authTree, logger)
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	statement, err := secrets.SoftwareStatement(key, o.iss)
+	if err != nil {
+		return err
+	}
+
+	// The statement alone registers the thing: no ID, no key, so the
+	// session is not bound to a key and AM names the thing.
+	fmt.Printf("Register thing using Software Statement... ")
+	registered, err := thing.New(ctx, thing.Config{
+		Connector:    regConn,
+		Registration: &thing.Registration{SoftwareStatement: statement},
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println("Done")
+
+	fmt.Printf("Requesting attributes... ")
+	attrs, err := registered.Attributes(ctx)
+	if err != nil {
+		return err
+	}
+	if err := registered.Logout(ctx); err != nil {
+		return err
+	}
+	fmt.Println("Done")
+	var all map[string]any
+	if err := json.Unmarshal(attrs.Raw, &all); err != nil {
+		return err
+	}
+	fmt.Printf("Attributes:  {%v}\n", all)
+	if attrs.ID == "" {
+		return errors.New("AM's attributes have no _id")
+	}
+
+	fmt.Printf("Authenticate thing using Client Assertion... ")
+	th, err := thing.New(ctx, thing.Config{
+		Connector: authConn,
+		ID:        attrs.ID,
+		Audience:  o.audience, // a client assertion's aud is the token endpoint
+		Key:       key,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println("Done")
+
+	fmt.Printf("Requesting access token... ")
+	tok, err := th.AccessToken(ctx, "publish")
+	if err != nil {
+		return err
+	}
+	if o.debug {
+		fmt.Printf("RequestAccessToken response: %s\n", tok.Raw)
+	}
+	fmt.Println("Done")
+	fmt.Println("Access token:", tok.AccessToken)
+	fmt.Println("Expires in:", tok.ExpiresIn)
+	fmt.Println("Scope(s):", tok.Scope)
+
+	return th.Logout(ctx)
+}
