@@ -284,7 +284,7 @@ func TestManualRegistration(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit status %d, want 1", code)
 		}
-		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: authentication: ") + ".+"})
+		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: AM refused the authentication: ") + ".+"})
 	})
 	t.Run("coap", func(t *testing.T) {
 		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", "coap://:5683", "-secrets", store)

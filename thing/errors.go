@@ -23,11 +23,17 @@ type Error struct {
 	OAuthError string
 	// Message is AM's message, if any.
 	Message string
-	err     error
+	// Op is what was refused: "authentication" or the request's operation.
+	Op  string
+	err error
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("thing: AM refused the request: %d %s", e.Status, statusText[e.Status])
+	op := e.Op
+	if op == "" {
+		op = "request"
+	}
+	s := fmt.Sprintf("thing: AM refused the %s: %d %s", op, e.Status, statusText[e.Status])
 	if e.OAuthError != "" {
 		s += ": " + e.OAuthError
 	}

@@ -183,7 +183,13 @@ func (t *Thing) authenticate(ctx context.Context) (*session, error) {
 	for range maxAuthSteps {
 		res, err := t.conn.AuthStep(ctx, step)
 		if err != nil {
-			return nil, fmt.Errorf("thing: authentication: %w", asError(err))
+			err = asError(err)
+			var te *Error
+			if errors.As(err, &te) {
+				te.Op = "authentication"
+				return nil, te
+			}
+			return nil, fmt.Errorf("thing: authentication: %w", err)
 		}
 		if res.TokenID != "" {
 			s := &session{token: res.TokenID, key: key}
