@@ -244,6 +244,10 @@ type OAuth2Advanced struct {
 	// TokenSigningAlgorithm for client-side tokens: ES256 (asymmetric, so
 	// things can introspect locally against the JWK set) or HS256.
 	TokenSigningAlgorithm string `json:"tokenSigningAlgorithm"`
+	// TokenEncryptionEnabled makes client-side tokens encrypted (a JWE
+	// holding the signed JWT): opaque to clients, still introspectable
+	// through AM.
+	TokenEncryptionEnabled bool `json:"tokenEncryptionEnabled"`
 }
 
 // DeviceCode is the provider's Device Flow tab.

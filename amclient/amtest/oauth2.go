@@ -141,7 +141,20 @@ func (s *Server) signAccessToken(c *reqCtx, oc *oauthContext, g *grant, scopes [
 		"scope": scopes, "auth_time": g.AuthTime.Unix(), "realm": g.Realm, "exp": now + int64(life/time.Second),
 		"iat": now, "expires_in": int64(life / time.Second), "jti": randomID(20),
 	}
-	return jwt.Signed(signer).Claims(claims).Serialize()
+	signed, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil || !oc.provider.Advanced.TokenEncryptionEnabled {
+		return signed, err
+	}
+	enc, err := jose.NewEncrypter(jose.A128CBC_HS256, jose.Recipient{Algorithm: jose.DIRECT, Key: s.keys.TokenEncKey},
+		(&jose.EncrypterOptions{}).WithContentType("JWT").WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	obj, err := enc.Encrypt([]byte(signed))
+	if err != nil {
+		return "", err
+	}
+	return obj.CompactSerialize()
 }
 
 func (s *Server) putToken(tok string, t *token) error {

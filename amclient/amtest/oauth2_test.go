@@ -511,3 +511,24 @@ func TestOAuth2Endpoints(t *testing.T) {
 }
 
 func jsonDecode(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Client-side encrypted tokens are JWEs (five parts, opaque to the thing)
+// that AM still introspects.
+func TestEncryptedAccessTokens(t *testing.T) {
+	cfg := amtest.DefaultConfig()
+	cfg.Realms["/"].OAuth2.Advanced.TokenEncryptionEnabled = true
+	_, c := startWith(t, cfg)
+	admin := c.adminLogin()
+	th := newThing(t, "sealed-thing")
+	c.createThing(admin, "/", th, nil)
+	s := c.restrictedSession(th, c.mustPoP(th, "auth-tree", "/"))
+	tok := expectStatus(t, s.things("POST", "get_access_token", "/", map[string]any{"scope": []string{"publish"}}), 200)
+	at, _ := tok["access_token"].(string)
+	if n := strings.Count(at, "."); n != 4 {
+		t.Fatalf("access token has %d dots, want a compact JWE: %.40s", n, at)
+	}
+	in := expectStatus(t, s.things("POST", "introspect_token", "/", map[string]any{"token": at}), 200)
+	if in["active"] != true || in["scope"] != "publish" {
+		t.Errorf("introspection = %v", in)
+	}
+}

@@ -106,6 +106,9 @@ type serverKeys struct {
 	TokenHMAC []byte `json:"tokenHmac"`
 	// AuthIDKey signs authIds.
 	AuthIDKey []byte `json:"authIdKey"`
+	// TokenEncKey encrypts client-side tokens when the provider asks
+	// (dir, A128CBC-HS256).
+	TokenEncKey []byte `json:"tokenEncKey"`
 }
 
 type state struct {
@@ -184,15 +187,21 @@ func (st *state) apply(kind, id string, v json.RawMessage) error {
 }
 
 func (s *Server) loadKeys() (*serverKeys, error) {
-	if s.st.keys != nil {
-		return s.st.keys, nil
+	if k := s.st.keys; k != nil {
+		if len(k.TokenEncKey) == 0 { // a data directory from before encryption keys
+			k.TokenEncKey = randomBytes(32)
+			if err := s.j.put(kindKeys, "server", k); err != nil {
+				return nil, err
+			}
+		}
+		return k, nil
 	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
 	k := &serverKeys{TokenKey: &jose.JSONWebKey{Key: priv, Algorithm: "ES256", Use: "sig"},
-		TokenHMAC: randomBytes(32), AuthIDKey: randomBytes(32)}
+		TokenHMAC: randomBytes(32), AuthIDKey: randomBytes(32), TokenEncKey: randomBytes(32)}
 	pub := k.TokenKey.Public()
 	tp, err := pub.Thumbprint(cryptoSHA256)
 	if err != nil {
