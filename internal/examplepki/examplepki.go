@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -114,6 +115,39 @@ func IssueCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, 
 	cert, der, err := create(tmpl, ca, pub, caKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("examplepki: certificate for %q: %w", cn, err)
+	}
+	return cert, der, nil
+}
+
+// IssueServerCert issues a DTLS/TLS server certificate for pub: like
+// IssueCert, plus the server-auth extended key usage and the given DNS
+// names and IP addresses as subject alternative names.
+func IssueServerCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, cn string, dnsNames []string, ips []net.IP, notBefore, notAfter time.Time) (*x509.Certificate, []byte, error) {
+	if ca == nil || caKey == nil || pub == nil {
+		return nil, nil, errors.New("examplepki: issue server certificate: nil CA, CA key or public key")
+	}
+	if err := checkValidity(cn, notBefore, notAfter); err != nil {
+		return nil, nil, err
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:              dnsNames,
+		IPAddresses:           ips,
+		BasicConstraintsValid: true,
+		SignatureAlgorithm:    x509.ECDSAWithSHA256,
+	}
+	cert, der, err := create(tmpl, ca, pub, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("examplepki: server certificate for %q: %w", cn, err)
 	}
 	return cert, der, nil
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +34,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/pemkey"
 )
 
 const (
@@ -59,6 +62,8 @@ const (
 	publisherKeyFile  = "software-publisher.key.pem"
 	publisherJWKS     = "software-publisher-public.jwks"
 	secretsFile       = "example.secrets"
+	gatewayKeyFile    = "gateway-dtls.key.pem"
+	gatewayCertFile   = "gateway-dtls.cert.pem"
 	readmeFile        = "README.md"
 )
 
@@ -68,10 +73,15 @@ const (
 )
 
 type config struct {
-	out    string
-	amtest string
-	force  bool
+	out         string
+	amtest      string
+	force       bool
+	gatewayOnly bool
 }
+
+// Gateway DTLS identity: the name things verify, and the addresses it is
+// valid for on a development machine.
+const gatewayName = "thingway-gateway"
 
 // output is one file to write.
 type output struct {
@@ -88,6 +98,8 @@ type pki struct {
 	dynamicGW   []byte // DER
 	thingymabot []byte // DER
 	publisher   *ecdsa.PrivateKey
+	gatewayKey  *ecdsa.PrivateKey
+	gatewayCert []byte // DER
 }
 
 func main() {
@@ -101,6 +113,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.gatewayOnly {
+		return addGatewayDTLS(cfg, stdout, stderr)
 	}
 	if !cfg.force {
 		if err := refuseOverwrite(cfg, stderr); err != nil {
@@ -131,6 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fset.StringVar(&cfg.out, "out", defaultOut, "directory to write the example resources to")
 	fset.StringVar(&cfg.amtest, "amtest", defaultAMTest, "directory of the local AM's embedded defaults, which receives copies of the CA certificate and the software publisher JWK set (empty: skip)")
 	fset.BoolVar(&cfg.force, "force", false, "overwrite existing files")
+	fset.BoolVar(&cfg.gatewayOnly, "gateway-dtls-only", false, "only issue the gateway's DTLS key and certificate from the example CA already in -out")
 	if err := fset.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -148,7 +164,7 @@ func (cfg config) paths() []string {
 	var ps []string
 	for _, name := range []string{
 		caKeyFile, caCertFile, ecKey1File, manualThingJWKS, dynamicGWCertFile,
-		thingymabotFile, publisherKeyFile, publisherJWKS, secretsFile, readmeFile,
+		thingymabotFile, publisherKeyFile, publisherJWKS, secretsFile, gatewayKeyFile, gatewayCertFile, readmeFile,
 	} {
 		ps = append(ps, filepath.Join(cfg.out, name))
 	}
@@ -202,7 +218,68 @@ func generate(now time.Time) (*pki, error) {
 	if _, p.thingymabot, err = examplepki.IssueCert(ca, caKey, &ecKey1.PublicKey, "thingymabot", notBefore, leafNotAfter); err != nil {
 		return nil, err
 	}
+	if p.gatewayKey, p.gatewayCert, err = gatewayDTLS(ca, caKey, notBefore); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// gatewayDTLS issues the gateway's DTLS key and certificate: named
+// thingway-gateway (the name examples verify), also valid for localhost.
+func gatewayDTLS(ca *x509.Certificate, caKey crypto.Signer, notBefore time.Time) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway DTLS key: %w", err)
+	}
+	_, der, err := examplepki.IssueServerCert(ca, caKey, &key.PublicKey, gatewayName,
+		[]string{gatewayName, "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		notBefore, notBefore.AddDate(leafValidity, 0, 0))
+	return key, der, err
+}
+
+// addGatewayDTLS issues only the gateway's DTLS identity from the example
+// CA already in cfg.out, leaving every other file as it is.
+func addGatewayDTLS(cfg config, stdout, stderr io.Writer) error {
+	keyPath, certPath := filepath.Join(cfg.out, gatewayKeyFile), filepath.Join(cfg.out, gatewayCertFile)
+	if !cfg.force {
+		for _, p := range []string{keyPath, certPath} {
+			if _, err := os.Stat(p); err == nil {
+				fmt.Fprintln(stderr, "would overwrite", p)
+				return errors.New("refusing to overwrite existing files; use -force")
+			}
+		}
+	}
+	caKeyBytes, err := os.ReadFile(filepath.Join(cfg.out, caKeyFile))
+	if err != nil {
+		return fmt.Errorf("example CA key: %w", err)
+	}
+	caCertBytes, err := os.ReadFile(filepath.Join(cfg.out, caCertFile))
+	if err != nil {
+		return fmt.Errorf("example CA certificate: %w", err)
+	}
+	caKey, err := pemkey.ParsePrivateKey(caKeyBytes)
+	if err != nil {
+		return fmt.Errorf("example CA key: %w", err)
+	}
+	cas, err := pemkey.ParseCertificates(caCertBytes)
+	if err != nil {
+		return fmt.Errorf("example CA certificate: %w", err)
+	}
+	key, der, err := gatewayDTLS(cas[0], caKey, time.Now().UTC().Truncate(time.Second).Add(-backdate))
+	if err != nil {
+		return err
+	}
+	keyBytes, err := keyPEM(key)
+	if err != nil {
+		return err
+	}
+	for _, o := range []output{{keyPath, keyBytes, privateMode}, {certPath, certPEM(der), publicMode}} {
+		if err := writeOutput(o); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "wrote", o.path)
+	}
+	return nil
 }
 
 func newKey() (*ecdsa.PrivateKey, error) {
@@ -250,6 +327,10 @@ func (p *pki) outputs(cfg config) ([]output, error) {
 	if err != nil {
 		return nil, err
 	}
+	gatewayKeyPEM, err := keyPEM(p.gatewayKey)
+	if err != nil {
+		return nil, err
+	}
 	readme, err := p.readme(cfg, ecKey1Kid, publisherKid)
 	if err != nil {
 		return nil, err
@@ -269,6 +350,8 @@ func (p *pki) outputs(cfg config) ([]output, error) {
 		in(publisherKeyFile, publisherPEM, privateMode),
 		in(publisherJWKS, publisherJWKSData, publicMode),
 		in(secretsFile, secrets, privateMode),
+		in(gatewayKeyFile, gatewayKeyPEM, privateMode),
+		in(gatewayCertFile, certPEM(p.gatewayCert), publicMode),
 		in(readmeFile, readme, publicMode),
 	}
 	if cfg.amtest != "" {
@@ -365,6 +448,8 @@ func (p *pki) readme(cfg config, ecKey1Kid, publisherKid string) ([]byte, error)
 	w("| `%s` | PKCS#8 EC P-256 private key (kid `%s`) | key of `manual-thing`, `manual-gateway`, `dynamic-gateway` and `thingymabot` |\n", ecKey1File, ecKey1Kid)
 	w("| `%s` | public JWK set of `%s` | registering the manually registered `manual-thing` / `manual-gateway` |\n", manualThingJWKS, ecKey1File)
 	w("| `%s` | X.509 v3 certificate for the `%s` key, `CN=dynamic-gateway`, issued by the example CA | dynamic registration of `dynamic-gateway` |\n", dynamicGWCertFile, ecKey1File)
+	w("| `%s` | PKCS#8 EC P-256 private key | the gateway's DTLS identity (stable across restarts) |\n", gatewayKeyFile)
+	w("| `%s` | X.509 v3 server certificate, `CN=%s`, SANs `%s`, `localhost`, `127.0.0.1`, `::1`, issued by the example CA | what things verify when they connect to the gateway (`./run.sh gateway` uses it) |\n", gatewayCertFile, gatewayName, gatewayName)
 	w("| `%s` | X.509 v3 certificate for the `%s` key, `CN=thingymabot`, issued by the example CA | dynamic registration of `thingymabot` |\n", thingymabotFile, ecKey1File)
 	w("| `%s` | PKCS#8 EC P-256 private key of the software publisher (kid `%s`) | signing software statements |\n", publisherKeyFile, publisherKid)
 	w("| `%s` | public JWK set of `%s` | verifying software statements |\n", publisherJWKS, publisherKeyFile)
