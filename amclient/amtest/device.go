@@ -1,8 +1,9 @@
 package amtest
 
 import (
-	"html/template"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -163,78 +164,144 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	return nil
 }
 
-// consentPage is the answer to a consent decision. As in AM, the page
-// carries a pageData object: "done" on success, "errorCode" on failure.
-var consentPage = template.Must(template.New("consent").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Device authorization</title></head>
-<body><main><h1>Device authorization</h1><p>{{.Message}}</p></main>
-<script>var pageData = { {{if .ErrorCode}}errorCode: "{{.ErrorCode}}"{{else}}done: true{{end}}, realm: "{{.Realm}}" };</script>
-</body></html>
-`))
-
-type consentResult struct {
-	Message, ErrorCode, Realm string
+// handleDeviceUser serves the verification URI. GET, with or without
+// user_code, leads a person through the pages: sign-in (without a session in
+// the realm), code entry, then the consent screen. A POST with the user's
+// SSO cookie, user_code, decision (allow or deny) and csrf (the SSO token,
+// or the value the consent form carries) records the decision; as in AM,
+// its answer is a page carrying pageData with "done" or "errorCode".
+func (s *Server) handleDeviceUser(c *reqCtx) error {
+	switch c.r.Method {
+	case http.MethodGet, http.MethodHead:
+		return s.deviceUserPage(c)
+	case http.MethodPost:
+		return s.deviceUserDecision(c)
+	}
+	return s.methodNotAllowed(c, "GET, HEAD, POST")
 }
 
-// handleDeviceUser serves the verification URI. A POST with the user's SSO
-// cookie, user_code, decision (allow or deny) and csrf (the SSO token)
-// records the decision.
-func (s *Server) handleDeviceUser(c *reqCtx) error {
-	h := c.w.Header()
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	h.Set("Cache-Control", "no-store")
-	render := func(status int, r consentResult) error {
-		r.Realm = c.realm
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		c.w.WriteHeader(status)
-		return consentPage.Execute(c.w, r)
+// verifyURL is the verification page's path, with the realm query
+// parameter when the request used one.
+func verifyURL(c *reqCtx, userCode string) string {
+	q := url.Values{}
+	if r := c.r.URL.Query().Get("realm"); r != "" {
+		q.Set("realm", r)
 	}
-	if c.r.Method != http.MethodPost {
-		return render(http.StatusNotImplemented, consentResult{Message: "The sign-in and consent pages of the local AM are not available yet; post the decision with an SSO session.", ErrorCode: "not_implemented"})
+	if userCode != "" {
+		q.Set("user_code", userCode)
 	}
-	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.maxBody())
-	if err := c.r.ParseForm(); err != nil {
-		return render(http.StatusBadRequest, consentResult{Message: "The form could not be read.", ErrorCode: "invalid_request"})
+	if len(q) == 0 {
+		return c.r.URL.EscapedPath()
+	}
+	return c.r.URL.EscapedPath() + "?" + q.Encode()
+}
+
+// lookupUserCode finds the device authorization of a user code.
+func (s *Server) lookupUserCode(code string) (string, deviceCode, bool) {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	h, ok := s.st.userCodes[code]
+	if !ok || s.st.devices[h] == nil {
+		return "", deviceCode{}, false
+	}
+	return h, *s.st.devices[h], true
+}
+
+// deviceUserPage serves GET on the verification URI.
+func (s *Server) deviceUserPage(c *reqCtx) error {
+	code := strings.TrimSpace(c.r.URL.Query().Get("user_code"))
+	user, tok, ok := s.pageSession(c, c.realm)
+	if !ok {
+		return s.signinPage(c, http.StatusOK, c.realm, c.r.URL.RequestURI(), "Sign in to connect your device.", "", "")
+	}
+	codeForm := func(alert, errCode string) error {
+		v := &pageView{Kind: "code", Title: "Connect a device", VerifyAction: c.r.URL.EscapedPath(),
+			RealmParam: c.r.URL.Query().Get("realm"), UserCode: code, Alert: alert}
+		if errCode != "" {
+			v.PageData = &pageData{ErrorCode: errCode, Realm: c.realm}
+		}
+		return s.renderPage(c, http.StatusOK, v, user, tok)
+	}
+	if code == "" {
+		return codeForm("", "")
+	}
+	_, d, found := s.lookupUserCode(code)
+	switch {
+	case !found || d.Realm != c.realm:
+		return codeForm("That code is not valid. Check the code that your device shows and try again.", "invalid_user_code")
+	case !c.now.Before(d.Expires):
+		return s.renderPage(c, http.StatusOK, &pageView{Kind: "message", Title: "Code expired", Heading: "This code has expired",
+			Lines: []string{"Start again on your device to get a new code."}, Again: verifyURL(c, ""), AgainText: "Enter another code",
+			PageData: &pageData{ErrorCode: "expired_token", Realm: c.realm}}, user, tok)
+	case d.Status != devicePending:
+		return s.renderPage(c, http.StatusOK, &pageView{Kind: "message", Title: "Code already used", Heading: "This code has already been used",
+			Lines: []string{"Each code can be used once. Start again on your device to get a new code."}, Again: verifyURL(c, ""),
+			AgainText: "Enter another code", PageData: &pageData{ErrorCode: "invalid_user_code", Realm: c.realm}}, user, tok)
+	}
+	return s.renderPage(c, http.StatusOK, &pageView{Kind: "consent", Title: "Allow this device?", Thing: d.Thing, Client: d.ClientID,
+		Scopes: d.Scopes, UserCode: d.UserCode, Expires: expiresIn(d.Expires.Sub(c.now)), CSRF: s.csrfFor(tok),
+		ConsentAction: verifyURL(c, "")}, user, tok)
+}
+
+// deviceUserDecision serves POST on the verification URI: the consent
+// decision, as the functional-test harness and the consent form post it.
+func (s *Server) deviceUserDecision(c *reqCtx) error {
+	var user *session
+	var tok string
+	render := func(heading, msg, errCode string, again bool) error {
+		v := &pageView{Kind: "message", Title: heading, Heading: heading, Lines: []string{msg},
+			PageData: &pageData{ErrorCode: errCode, Realm: c.realm}}
+		if errCode != "" {
+			v.Alert, v.Lines = v.Lines[0], nil
+		}
+		if again {
+			v.Again, v.AgainText = verifyURL(c, ""), "Enter a code"
+		}
+		return s.renderPage(c, http.StatusOK, v, user, tok)
+	}
+	if !s.parsePageForm(c) {
+		return render("Request not understood", "The form could not be read.", "invalid_request", true)
 	}
 	f := c.r.PostForm
-	tok := c.ssoToken()
-	user, ok := s.liveSession(tok, c.now)
-	if !ok || user.Realm != c.realm {
-		return render(http.StatusOK, consentResult{Message: "Sign in first.", ErrorCode: "not_authenticated"})
+	var ok bool
+	if user, tok, ok = s.pageSession(c, c.realm); !ok {
+		user, tok = nil, ""
+		return render("Sign in first", "Your session has ended or you are not signed in. Sign in, then enter the code again.", "not_authenticated", true)
 	}
-	if !constantTimeEqual(f.Get("csrf"), tok) {
-		return render(http.StatusOK, consentResult{Message: "The request could not be verified.", ErrorCode: "invalid_csrf"})
+	if !sameOrigin(c.r) || !s.validCSRF(f.Get("csrf"), tok) {
+		s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "consent refused", slog.String("reason", "csrf"), slog.String("realm", c.realm))
+		return render("Request not verified", "The request could not be verified. Go back to the code page and try again.", "invalid_csrf", true)
 	}
 	decision := f.Get("decision")
 	if decision != "allow" && decision != "deny" {
-		return render(http.StatusOK, consentResult{Message: "Choose Allow or Deny.", ErrorCode: "invalid_decision"})
+		return render("Choose Allow or Deny", "Choose Allow or Deny.", "invalid_decision", true)
 	}
-	s.st.mu.Lock()
-	dh, found := s.st.userCodes[strings.TrimSpace(f.Get("user_code"))]
-	var d deviceCode
-	if found && s.st.devices[dh] != nil {
-		d = *s.st.devices[dh]
-	} else {
-		found = false
-	}
-	s.st.mu.Unlock()
+	// Decisions on one code are serialised: the first one wins.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	dh, d, found := s.lookupUserCode(strings.TrimSpace(f.Get("user_code")))
 	switch {
 	case !found || d.Realm != c.realm:
-		return render(http.StatusOK, consentResult{Message: "That code is not valid.", ErrorCode: "invalid_user_code"})
+		return render("Code not valid", "That code is not valid.", "invalid_user_code", true)
 	case !c.now.Before(d.Expires):
-		return render(http.StatusOK, consentResult{Message: "That code has expired.", ErrorCode: "expired_token"})
+		return render("Code expired", "That code has expired. Start again on your device to get a new code.", "expired_token", true)
 	case d.Status != devicePending:
-		return render(http.StatusOK, consentResult{Message: "That code has already been used.", ErrorCode: "invalid_user_code"})
+		return render("Code already used", "That code has already been used.", "invalid_user_code", true)
 	}
 	d.Status, d.Subject = deviceDenied, user.UID
-	msg := "The device was denied access."
+	v := &pageView{Kind: "message", Title: "Access denied", Heading: "Access denied",
+		Lines:    []string{"The device " + d.Thing + " was denied access. You can close this page."},
+		PageData: &pageData{Realm: c.realm}}
 	if decision == "allow" {
-		d.Status, msg = deviceApproved, "The device is now authorized. You can close this page."
+		d.Status = deviceApproved
+		v.Title, v.Heading = "Device connected", "Device connected"
+		v.Alert, v.AlertOK = "The device "+d.Thing+" is now authorized.", true
+		v.Lines = []string{"You can close this page."}
 	}
 	if err := s.putDevice(dh, &d); err != nil {
 		return err
 	}
-	return render(http.StatusOK, consentResult{Message: msg})
+	s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "device decision", slog.String("realm", c.realm), slog.String("user", user.UID),
+		slog.String("thing", d.Thing), slog.String("decision", decision))
+	return s.renderPage(c, http.StatusOK, v, user, tok)
 }

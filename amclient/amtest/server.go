@@ -359,6 +359,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 		return famCREST, s.serveJSON(c, strings.TrimPrefix(p, "/json/"))
 	case strings.HasPrefix(p, "/oauth2/"):
 		return famOAuth, s.serveOAuth2(c, strings.TrimPrefix(p, "/oauth2/"))
+	case p == "/ui" || strings.HasPrefix(p, "/ui/"):
+		return famCREST, s.serveUI(c, strings.TrimPrefix(p, "/ui"))
 	case p == "" || p == "/":
 		writeJSON(w, http.StatusOK, map[string]string{"name": "Thingway local AM", "json": c.base + "/json", "oauth2": c.base + "/oauth2"})
 		return famCREST, nil
