@@ -20,12 +20,16 @@
 //     with the thing's key, for this exact URL, API version and a strictly
 //     increasing nonce
 //   - /json/things/*: attributes, get_access_token (with refresh),
-//     introspect_token
+//     introspect_token, get_user_code and get_user_token (the OAuth 2.0
+//     device authorization grant)
 //   - POST /json/sessions?_action=validate|logout
 //   - the identity endpoint /json/users and /json/realms/root/.../users/{id}
 //   - /oauth2: OpenID configuration, JWK set, access_token, introspect and
-//     token/revoke; access tokens client-side signed (ES256 or HS256) or
-//     opaque, per realm
+//     token/revoke; access tokens client-side signed (ES256 or HS256),
+//     client-side encrypted, or opaque, per realm
+//   - web pages for people: the device verification pages at
+//     /oauth2/device/user (sign in, enter the code, Allow or Deny) and a
+//     read-only identities page for the administrator at /ui/identities
 //
 // Realms are selected as AM selects them: the realm query parameter (a path,
 // an alias or a bare name), a realm path in the URL
