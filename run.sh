@@ -4,7 +4,7 @@
 #   ./run.sh am [flags]          run the local AM (cmd/amlocal); ./run.sh am --help for flags
 #   ./run.sh test                the CI checks: gofmt, go vet, go test -race
 #   ./run.sh example NAME [...]  run an example program, e.g. thing/manual-registration
-#   ./run.sh gateway [...]       run the gateway (not yet available)
+#   ./run.sh gateway [flags]     run the CoAP gateway (cmd/gateway); ./run.sh gateway --help for flags
 #   ./run.sh help                this list
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -17,7 +17,8 @@ verbs:
   am [flags]            build and run the local AM (cmd/amlocal); see ./run.sh am --help
   test                  gofmt check, go vet ./..., go test -race -count=1 ./... (what CI runs)
   example NAME [flags]  run the example program examples/NAME (./run.sh example lists them)
-  gateway [flags]       run the CoAP gateway (not yet available)
+  gateway [flags]       build and run the CoAP gateway (cmd/gateway); without --url it starts the
+                        local AM in-process; see ./run.sh gateway --help
   help                  show this list
 USAGE
 }
@@ -28,6 +29,26 @@ USAGE
 cmd_am() {
 	go build -o bin/amlocal ./cmd/amlocal
 	exec bin/amlocal "$@"
+}
+
+# gateway builds and execs like am, for the same reasons: SIGINT/SIGTERM
+# reach the gateway, which logs its AM session out and exits 0. Unless a
+# DTLS identity is given (--dtls-cert or GATEWAY_DTLS_CERT), it presents
+# the example one in resources/ (CN thingway-gateway, issued by the example
+# CA), so that things can verify it.
+cmd_gateway() {
+	go build -o bin/gateway ./cmd/gateway
+	local args=("$@") a
+	local given=${GATEWAY_DTLS_CERT:-}
+	for a in "$@"; do
+		case "$a" in
+		--dtls-cert | --dtls-cert=* | -dtls-cert | -dtls-cert=*) given=yes ;;
+		esac
+	done
+	if [ -z "$given" ]; then
+		args=(--dtls-cert resources/gateway-dtls.cert.pem --dtls-key resources/gateway-dtls.key.pem "$@")
+	fi
+	exec bin/gateway "${args[@]}"
 }
 
 cmd_test() {
@@ -78,14 +99,6 @@ cmd_example() {
 	fi
 	exec go run "./examples/$name" "$@"
 }
-
-# --- verbs coming with later issues -------------------------------------
-# gateway [flags]:      go run ./cmd/gateway "$@"
-cmd_gateway() {
-	echo "run.sh: gateway: not yet available" >&2
-	return 1
-}
-# -------------------------------------------------------------------------
 
 if [ $# -eq 0 ]; then
 	usage >&2

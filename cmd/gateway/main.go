@@ -1,0 +1,166 @@
+// Command gateway runs the Thingway IoT gateway: a CoAP server over DTLS
+// that authenticates things with AM and relays their requests to AM. It
+// takes the flags of the ForgeRock iot-edge v7.4 gateway, so the
+// evaluation guide's commands work unchanged, and prints the same lines.
+//
+// # Usage
+//
+//	gateway --url URL --name NAME --key FILE --tree TREE [--realm REALM]
+//	        [--audience AUD] [--kid KID] [--cert FILE] [--address :5683]
+//	        [--timeout 5s] [-d] [--dtls-cert FILE --dtls-key FILE]
+//	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
+//
+// Every flag can also be set with an environment variable GATEWAY_<NAME>,
+// for example GATEWAY_URL or GATEWAY_DTLS_CERT.
+//
+// With --url, the gateway connects to that AM; --name, --key and --tree
+// are then required. The tree serves both the gateway's own login and
+// every thing behind it (things cannot choose a realm or tree). With
+// --cert, the gateway registers itself (thing type gateway) when the tree
+// asks.
+//
+// Without --url, the gateway starts the local AM (package amtest, the
+// evaluation guide's configuration, in memory) in the same process on
+// --local-am (127.0.0.1 and a free port by default), registers its own
+// identity there, and uses the defaults --name thingway-gateway, --realm /,
+// --tree auth-tree and a newly generated key (unless --key is given). The
+// local AM's URL is printed, so that things' identities can be created in
+// it.
+//
+// At start the gateway prints the options block of iot-edge (with the
+// effective key ID), then "IoT Gateway server started." once it has
+// authenticated and listens. On SIGINT or SIGTERM it prints "IoT Gateway
+// server shutting down.", stops gracefully (logging its AM session out)
+// and exits 0. Logs go to stderr. A start-up failure prints one
+// timestamped line on stderr and exits 1.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/thingway/thingway/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		log.New(os.Stderr, "", log.LstdFlags).Print(err)
+		os.Exit(1)
+	}
+}
+
+// Flag names; each also reads the environment variable GATEWAY_<NAME>.
+const (
+	flagURL         = "url"
+	flagRealm       = "realm"
+	flagAudience    = "audience"
+	flagTree        = "tree"
+	flagName        = "name"
+	flagAddress     = "address"
+	flagKey         = "key"
+	flagKID         = "kid"
+	flagCert        = "cert"
+	flagTimeout     = "timeout"
+	flagDebug       = "debug"
+	flagDTLSCert    = "dtls-cert"
+	flagDTLSKey     = "dtls-key"
+	flagLogFormat   = "log-format"
+	flagMaxSessions = "max-sessions"
+	flagIdleTimeout = "idle-timeout"
+	flagLocalAM     = "local-am"
+)
+
+// Defaults without --url (the embedded local AM).
+const (
+	localName  = "thingway-gateway"
+	localRealm = "/"
+	localTree  = "auth-tree"
+)
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "gateway",
+		Usage: "run the Thingway IoT gateway (CoAP over DTLS to AM)",
+		Description: "Authenticates things with AM and relays their requests, speaking the iot-edge v7.4 gateway protocol.\n" +
+			"Without --url it starts the local AM in-process and registers itself there.\n" +
+			"Every flag can also be set with the environment variable shown beside it.",
+		HideHelpCommand: true,
+		HideVersion:     true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagURL, Usage: "AM `URL` (deployment URL, e.g. http://am.localtest.me:8080/openam); without it, the local AM runs in-process", EnvVars: envVars(flagURL)},
+			&cli.StringFlag{Name: flagRealm, Usage: "AM `REALM` (/, /a/b; empty for DNS-alias realms) [default without --url: /]", EnvVars: envVars(flagRealm)},
+			&cli.StringFlag{Name: flagAudience, Usage: "`AUD` of the gateway's authentication JWT [default: the realm, or /]", EnvVars: envVars(flagAudience)},
+			&cli.StringFlag{Name: flagTree, Usage: "authentication `TREE` for the gateway and every thing (required with --url) [default without --url: auth-tree]", EnvVars: envVars(flagTree)},
+			&cli.StringFlag{Name: flagName, Usage: "the gateway's identity `NAME` in AM (required with --url) [default without --url: thingway-gateway]", EnvVars: envVars(flagName)},
+			&cli.StringFlag{Name: flagAddress, Value: gateway.DefaultAddress, Usage: "UDP `HOST:PORT` for CoAP over DTLS", EnvVars: envVars(flagAddress)},
+			&cli.StringFlag{Name: flagKey, Usage: "PEM `FILE` of the gateway's signing key: PKCS#8, SEC 1 or PKCS#1 (required with --url) [default without --url: a new key]", EnvVars: envVars(flagKey)},
+			&cli.StringFlag{Name: flagKID, Usage: "the signing key's `ID` [default: its JWK thumbprint]", EnvVars: envVars(flagKID)},
+			&cli.StringFlag{Name: flagCert, Usage: "PEM `FILE` of the gateway's certificate chain, for dynamic registration", EnvVars: envVars(flagCert)},
+			&cli.DurationFlag{Name: flagTimeout, Value: gateway.DefaultTimeout, Usage: "timeout of each AM call", EnvVars: envVars(flagTimeout)},
+			&cli.BoolFlag{Name: flagDebug, Aliases: []string{"d"}, Usage: "log at debug level (one line per request)", EnvVars: envVars(flagDebug)},
+			&cli.StringFlag{Name: flagDTLSCert, Usage: "PEM `FILE` of a stable DTLS certificate (chain); without it, a new self-signed one each start", EnvVars: envVars(flagDTLSCert)},
+			&cli.StringFlag{Name: flagDTLSKey, Usage: "PEM `FILE` of the --dtls-cert key", EnvVars: envVars(flagDTLSKey)},
+			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
+			&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "most DTLS sessions held at once", EnvVars: envVars(flagMaxSessions)},
+			&cli.DurationFlag{Name: flagIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "close DTLS sessions idle this long", EnvVars: envVars(flagIdleTimeout)},
+			&cli.StringFlag{Name: flagLocalAM, Value: "127.0.0.1:0", Usage: "`HOST:PORT` of the in-process local AM (only without --url)", EnvVars: envVars(flagLocalAM)},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q (gateway takes only flags; see --help)", c.Args().First())
+			}
+			o := options{
+				URL:          c.String(flagURL),
+				Realm:        c.String(flagRealm),
+				RealmSet:     c.IsSet(flagRealm),
+				Audience:     c.String(flagAudience),
+				Tree:         c.String(flagTree),
+				Name:         c.String(flagName),
+				Address:      c.String(flagAddress),
+				KeyFile:      c.String(flagKey),
+				KeyID:        c.String(flagKID),
+				CertFile:     c.String(flagCert),
+				Timeout:      c.Duration(flagTimeout),
+				Debug:        c.Bool(flagDebug),
+				DTLSCertFile: c.String(flagDTLSCert),
+				DTLSKeyFile:  c.String(flagDTLSKey),
+				LogFormat:    c.String(flagLogFormat),
+				MaxSessions:  c.Int(flagMaxSessions),
+				IdleTimeout:  c.Duration(flagIdleTimeout),
+				LocalAM:      c.String(flagLocalAM),
+			}
+			return run(c.Context, o, stdout, stderr)
+		},
+	}
+}
+
+// envVars returns the environment variable of a flag: GATEWAY_ and the
+// flag name in upper case with dashes as underscores.
+func envVars(flag string) []string {
+	b := []byte("GATEWAY_" + flag)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return []string{string(b)}
+}
+
+// shutdownTimeout bounds the graceful stop on SIGINT/SIGTERM.
+const shutdownTimeout = 10 * time.Second

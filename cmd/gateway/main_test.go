@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/plgd-dev/go-coap/v3/dtls"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/thingway/thingway/amclient/amtest"
+	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/pemkey"
+)
+
+// The tests run the gateway binary as a user would: built with go build,
+// on a free loopback port, stopped with signals.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gateway-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gateway")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err, out}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	err error
+	out []byte
+}
+
+func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+	err            error
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: exec.Command(buildGateway(t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = append(os.Environ(), env...)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// waitFor waits until stdout contains s, or the process ends.
+func (p *proc) waitFor(s string) {
+	p.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(p.stdout.String(), s) {
+		select {
+		case <-p.done:
+			p.t.Fatalf("gateway exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s", p.err, s, p.stdout, p.stderr)
+		case <-deadline:
+			p.t.Fatalf("no %q\nstdout:\n%s\nstderr:\n%s", s, p.stdout, p.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// exit waits for the process and returns its exit code.
+func (p *proc) exit() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.t.Fatalf("gateway did not exit\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+var servingAddr = regexp.MustCompile(`msg="gateway serving" address=(\S+)`)
+
+// address is the UDP address the gateway logged.
+func (p *proc) address() string {
+	p.t.Helper()
+	m := servingAddr.FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		p.t.Fatalf("no serving line in stderr:\n%s", p.stderr)
+	}
+	return m[1]
+}
+
+// ping checks the gateway answers /aminfo over DTLS, with the given trust.
+func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
+	t.Helper()
+	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
+	opts, err := coapx.ClientOptions(cert, trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := dtls.Dial(addr, dtls.NewDTLSClientOptions(opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cc.Get(ctx, coapx.PathAMInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code() != codes.Content {
+		t.Fatalf("/aminfo = %v", resp.Code())
+	}
+	b, _ := resp.ReadBody()
+	var info callback.AMInfo
+	json.Unmarshal(b, &info)
+	return info
+}
+
+// Without --url, the gateway starts the local AM, registers itself there,
+// prints iot-edge's lines and stops on SIGTERM with exit status 0, logging
+// its session out.
+func TestLocalAM(t *testing.T) {
+	p := start(t, nil, "--address", "127.0.0.1:0")
+	p.waitFor("IoT Gateway server started.\n")
+	out := p.stdout.String()
+	want := regexp.MustCompile(`^Provided commandline options:
+	url: http://127\.0\.0\.1:\d+/openam
+	realm: /
+	tree: auth-tree
+	name: thingway-gateway
+	address: 127\.0\.0\.1:0
+	key: 
+	kid: [A-Za-z0-9_-]{43}=
+	certificate: 
+	timeout 5s
+	debug: false
+Local AM started at http://127\.0\.0\.1:\d+/openam \(.*\)\.
+IoT Gateway server started\.
+$`)
+	if !want.MatchString(out) {
+		t.Errorf("stdout:\n%q", out)
+	}
+	info := ping(t, p.address(), coapx.Trust{InsecureAnyGateway: true})
+	if !strings.HasPrefix(info.AccessTokenURL, "http://127.0.0.1:") {
+		t.Errorf("aminfo %+v", info)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exit(); code != 0 {
+		t.Errorf("exit status %d\nstderr:\n%s", code, p.stderr)
+	}
+	if !strings.HasSuffix(p.stdout.String(), "IoT Gateway server started.\nIoT Gateway server shutting down.\n") {
+		t.Errorf("stdout:\n%s", p.stdout)
+	}
+	if !strings.Contains(p.stderr.String(), "gateway session logged out") {
+		t.Errorf("the gateway's session was not logged out:\n%s", p.stderr)
+	}
+}
+
+// newAM starts a local AM on a loopback port; admin returns its
+// administrator token.
+func newAM(t *testing.T) (*amtest.Server, string) {
+	t.Helper()
+	am := amtest.NewServer()
+	t.Cleanup(am.Close)
+	req, _ := http.NewRequest("POST", am.URL+"/json/authenticate", nil)
+	req.Header.Set("X-OpenAM-Username", "amAdmin")
+	req.Header.Set("X-OpenAM-Password", "changeit")
+	req.Header.Set("Accept-API-Version", "resource=2.0, protocol=1.0")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var v struct{ TokenID string }
+	json.NewDecoder(res.Body).Decode(&v)
+	return am, v.TokenID
+}
+
+func adminDo(t *testing.T, am *amtest.Server, admin, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, am.URL+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept-API-Version", "resource=4.0, protocol=2.1")
+	req.Header.Set("Cookie", "iPlanetDirectoryPro="+admin)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+const eckey1 = "../../resources/eckey1.key.pem"
+
+// The evaluation guide's manual-registration command (flags from the
+// environment work too): the block shows the effective key ID.
+func TestManualGateway(t *testing.T) {
+	am, admin := newAM(t)
+	b, _ := os.ReadFile(eckey1)
+	key, err := pemkey.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := callback.Thumbprint(key.Public())
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
+	body, _ := json.Marshal(map[string]any{"thingType": "gateway", "thingKeys": string(set)})
+	if code, b := adminDo(t, am, admin, "PUT", "/json/realms/root/users/manual-gateway", body); code != 201 {
+		t.Fatalf("identity: %d %s", code, b)
+	}
+	p := start(t, []string{"GATEWAY_TIMEOUT=3s", "GATEWAY_REALM=/"},
+		"--name", "manual-gateway", "--url", am.URL, "--audience", "/", "--tree", "auth-tree",
+		"--key", eckey1, "--address", "127.0.0.1:0", "--debug")
+	p.waitFor("IoT Gateway server started.\n")
+	want := "Provided commandline options:\n\turl: " + am.URL + "\n\trealm: /\n\ttree: auth-tree\n\tname: manual-gateway\n" +
+		"\taddress: 127.0.0.1:0\n\tkey: " + eckey1 + "\n\tkid: " + kid + "\n\tcertificate: \n\ttimeout 3s\n\tdebug: true\n" +
+		"IoT Gateway server started.\n"
+	if got := p.stdout.String(); got != want {
+		t.Errorf("stdout:\n%q\nwant\n%q", got, want)
+	}
+	ping(t, p.address(), coapx.Trust{InsecureAnyGateway: true})
+	// The request line is written once the answer is out.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stderr.String(), `msg="coap request"`); {
+		if time.Now().After(deadline) {
+			t.Error("no debug request line with --debug")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(p.stderr.String(), "AQIC") || strings.Contains(p.stderr.String(), "eyJ") {
+		t.Error("a token or JWT reached the log")
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.exit(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// The guide's dynamic-registration command: the gateway registers itself
+// with its certificate (thing type gateway).
+func TestDynamicGateway(t *testing.T) {
+	am, admin := newAM(t)
+	p := start(t, nil, "--name", "dynamic-gateway", "--url", am.URL, "--audience", "/", "--realm", "/",
+		"--tree", "auth-reg-tree", "--key", eckey1, "--cert", "../../resources/dynamic-gateway.cert.pem", "--address", "127.0.0.1:0")
+	p.waitFor("IoT Gateway server started.\n")
+	if !strings.Contains(p.stdout.String(), "\tcertificate: ../../resources/dynamic-gateway.cert.pem\n") {
+		t.Errorf("stdout:\n%s", p.stdout)
+	}
+	code, b := adminDo(t, am, admin, "GET", "/json/realms/root/users/dynamic-gateway", nil)
+	if code != 200 || !strings.Contains(string(b), `"gateway"`) {
+		t.Errorf("identity: %d %s", code, b)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exit(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// --dtls-cert/--dtls-key give a stable identity that things can pin.
+func TestStableDTLSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := coapx.SelfSignedCertificate(key, "gateway.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "c.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
+	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	p := start(t, []string{"GATEWAY_DTLS_CERT=" + filepath.Join(dir, "c.pem")}, "--address", "127.0.0.1:0",
+		"--dtls-key", filepath.Join(dir, "k.pem"), "--log-format", "json")
+	p.waitFor("IoT Gateway server started.\n")
+	var addr string
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "gateway serving" {
+			addr, _ = v["address"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no JSON serving line:\n%s", p.stderr)
+	}
+	if strings.Contains(p.stderr.String(), "no DTLS certificate configured") {
+		t.Error("warned about a missing DTLS certificate")
+	}
+	sum := sha256.Sum256(cert.Certificate[0])
+	ping(t, addr, coapx.Trust{PinnedSHA256: sum[:]})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.exit()
+}
+
+var logLine = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d .+\n$`)
+
+// Start-up failures: one timestamped line on stderr, exit status 1.
+func TestStartupFailures(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		args      []string
+		stderr    string
+		hasBlock  bool
+		blockLine string
+	}{
+		{"missing key file", []string{"--url", "http://127.0.0.1:1/openam", "--name", "g", "--tree", "t", "--key", "/nonexistent/key.pem", "--kid", ""},
+			"open /nonexistent/key.pem: no such file or directory", true, "\tkid: \n"},
+		{"required flags", []string{"--url", "http://127.0.0.1:1/openam", "--address", ":0"},
+			`the required flags --key, --name and --tree were not specified`, false, ""},
+		{"not a key", []string{"--key", "../../resources/dynamic-gateway.cert.pem", "--address", "127.0.0.1:0"},
+			"no private key found", true, "\tkid: \n"},
+		{"AM unreachable", []string{"--url", "http://127.0.0.1:1/openam", "--name", "g", "--tree", "t", "--key", eckey1, "--timeout", "1s"},
+			"connection refused", true, "\tkid: jvOxbMxpt-lrT3ZkWVrR_PDOZINWCaxT6VRLpv_fy2w=\n"},
+		{"log format", []string{"--log-format", "xml"}, `--log-format "xml"`, false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := start(t, nil, c.args...)
+			if code := p.exit(); code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			errOut := p.stderr.String()
+			if !logLine.MatchString(errOut) || !strings.Contains(errOut, c.stderr) {
+				t.Errorf("stderr = %q, want one timestamped line with %q", errOut, c.stderr)
+			}
+			out := p.stdout.String()
+			if c.hasBlock != strings.HasPrefix(out, "Provided commandline options:\n") {
+				t.Errorf("stdout = %q", out)
+			}
+			if c.hasBlock && !strings.Contains(out, c.blockLine) {
+				t.Errorf("stdout = %q, want %q", out, c.blockLine)
+			}
+			if strings.Contains(out, "server started") {
+				t.Error("printed started")
+			}
+		})
+	}
+}
+
+// The example DTLS identity in resources/ (what ./run.sh gateway presents)
+// verifies against the example CA.
+func TestExampleDTLSIdentity(t *testing.T) {
+	b, err := os.ReadFile("../../resources/example-ca.cert.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("example CA")
+	}
+	p := start(t, nil, "--address", "127.0.0.1:0",
+		"--dtls-cert", "../../resources/gateway-dtls.cert.pem", "--dtls-key", "../../resources/gateway-dtls.key.pem")
+	p.waitFor("IoT Gateway server started.\n")
+	ping(t, p.address(), coapx.Trust{RootCAs: pool, ServerName: "thingway-gateway"})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exit(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/thingway/thingway/amclient"
+	"github.com/thingway/thingway/amclient/amtest"
+	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/gateway"
+	"github.com/thingway/thingway/internal/pemkey"
+)
+
+// options are the gateway's settings, from flags or environment variables.
+type options struct {
+	URL      string
+	Realm    string
+	RealmSet bool // --realm given (it may be empty on purpose)
+	Audience string
+	Tree     string
+	Name     string
+	Address  string
+	KeyFile  string
+	KeyID    string
+	CertFile string
+	Timeout  time.Duration
+	Debug    bool
+
+	DTLSCertFile string
+	DTLSKeyFile  string
+	LogFormat    string
+	MaxSessions  int
+	IdleTimeout  time.Duration
+	LocalAM      string
+}
+
+// String is iot-edge's options block, which users and scripts read.
+func (o options) String() string {
+	return fmt.Sprintf("Provided commandline options:\n\turl: %s\n\trealm: %s\n\ttree: %s\n\tname: %s\n\taddress: %s\n\tkey: %s\n\tkid: %s\n\tcertificate: %s\n\ttimeout %v\n\tdebug: %v",
+		o.URL, o.Realm, o.Tree, o.Name, o.Address, o.KeyFile, o.KeyID, o.CertFile, o.Timeout, o.Debug)
+}
+
+func newLogger(w io.Writer, debug bool, format string) (*slog.Logger, error) {
+	hopts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if debug {
+		hopts.Level = slog.LevelDebug
+	}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--%s %q: want text or json", flagLogFormat, format)
+}
+
+// check applies the defaults of the local-AM mode, or checks the flags
+// that are required with --url.
+func (o *options) check() error {
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--%s must be positive", flagTimeout)
+	}
+	if (o.DTLSCertFile == "") != (o.DTLSKeyFile == "") {
+		return fmt.Errorf("--%s and --%s go together", flagDTLSCert, flagDTLSKey)
+	}
+	if o.URL == "" {
+		if o.Name == "" {
+			o.Name = localName
+		}
+		if !o.RealmSet {
+			o.Realm = localRealm
+		}
+		if o.Tree == "" {
+			o.Tree = localTree
+		}
+		return nil
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{flagKey, o.KeyFile}, {flagName, o.Name}, {flagTree, o.Tree}} {
+		if f.v == "" {
+			missing = append(missing, "--"+f.name)
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("the required flag %s was not specified (required with --%s)", missing[0], flagURL)
+	}
+	return fmt.Errorf("the required flags %s and %s were not specified (required with --%s)",
+		strings.Join(missing[:len(missing)-1], ", "), missing[len(missing)-1], flagURL)
+}
+
+// run starts the gateway and serves until ctx is done, then shuts down
+// gracefully. Start-up errors are returned.
+func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	logger, err := newLogger(stderr, o.Debug, o.LogFormat)
+	if err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+
+	key, keyErr := loadKey(o)
+	if keyErr == nil && o.KeyID == "" {
+		if o.KeyID, keyErr = callback.Thumbprint(key.Public()); keyErr != nil {
+			keyErr = fmt.Errorf("key ID: %w", keyErr)
+		}
+	}
+	var local *localAM
+	var amErr error
+	if o.URL == "" && keyErr == nil {
+		if local, amErr = startLocalAM(o, key, logger); amErr == nil {
+			defer local.close()
+			o.URL = local.url
+		}
+	}
+	// iot-edge prints the block before reading the key; ours shows the
+	// effective key ID (the thumbprint when --kid is not given).
+	fmt.Fprintln(stdout, o)
+	if keyErr != nil {
+		return keyErr
+	}
+	if amErr != nil {
+		return amErr
+	}
+	if local != nil {
+		fmt.Fprintf(stdout, "Local AM started at %s (no --url given; in memory; identity %s registered, realm %s, tree %s).\n",
+			local.url, o.Name, o.Realm, o.Tree)
+	}
+
+	var certs []*x509.Certificate
+	if o.CertFile != "" {
+		b, err := os.ReadFile(o.CertFile)
+		if err != nil {
+			return err
+		}
+		if certs, err = pemkey.ParseCertificates(b); err != nil {
+			return fmt.Errorf("%s: %w", o.CertFile, err)
+		}
+	}
+	var dtlsCert tls.Certificate
+	if o.DTLSCertFile != "" {
+		if dtlsCert, err = tls.LoadX509KeyPair(o.DTLSCertFile, o.DTLSKeyFile); err != nil {
+			return fmt.Errorf("DTLS certificate: %w", err)
+		}
+	}
+
+	am := &amclient.Client{URL: o.URL, Realm: o.Realm, Tree: o.Tree, Logger: logger}
+	srv := &gateway.Server{
+		AM:              am,
+		ID:              o.Name,
+		Audience:        o.Audience,
+		Key:             key,
+		KeyID:           o.KeyID,
+		Certificates:    certs,
+		DTLSCertificate: dtlsCert,
+		Logger:          logger,
+		Timeout:         o.Timeout,
+		MaxSessions:     o.MaxSessions,
+		IdleTimeout:     o.IdleTimeout,
+	}
+	defer srv.Close()
+	if err := srv.Authenticate(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted during start-up
+		}
+		return err
+	}
+	l, err := srv.Listen("udp", o.Address)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "IoT Gateway server started.")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "IoT Gateway server shutting down.")
+	// A fresh context: ctx is already cancelled.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.LogAttrs(context.Background(), slog.LevelWarn, "graceful shutdown incomplete", slog.String("error", err.Error()))
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, gateway.ErrServerClosed) {
+		logger.LogAttrs(context.Background(), slog.LevelWarn, "serve", slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// loadKey reads --key, or makes a key in the local-AM mode.
+func loadKey(o options) (crypto.Signer, error) {
+	if o.KeyFile == "" {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	b, err := os.ReadFile(o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pemkey.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.KeyFile, err)
+	}
+	return key, nil
+}
+
+// localAM is the in-process local AM of the mode without --url.
+type localAM struct {
+	am  *amtest.Server
+	hs  *http.Server
+	url string
+}
+
+// startLocalAM starts the local AM with the evaluation guide's
+// configuration, the gateway's identity (thing type gateway, its public
+// key under its key ID) registered in o.Realm.
+func startLocalAM(o options, key crypto.Signer, logger *slog.Logger) (*localAM, error) {
+	cfg := amtest.DefaultConfig()
+	realm := cfg.Realms[o.Realm]
+	if realm == nil {
+		return nil, fmt.Errorf("the local AM has no realm %q (it has /)", o.Realm)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: o.KeyID, Use: "sig"}}})
+	if err != nil {
+		return nil, fmt.Errorf("gateway key: %w", err)
+	}
+	if realm.Identities == nil {
+		realm.Identities = map[string]map[string]any{}
+	}
+	if _, ok := realm.Identities[o.Name]; !ok {
+		realm.Identities[o.Name] = map[string]any{"thingType": callback.ThingTypeGateway, "thingKeys": string(set)}
+	}
+	l, err := net.Listen("tcp", o.LocalAM)
+	if err != nil {
+		return nil, fmt.Errorf("local AM: listen on %s: %w", o.LocalAM, err)
+	}
+	am := &amtest.Server{Config: cfg, Logger: logger.With("component", "local-am")}
+	if err := am.Init(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("local AM: %w", err)
+	}
+	am.URL = "http://" + l.Addr().String() + "/openam"
+	hs := &http.Server{Handler: am, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go hs.Serve(l) //nolint:errcheck // ends with close
+	return &localAM{am: am, hs: hs, url: am.URL}, nil
+}
+
+func (a *localAM) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.hs.Shutdown(ctx); err != nil {
+		a.hs.Close()
+	}
+	a.am.Close()
+}

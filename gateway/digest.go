@@ -1,0 +1,133 @@
+package gateway
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Lifetimes of a cached authId.
+const (
+	defaultAuthIDTTL = 5 * time.Minute  // when the authId has no exp claim
+	maxAuthIDTTL     = 30 * time.Minute // cap on an authId's own exp
+)
+
+// digestCache maps auth_id_digest values to AM's authIds. It holds at most
+// max entries (the oldest goes first), each until its authId expires.
+type digestCache struct {
+	now func() time.Time
+	max int
+
+	mu      sync.Mutex
+	entries map[string]*list.Element // digest → element of order
+	order   *list.List               // of *digestEntry, oldest first
+}
+
+type digestEntry struct {
+	digest  string
+	authID  string
+	expires time.Time
+}
+
+func newDigestCache(max int, now func() time.Time) *digestCache {
+	return &digestCache{now: now, max: max, entries: map[string]*list.Element{}, order: list.New()}
+}
+
+// digestOf is iot-edge's digest: standard padded base64 of SHA-256.
+func digestOf(authID string) string {
+	sum := sha256.Sum256([]byte(authID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// put caches authID and returns its digest. An authId that has already
+// expired is not cached (AM would refuse it anyway).
+func (c *digestCache) put(authID string) string {
+	d := digestOf(authID)
+	now := c.now()
+	exp := authIDExpiry(authID, now)
+	if !now.Before(exp) {
+		return d
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[d]; ok {
+		el.Value.(*digestEntry).expires = exp
+		c.order.MoveToBack(el)
+		return d
+	}
+	for c.order.Len() >= c.max {
+		c.remove(c.order.Front())
+	}
+	c.entries[d] = c.order.PushBack(&digestEntry{digest: d, authID: authID, expires: exp})
+	return d
+}
+
+// get returns the authId of digest, if it is cached and not expired.
+func (c *digestCache) get(digest string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[digest]
+	if !ok {
+		return "", false
+	}
+	e := el.Value.(*digestEntry)
+	if !c.now().Before(e.expires) {
+		c.remove(el)
+		return "", false
+	}
+	return e.authID, true
+}
+
+// forget drops digest: its step has been answered by AM.
+func (c *digestCache) forget(digest string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[digest]; ok {
+		c.remove(el)
+	}
+}
+
+func (c *digestCache) remove(el *list.Element) {
+	delete(c.entries, el.Value.(*digestEntry).digest)
+	c.order.Remove(el)
+}
+
+// len returns the number of entries, expired ones included.
+func (c *digestCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// authIDExpiry reads the exp claim of an authId (a JWT, not verified: AM
+// verifies it) and bounds it; without one, now + 5 minutes.
+func authIDExpiry(authID string, now time.Time) time.Time {
+	def := now.Add(defaultAuthIDTTL)
+	parts := strings.Split(authID, ".")
+	if len(parts) != 3 {
+		return def
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return def
+	}
+	var claims struct {
+		Exp *json.Number `json:"exp"`
+	}
+	if json.Unmarshal(b, &claims) != nil || claims.Exp == nil {
+		return def
+	}
+	f, err := claims.Exp.Float64()
+	if err != nil {
+		return def
+	}
+	exp := time.Unix(int64(f), 0)
+	if limit := now.Add(maxAuthIDTTL); exp.After(limit) {
+		return limit
+	}
+	return exp
+}
