@@ -9,6 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,9 @@ type env struct {
 	pub   *ecdsa.PrivateKey // software publisher key
 	now   func() time.Time
 	clock *clock
+
+	gwKey  crypto.Signer   // the test gateway's identity key
+	gwCert tls.Certificate // and its DTLS certificate
 }
 
 type clock struct {
@@ -574,4 +578,12 @@ func TestConcurrentRequests(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+func jwkJSON(t *testing.T, pub crypto.PublicKey, kid string) string {
+	b, err := json.Marshal(jose.JSONWebKey{Key: pub, KeyID: kid, Use: "sig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
