@@ -86,12 +86,20 @@ func NewCA(cn string, notBefore, notAfter time.Time) (*x509.Certificate, *ecdsa.
 	return cert, key, nil
 }
 
-// IssueCert issues an X.509 v3 end-entity certificate for pub, with subject
-// CN=cn, key usage DigitalSignature, CA:FALSE, a random serial below 2^159
-// and validity [notBefore, notAfter], signed by caKey on behalf of ca with
-// ECDSA-SHA256 (caKey must therefore be an ECDSA key). It returns the parsed
-// certificate and its DER encoding.
+// IssueCert issues an X.509 v3 leaf certificate for pub, subject CN=cn,
+// signed ECDSA-SHA256 by the CA.
 func IssueCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, cn string, notBefore, notAfter time.Time) (*x509.Certificate, []byte, error) {
+	return issue(ca, caKey, pub, cn, nil, nil, nil, notBefore, notAfter)
+}
+
+// IssueServerCert issues a DTLS/TLS server certificate for pub: like
+// IssueCert, plus the server-auth extended key usage and the given DNS
+// names and IP addresses as subject alternative names.
+func IssueServerCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, cn string, dnsNames []string, ips []net.IP, notBefore, notAfter time.Time) (*x509.Certificate, []byte, error) {
+	return issue(ca, caKey, pub, cn, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, dnsNames, ips, notBefore, notAfter)
+}
+
+func issue(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, cn string, eku []x509.ExtKeyUsage, dnsNames []string, ips []net.IP, notBefore, notAfter time.Time) (*x509.Certificate, []byte, error) {
 	if ca == nil || caKey == nil || pub == nil {
 		return nil, nil, errors.New("examplepki: issue certificate: nil CA, CA key or public key")
 	}
@@ -108,6 +116,9 @@ func IssueCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, 
 		NotBefore:             notBefore,
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           eku,
+		DNSNames:              dnsNames,
+		IPAddresses:           ips,
 		BasicConstraintsValid: true,
 		IsCA:                  false,
 		SignatureAlgorithm:    x509.ECDSAWithSHA256,
@@ -115,39 +126,6 @@ func IssueCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, 
 	cert, der, err := create(tmpl, ca, pub, caKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("examplepki: certificate for %q: %w", cn, err)
-	}
-	return cert, der, nil
-}
-
-// IssueServerCert issues a DTLS/TLS server certificate for pub: like
-// IssueCert, plus the server-auth extended key usage and the given DNS
-// names and IP addresses as subject alternative names.
-func IssueServerCert(ca *x509.Certificate, caKey crypto.Signer, pub crypto.PublicKey, cn string, dnsNames []string, ips []net.IP, notBefore, notAfter time.Time) (*x509.Certificate, []byte, error) {
-	if ca == nil || caKey == nil || pub == nil {
-		return nil, nil, errors.New("examplepki: issue server certificate: nil CA, CA key or public key")
-	}
-	if err := checkValidity(cn, notBefore, notAfter); err != nil {
-		return nil, nil, err
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:              dnsNames,
-		IPAddresses:           ips,
-		BasicConstraintsValid: true,
-		SignatureAlgorithm:    x509.ECDSAWithSHA256,
-	}
-	cert, der, err := create(tmpl, ca, pub, caKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("examplepki: server certificate for %q: %w", cn, err)
 	}
 	return cert, der, nil
 }
