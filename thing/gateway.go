@@ -139,6 +139,10 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(g.opts...),
 			options.WithTransmission(1, ack, 4),
 			options.WithBlockwise(true, 6 /* 1024-byte blocks */, 60*time.Second),
+			// go-coap prints transport errors on stdout by default.
+			options.WithErrors(func(err error) {
+				g.log.LogAttrs(context.Background(), slog.LevelDebug, "coap", slog.String("error", err.Error()))
+			}),
 		)
 		done <- result{c, err}
 	}()
