@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -227,20 +228,28 @@ func exampleSecrets(t *testing.T) string {
 // status; standard error must stay empty.
 func run(t *testing.T, name string, args ...string) (string, int) {
 	t.Helper()
+	stdout, stderr, code := runErr(t, name, args...)
+	if stderr != "" {
+		t.Errorf("%s wrote to stderr:\n%s", name, stderr)
+	}
+	return stdout, code
+}
+
+// runErr runs an example program and returns its standard output, standard
+// error and exit status.
+func runErr(t *testing.T, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, program(t, name), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("%s wrote to stderr:\n%s", name, &stderr)
-	}
-	return stdout.String(), cmd.ProcessState.ExitCode()
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
 
 func TestManualRegistration(t *testing.T) {
@@ -286,13 +295,26 @@ func TestManualRegistration(t *testing.T) {
 		}
 		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: AM refused the authentication: ") + ".+"})
 	})
-	t.Run("coap", func(t *testing.T) {
-		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", "coap://:5683", "-secrets", store)
+	t.Run("no gateway", func(t *testing.T) {
+		u := "coap://" + closedUDPPort(t)
+		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", u, "-secrets", store)
 		if code != 1 {
 			t.Errorf("exit status %d, want 1", code)
 		}
-		checkLines(t, out, []string{lit("Fatal error: coap transport not available yet (gateway issue)")})
+		checkLines(t, out, []string{lit("Fatal error: thing: the gateway at "+strings.TrimPrefix(u, "coap://")+" does not answer: ") + ".+"})
 	})
+}
+
+// closedUDPPort returns a loopback address where nothing listens.
+func closedUDPPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	return addr
 }
 
 func TestDynamicRegistration(t *testing.T) {
@@ -371,16 +393,22 @@ func TestSoftwareStatement(t *testing.T) {
 }
 
 func TestUserToken(t *testing.T) {
-	bin := program(t, "user-token")
+	program(t, "user-token")
 	a := startAM(t, "", func(c *amtest.Config) {
 		c.Realms["/"].OAuth2.Device.DevicePollInterval = 1 // a quick test
 	})
 	a.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+	userToken(t, a, "-url", a.srv.URL, "-tree", "auth-reg-tree")
+}
 
+// userToken runs user-token with args, approves its user code as bjensen
+// once it shows the URL, and checks every line of its output.
+func userToken(t *testing.T, a *am, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-name", "user-authorized-thing", "-url", a.srv.URL, "-tree", "auth-reg-tree",
-		"-secrets", filepath.Join(t.TempDir(), ".secrets"))
+	args = append([]string{"-name", "user-authorized-thing", "-secrets", filepath.Join(t.TempDir(), ".secrets")}, args...)
+	cmd := exec.CommandContext(ctx, program(t, "user-token"), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -485,6 +513,10 @@ func TestFlags(t *testing.T) {
 		"Usage of ", "-url string\n    \tURL of AM or Gateway (default \"http://127.0.0.1:8080/openam\")",
 		"-secrets string\n    \tPath to pre-created JWK set file (default \"resources/example.secrets\")",
 		"-tree string\n    \tAuthentication tree (default \"iot-tree\")",
+		"-gateway-ca FILE\n    \tPEM FILE of the CA certificates that verify a coap(s) gateway's DTLS certificate (default resources/example-ca.cert.pem, ",
+		"-gateway-name NAME\n    \tthe NAME a coap(s) gateway's DTLS certificate must be issued for (default \"thingway-gateway\")",
+		"-insecure-gateway\n    \taccept any coap(s) gateway certificate, unverified",
+		"\nWith a coap:// or coaps:// -url (a gateway, CoAP over DTLS; coap://:5683 is the local host),\nthe gateway's realm and tree apply: -realm and -tree are ignored.\n",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-h output lacks %q:\n%s", want, out)

@@ -21,11 +21,12 @@
 //
 // Without --url, the gateway starts the local AM (package amtest, the
 // evaluation guide's configuration, in memory) in the same process on
-// --local-am (127.0.0.1 and a free port by default), registers its own
-// identity there, and uses the defaults --name thingway-gateway, --realm /,
-// --tree auth-tree and a newly generated key (unless --key is given). The
-// local AM's URL is printed, so that things' identities can be created in
-// it.
+// --local-am (127.0.0.1:8080 by default, where ./run.sh am listens, so
+// that the same curl commands create things' identities in it; the start
+// fails if the port is taken), registers its own identity there, and uses
+// the defaults --name thingway-gateway, --realm /, --tree auth-tree and a
+// newly generated key (unless --key is given). The local AM's URL is
+// printed.
 //
 // At start the gateway prints the options block of iot-edge (with the
 // effective key ID), then "IoT Gateway server started." once it has
@@ -81,11 +82,14 @@ const (
 	flagLocalAM     = "local-am"
 )
 
-// Defaults without --url (the embedded local AM).
+// Defaults without --url (the embedded local AM). The local AM listens
+// where ./run.sh am does, so that the README's curl commands (creating a
+// thing's identity, approving a user code) reach it unchanged.
 const (
-	localName  = "thingway-gateway"
-	localRealm = "/"
-	localTree  = "auth-tree"
+	localName      = "thingway-gateway"
+	localRealm     = "/"
+	localTree      = "auth-tree"
+	defaultLocalAM = "127.0.0.1:8080"
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -116,7 +120,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
 			&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "most DTLS sessions held at once", EnvVars: envVars(flagMaxSessions)},
 			&cli.DurationFlag{Name: flagIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "close DTLS sessions idle this long", EnvVars: envVars(flagIdleTimeout)},
-			&cli.StringFlag{Name: flagLocalAM, Value: "127.0.0.1:0", Usage: "`HOST:PORT` of the in-process local AM (only without --url)", EnvVars: envVars(flagLocalAM)},
+			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

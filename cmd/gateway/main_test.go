@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/urfave/cli/v2"
 
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/amclient/callback"
@@ -105,7 +107,9 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, cmd: exec.Command(buildGateway(t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.Env = append(os.Environ(), env...)
+	// Never the fixed default port of the local AM (127.0.0.1:8080): a
+	// free one, unless the test says otherwise.
+	p.cmd.Env = append(append(os.Environ(), "GATEWAY_LOCAL_AM=127.0.0.1:0"), env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +228,30 @@ $`)
 	}
 	if !strings.Contains(p.stderr.String(), "gateway session logged out") {
 		t.Errorf("the gateway's session was not logged out:\n%s", p.stderr)
+	}
+}
+
+// The local AM listens where ./run.sh am does by default, so that the
+// README's curl commands reach it; a taken port stops the start with a
+// hint.
+func TestLocalAMAddress(t *testing.T) {
+	for _, f := range newApp(io.Discard, io.Discard).Flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Name == flagLocalAM && sf.Value != "127.0.0.1:8080" {
+			t.Errorf("--%s defaults to %q", flagLocalAM, sf.Value)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := start(t, nil, "--address", "127.0.0.1:0", "--local-am", l.Addr().String())
+	if code := p.exit(); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	want := "local AM: listen tcp " + l.Addr().String() + ": bind: address already in use (is ./run.sh am running? Give --url to use it, or --local-am 127.0.0.1:0 for any free port)\n"
+	if errOut := p.stderr.String(); !logLine.MatchString(errOut) || !strings.HasSuffix(errOut, want) {
+		t.Errorf("stderr = %q, want a timestamped %q", errOut, want)
 	}
 }
 

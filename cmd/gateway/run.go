@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -255,8 +256,12 @@ func startLocalAM(o options, key crypto.Signer, logger *slog.Logger) (*localAM, 
 		realm.Identities[o.Name] = map[string]any{"thingType": callback.ThingTypeGateway, "thingKeys": string(set)}
 	}
 	l, err := net.Listen("tcp", o.LocalAM)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("local AM: %w (is ./run.sh am running? Give --%s to use it, or --%s 127.0.0.1:0 for any free port)",
+			err, flagURL, flagLocalAM)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("local AM: listen on %s: %w", o.LocalAM, err)
+		return nil, fmt.Errorf("local AM: %w", err)
 	}
 	am := &amtest.Server{Config: cfg, Logger: logger.With("component", "local-am")}
 	if err := am.Init(); err != nil {

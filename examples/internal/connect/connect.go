@@ -1,37 +1,177 @@
 // Package connect gives the example programs the [thing.Connector] that
-// their -url flag names: AM itself for http(s) URLs, a Thingway gateway for
-// coap(s) URLs.
+// their -url flag names: AM itself for http(s) URLs, a Thingway (or
+// iot-edge) gateway for coap(s) URLs, and the flags that say how a thing
+// trusts the gateway's DTLS certificate.
+//
+// # Gateway trust
+//
+// [Flags.Register] adds three flags to a program:
+//
+//	-gateway-ca FILE      CA certificates (PEM) that verify the gateway; default
+//	                      resources/example-ca.cert.pem of the repository, the
+//	                      example CA that issued ./run.sh gateway's certificate
+//	-gateway-name NAME    the name the gateway's certificate must carry
+//	                      (default thingway-gateway)
+//	-insecure-gateway     accept any gateway certificate (an iot-edge gateway
+//	                      makes a new DTLS key at every start); prints a warning
+//
+// They matter only for coap and coaps URLs. Both schemes mean CoAP over
+// DTLS; an empty host (coap://:5683) is the local host. Through a gateway
+// the realm and tree are the gateway's: -realm and -tree are ignored.
 //
 // # Usage
 //
-//	conn, err := connect.New("http://127.0.0.1:8080/openam", "/", "auth-tree", logger)
+//	var gw connect.Flags
+//	gw.Register(flag.CommandLine)
+//	flag.Parse()
+//	conn, err := connect.New(ctx, "coap://:5683", "/", "auth-tree", gw, logger)
 //	if err != nil {
 //		return err
 //	}
+//	defer conn.Close()
 //	th, err := thing.New(ctx, thing.Config{Connector: conn, ID: "manual-thing", Key: key})
 package connect
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
 
 	"github.com/thingway/thingway/amclient"
+	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/examples/internal/secrets"
 	"github.com/thingway/thingway/thing"
 )
 
-// ErrCoAPUnavailable is returned for coap and coaps URLs until the gateway
-// transport lands.
-var ErrCoAPUnavailable = errors.New("coap transport not available yet (gateway issue)")
+// ExampleCA is the default of -gateway-ca, relative to the repository
+// root: the CA that issued resources/gateway-dtls.cert.pem, the DTLS
+// certificate ./run.sh gateway presents.
+const ExampleCA = "resources/example-ca.cert.pem"
 
-// New returns a connector for rawURL. For http and https, an
+// DefaultGatewayName is the default of -gateway-name: the name in
+// resources/gateway-dtls.cert.pem.
+const DefaultGatewayName = "thingway-gateway"
+
+// InsecureWarning is the line written to stderr when -insecure-gateway is
+// used.
+const InsecureWarning = "Warning: -insecure-gateway: the gateway's DTLS certificate is not verified; any gateway is accepted."
+
+// Flags say how a program trusts a gateway. The zero value trusts the
+// example CA for the name thingway-gateway.
+type Flags struct {
+	// CA is a PEM file of CA certificates that verify the gateway's
+	// certificate. If empty, ExampleCA under the repository root.
+	CA string
+	// Name is the name the gateway's certificate must carry. If empty,
+	// DefaultGatewayName.
+	Name string
+	// Insecure accepts any gateway certificate. CA must then be empty.
+	Insecure bool
+
+	// Stderr receives InsecureWarning. If nil, os.Stderr.
+	Stderr io.Writer
+}
+
+// Register adds -gateway-ca, -gateway-name and -insecure-gateway to fs,
+// and a note to its usage that -realm and -tree are ignored over CoAP.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.CA, "gateway-ca", "",
+		"PEM `FILE` of the CA certificates that verify a coap(s) gateway's DTLS certificate (default "+ExampleCA+", the example CA that issued ./run.sh gateway's certificate)")
+	fs.StringVar(&f.Name, "gateway-name", DefaultGatewayName,
+		"the `NAME` a coap(s) gateway's DTLS certificate must be issued for")
+	fs.BoolVar(&f.Insecure, "insecure-gateway", false,
+		"accept any coap(s) gateway certificate, unverified (an iot-edge gateway makes a new DTLS key at every start)")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+		fmt.Fprint(out, "\nWith a coap:// or coaps:// -url (a gateway, CoAP over DTLS; coap://:5683 is the local host),\nthe gateway's realm and tree apply: -realm and -tree are ignored.\n")
+	}
+}
+
+// trust returns the DTLS trust that f describes, and the flags that set
+// it, for error messages.
+func (f Flags) trust() (coapx.Trust, string, error) {
+	if f.Insecure {
+		if f.CA != "" {
+			return coapx.Trust{}, "", errors.New("-insecure-gateway and -gateway-ca exclude each other")
+		}
+		w := f.Stderr
+		if w == nil {
+			w = os.Stderr
+		}
+		fmt.Fprintln(w, InsecureWarning)
+		return coapx.Trust{InsecureAnyGateway: true}, "-insecure-gateway", nil
+	}
+	path := f.CA
+	if path == "" {
+		p, err := secrets.ResourcePath(ExampleCA)
+		if err != nil {
+			return coapx.Trust{}, "", fmt.Errorf("-gateway-ca: %w", err)
+		}
+		path = p
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return coapx.Trust{}, "", fmt.Errorf("-gateway-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return coapx.Trust{}, "", fmt.Errorf("-gateway-ca: no PEM certificate in %s", path)
+	}
+	name := f.Name
+	if name == "" {
+		name = DefaultGatewayName
+	}
+	return coapx.Trust{RootCAs: pool, ServerName: name}, fmt.Sprintf("-gateway-ca %s, -gateway-name %s", path, name), nil
+}
+
+// untrusted returns the certificate verification failure in err, if any.
+func untrusted(err error) error {
+	var (
+		ua x509.UnknownAuthorityError
+		hn x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &ua):
+		return ua
+	case errors.As(err, &hn):
+		return hn
+	case errors.As(err, &ci):
+		return ci
+	}
+	return nil
+}
+
+// Connection is a [thing.Connector] that the program closes when done.
+type Connection interface {
+	thing.Connector
+	io.Closer
+}
+
+// direct is AM over HTTP(S): nothing to close.
+type direct struct{ *amclient.Client }
+
+func (direct) Close() error { return nil }
+
+// New returns a connection for rawURL. For http and https, an
 // *amclient.Client that runs tree in realm (AM's deployment URL, e.g.
 // http://127.0.0.1:8080/openam). For coap and coaps (a gateway's address,
-// e.g. coap://:5683), where the gateway's realm and tree apply,
-// [ErrCoAPUnavailable] for now. logger receives the client's debug lines;
-// nil keeps it silent.
-func New(rawURL, realm, tree string, logger *slog.Logger) (thing.Connector, error) {
+// e.g. coap://:5683), a [thing.Gateway] dialled with the trust gw
+// describes; realm and tree are the gateway's and are ignored. logger
+// receives the connection's debug lines; nil keeps it silent.
+func New(ctx context.Context, rawURL, realm, tree string, gw Flags, logger *slog.Logger) (Connection, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("-url: %w", err)
@@ -41,9 +181,105 @@ func New(rawURL, realm, tree string, logger *slog.Logger) (thing.Connector, erro
 		if u.Host == "" {
 			return nil, fmt.Errorf("-url %q has no host", rawURL)
 		}
-		return &amclient.Client{URL: rawURL, Realm: realm, Tree: tree, Logger: logger}, nil
+		return direct{&amclient.Client{URL: rawURL, Realm: realm, Tree: tree, Logger: logger}}, nil
 	case "coap", "coaps":
-		return nil, ErrCoAPUnavailable
+		trust, trusted, err := gw.trust()
+		if err != nil {
+			return nil, err
+		}
+		g, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: rawURL, Trust: trust, Logger: logger})
+		if trust.RootCAs != nil && refusedByPeer(err) && untrusted(err) == nil {
+			if verr := verifyGateway(ctx, u, trust); verr != nil {
+				err = verr
+			}
+		}
+		if verr := untrusted(err); verr != nil {
+			// Say what the certificate was checked against, not the
+			// transport layers it failed in.
+			return nil, fmt.Errorf("cannot verify the gateway at %s: %w (%s; an iot-edge gateway needs -insecure-gateway)", rawURL, verr, trusted)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
 	}
 	return nil, fmt.Errorf("-url %q: unsupported scheme %q (want http, https, coap or coaps)", rawURL, u.Scheme)
+}
+
+// ViaGateway reports whether rawURL names a gateway (a coap or coaps URL).
+func ViaGateway(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && (u.Scheme == "coap" || u.Scheme == "coaps")
+}
+
+// refusedByPeer reports whether err is a DTLS handshake that the gateway
+// ended with an alert (rather than a network error, such as no gateway
+// listening).
+func refusedByPeer(err error) bool {
+	var he *piondtls.HandshakeError
+	if !errors.As(err, &he) {
+		return false
+	}
+	var ne net.Error
+	return !errors.As(he.Err, &ne)
+}
+
+// verifyGateway checks the certificate of the gateway at u against trust,
+// after a failed handshake. pion/dtls v3.1.15 sends the bad_certificate
+// alert of a failed verification wrapped for the gateway's connection ID
+// but unencrypted; the gateway cannot decode it and answers decode_error,
+// which sometimes reaches the thing before its own verification error, so
+// that the handshake fails with "alert: Alert Fatal: DecodeError" instead.
+// verifyGateway fetches the certificate with a handshake that verifies
+// nothing, closes it at once and verifies the certificate itself. It
+// returns the verification error, or nil if the certificate is trusted or
+// cannot be fetched.
+func verifyGateway(ctx context.Context, u *url.URL, trust coapx.Trust) error {
+	host := u.Host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		port := "5684"
+		if u.Scheme == "coap" {
+			port = "5683"
+		}
+		host = net.JoinHostPort(host, port)
+	}
+	raddr, err := net.ResolveUDPAddr("udp", host)
+	if err != nil {
+		return nil
+	}
+	cert, err := coapx.SelfSignedCertificate(nil, "thing")
+	if err != nil {
+		return nil
+	}
+	opts, err := coapx.ClientOptions(cert, coapx.Trust{InsecureAnyGateway: true})
+	if err != nil {
+		return nil
+	}
+	var peer [][]byte
+	opts = append(opts, piondtls.WithVerifyPeerCertificate(func(raw [][]byte, _ [][]*x509.Certificate) error {
+		peer = raw
+		return nil
+	}))
+	conn, err := piondtls.DialWithOptions("udp", raddr, opts...)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil || len(peer) == 0 {
+		return nil
+	}
+	certs := make([]*x509.Certificate, len(peer))
+	for i, der := range peer {
+		if certs[i], err = x509.ParseCertificate(der); err != nil {
+			return nil
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err = certs[0].Verify(x509.VerifyOptions{Roots: trust.RootCAs, Intermediates: inter, DNSName: trust.ServerName})
+	return err
 }

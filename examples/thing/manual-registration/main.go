@@ -18,6 +18,16 @@
 //	Expires in: 3599
 //	Scope(s): [publish]
 //
+// Through a gateway (./run.sh gateway), as in the guide's "Connect a thing
+// to the gateway":
+//
+//	./run.sh example thing/manual-registration -name manual-thing -url coap://:5683
+//
+// The gateway's realm and tree then apply, and its DTLS certificate is
+// verified with -gateway-ca and -gateway-name (by default the example CA
+// and thingway-gateway, what ./run.sh gateway presents); -insecure-gateway
+// accepts any, for an iot-edge gateway.
+//
 // On failure it prints "Fatal error: <error>" and exits with status 1.
 // -debug writes the SDK's debug log and AM's token response to stdout.
 package main
@@ -39,6 +49,7 @@ import (
 type options struct {
 	url, realm, audience, tree, name, secrets string
 	debug                                     bool
+	gw                                        connect.Flags
 }
 
 func main() {
@@ -50,6 +61,7 @@ func main() {
 	flag.StringVar(&o.name, "name", "manual-thing", "Thing name")
 	flag.StringVar(&o.secrets, "secrets", secrets.ExampleSecrets, "Path to pre-created JWK set file")
 	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
+	o.gw.Register(flag.CommandLine)
 	flag.Parse()
 	if !isSet("secrets") {
 		// The default names the repository's file, wherever the program runs.
@@ -73,10 +85,11 @@ func run(ctx context.Context, o options) error {
 	if o.debug {
 		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	conn, err := connect.New(o.url, o.realm, o.tree, logger)
+	conn, err := connect.New(ctx, o.url, o.realm, o.tree, o.gw, logger)
 	if err != nil {
 		return err
 	}
+	defer conn.Close()
 	key, err := (&secrets.Store{Path: o.secrets}).Signer(o.name)
 	if err != nil {
 		return err

@@ -9,8 +9,8 @@
 //	./run.sh example thing/user-token -name user-authorized-thing -url http://127.0.0.1:8080/openam -tree auth-reg-tree
 //
 // The person (bjensen in the evaluation guide) opens the printed URL, signs
-// in and allows the request. Until the local AM serves those pages, post
-// the decision with curl; the repository README shows how.
+// in and allows the request (or the decision is posted with curl; the
+// repository README shows how). Through a gateway, -url coap://:5683.
 //
 // The key and certificate come from the JWK set file -secrets (.secrets in
 // the working directory if empty), as in pop-cert. Ctrl-C stops the wait.
@@ -35,6 +35,7 @@ import (
 type options struct {
 	url, realm, audience, tree, name, secrets string
 	debug                                     bool
+	gw                                        connect.Flags
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&o.name, "name", "dynamic-thing", "Thing name")
 	flag.StringVar(&o.secrets, "secrets", "", "Path to pre-created secret store")
 	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
+	o.gw.Register(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,10 +64,11 @@ func run(ctx context.Context, o options) error {
 	if o.debug {
 		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	conn, err := connect.New(o.url, o.realm, o.tree, logger)
+	conn, err := connect.New(ctx, o.url, o.realm, o.tree, o.gw, logger)
 	if err != nil {
 		return err
 	}
+	defer conn.Close()
 	store := &secrets.Store{Path: o.secrets}
 	key, err := store.Signer(o.name)
 	if err != nil {

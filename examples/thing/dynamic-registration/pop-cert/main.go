@@ -33,6 +33,7 @@ import (
 type options struct {
 	url, realm, audience, tree, name, secrets string
 	debug                                     bool
+	gw                                        connect.Flags
 }
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&o.name, "name", "dynamic-pop-cert-thing", "Thing name")
 	flag.StringVar(&o.secrets, "secrets", "", "Path to pre-created secret store")
 	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
+	o.gw.Register(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -60,10 +62,11 @@ func run(ctx context.Context, o options) error {
 	if o.debug {
 		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	conn, err := connect.New(o.url, o.realm, o.tree, logger)
+	conn, err := connect.New(ctx, o.url, o.realm, o.tree, o.gw, logger)
 	if err != nil {
 		return err
 	}
+	defer conn.Close()
 	store := &secrets.Store{Path: o.secrets}
 	key, err := store.Signer(o.name)
 	if err != nil {

@@ -51,6 +51,7 @@ import (
 type options struct {
 	url, realm, audience, regTree, authTree, iss string
 	debug                                        bool
+	gw                                           connect.Flags
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.authTree, "auth-tree", "oauth-auth-tree", "Authentication tree")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
 	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
+	o.gw.Register(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,13 +80,18 @@ func run(ctx context.Context, o options) error {
 	if o.debug {
 		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	regConn, err := connect.New(o.url, o.realm, o.regTree, logger)
+	regConn, err := connect.New(ctx, o.url, o.realm, o.regTree, o.gw, logger)
 	if err != nil {
 		return err
 	}
-	authConn, err := connect.New(o.url, o.realm, o.authTree, logger)
-	if err != nil {
-		return err
+	defer regConn.Close()
+	// Through a gateway both trees are the gateway's: one connection.
+	authConn := regConn
+	if !connect.ViaGateway(o.url) {
+		if authConn, err = connect.New(ctx, o.url, o.realm, o.authTree, o.gw, logger); err != nil {
+			return err
+		}
+		defer authConn.Close()
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
