@@ -40,12 +40,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
-	"time"
 
-	piondtls "github.com/pion/dtls/v3"
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/coapx"
@@ -188,11 +185,6 @@ func New(ctx context.Context, rawURL, realm, tree string, gw Flags, logger *slog
 			return nil, err
 		}
 		g, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: rawURL, Trust: trust, Logger: logger})
-		if trust.RootCAs != nil && refusedByPeer(err) && untrusted(err) == nil {
-			if verr := verifyGateway(ctx, u, trust); verr != nil {
-				err = verr
-			}
-		}
 		if verr := untrusted(err); verr != nil {
 			// Say what the certificate was checked against, not the
 			// transport layers it failed in.
@@ -210,76 +202,4 @@ func New(ctx context.Context, rawURL, realm, tree string, gw Flags, logger *slog
 func ViaGateway(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	return err == nil && (u.Scheme == "coap" || u.Scheme == "coaps")
-}
-
-// refusedByPeer reports whether err is a DTLS handshake that the gateway
-// ended with an alert (rather than a network error, such as no gateway
-// listening).
-func refusedByPeer(err error) bool {
-	var he *piondtls.HandshakeError
-	if !errors.As(err, &he) {
-		return false
-	}
-	var ne net.Error
-	return !errors.As(he.Err, &ne)
-}
-
-// verifyGateway checks the certificate of the gateway at u against trust,
-// after a failed handshake. pion/dtls v3.1.15 sends the bad_certificate
-// alert of a failed verification wrapped for the gateway's connection ID
-// but unencrypted; the gateway cannot decode it and answers decode_error,
-// which sometimes reaches the thing before its own verification error, so
-// that the handshake fails with "alert: Alert Fatal: DecodeError" instead.
-// verifyGateway fetches the certificate with a handshake that verifies
-// nothing, closes it at once and verifies the certificate itself. It
-// returns the verification error, or nil if the certificate is trusted or
-// cannot be fetched.
-func verifyGateway(ctx context.Context, u *url.URL, trust coapx.Trust) error {
-	host := u.Host
-	if _, _, err := net.SplitHostPort(host); err != nil {
-		port := "5684"
-		if u.Scheme == "coap" {
-			port = "5683"
-		}
-		host = net.JoinHostPort(host, port)
-	}
-	raddr, err := net.ResolveUDPAddr("udp", host)
-	if err != nil {
-		return nil
-	}
-	cert, err := coapx.SelfSignedCertificate(nil, "thing")
-	if err != nil {
-		return nil
-	}
-	opts, err := coapx.ClientOptions(cert, coapx.Trust{InsecureAnyGateway: true})
-	if err != nil {
-		return nil
-	}
-	var peer [][]byte
-	opts = append(opts, piondtls.WithVerifyPeerCertificate(func(raw [][]byte, _ [][]*x509.Certificate) error {
-		peer = raw
-		return nil
-	}))
-	conn, err := piondtls.DialWithOptions("udp", raddr, opts...)
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
-	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := conn.HandshakeContext(hctx); err != nil || len(peer) == 0 {
-		return nil
-	}
-	certs := make([]*x509.Certificate, len(peer))
-	for i, der := range peer {
-		if certs[i], err = x509.ParseCertificate(der); err != nil {
-			return nil
-		}
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	_, err = certs[0].Verify(x509.VerifyOptions{Roots: trust.RootCAs, Intermediates: inter, DNSName: trust.ServerName})
-	return err
 }
