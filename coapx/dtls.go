@@ -79,6 +79,49 @@ type Trust struct {
 	InsecureAnyGateway bool
 }
 
+// Verifier returns the check of a gateway's certificate chain that trust
+// describes (nil for InsecureAnyGateway or no trust): against RootCAs for
+// ServerName, or against the pinned digest.
+func (t Trust) Verifier() func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+	switch {
+	case t.RootCAs != nil:
+		roots, name := t.RootCAs, t.ServerName
+		return func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("coapx: the gateway presented no certificate")
+			}
+			certs := make([]*x509.Certificate, len(raw))
+			for i, der := range raw {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return fmt.Errorf("coapx: the gateway's certificate: %w", err)
+				}
+				certs[i] = c
+			}
+			inter := x509.NewCertPool()
+			for _, c := range certs[1:] {
+				inter.AddCert(c)
+			}
+			_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			return err
+		}
+	case t.PinnedSHA256 != nil:
+		pin := t.PinnedSHA256
+		return func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return errors.New("coapx: the gateway presented no certificate")
+			}
+			sum := sha256.Sum256(raw[0])
+			if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
+				return errors.New("coapx: the gateway certificate does not match the pinned digest")
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
 // ErrNoTrust is returned by ClientOptions when Trust names no way to trust
 // the gateway.
 var ErrNoTrust = errors.New("coapx: no gateway trust configured (set RootCAs, PinnedSHA256 or InsecureAnyGateway)")
@@ -102,25 +145,18 @@ func ClientOptions(cert tls.Certificate, trust Trust) ([]piondtls.ClientOption, 
 	n := 0
 	if trust.RootCAs != nil {
 		n++
-		opts = append(opts, piondtls.WithRootCAs(trust.RootCAs), piondtls.WithServerName(trust.ServerName))
 	}
 	if trust.PinnedSHA256 != nil {
 		n++
-		pin := trust.PinnedSHA256
-		opts = append(opts, piondtls.WithInsecureSkipVerify(true),
-			piondtls.WithVerifyPeerCertificate(func(raw [][]byte, _ [][]*x509.Certificate) error {
-				if len(raw) == 0 {
-					return errors.New("coapx: the gateway presented no certificate")
-				}
-				sum := sha256.Sum256(raw[0])
-				if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
-					return errors.New("coapx: the gateway certificate does not match the pinned digest")
-				}
-				return nil
-			}))
 	}
 	if trust.InsecureAnyGateway {
 		n++
+	}
+	if v := trust.Verifier(); v != nil {
+		// The certificate is checked by Verifier rather than by pion, so
+		// that a caller can wrap it and learn why a gateway was refused.
+		opts = append(opts, piondtls.WithInsecureSkipVerify(true), piondtls.WithVerifyPeerCertificate(v))
+	} else if trust.InsecureAnyGateway {
 		opts = append(opts, piondtls.WithInsecureSkipVerify(true))
 	}
 	switch n {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,9 +62,10 @@ type Gateway struct {
 	opts []piondtls.ClientOption
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	conn *client.Conn
-	info *callback.AMInfo
+	mu        sync.Mutex
+	conn      *client.Conn
+	info      *callback.AMInfo
+	verifyErr error // why the last handshake refused the gateway's certificate
 }
 
 // DialGateway connects to a gateway and checks it answers a CoAP ping.
@@ -84,7 +86,19 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, addr: addr, opts: opts, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, addr: addr, log: cfg.Logger}
+	if v := cfg.Trust.Verifier(); v != nil {
+		// Remember why a certificate was refused: pion sometimes reports a
+		// failed handshake as a cancelled context or a peer's decode error.
+		opts = append(opts, piondtls.WithVerifyPeerCertificate(func(raw [][]byte, chains [][]*x509.Certificate) error {
+			err := v(raw, chains)
+			g.mu.Lock()
+			g.verifyErr = err
+			g.mu.Unlock()
+			return err
+		}))
+	}
+	g.opts = opts
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +108,9 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
+		if verr := g.takeVerifyErr(); verr != nil {
+			return nil, fmt.Errorf("thing: the gateway at %s is not trusted: %w", addr, verr)
+		}
 		return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", addr, err)
 	}
 	g.conn = conn
@@ -149,6 +166,9 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
+			if verr := g.takeVerifyErr(); verr != nil {
+				return nil, fmt.Errorf("thing: the gateway at %s is not trusted: %w", g.addr, verr)
+			}
 			return nil, fmt.Errorf("thing: cannot reach the gateway at %s: %w", g.addr, r.err)
 		}
 		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway connected", slog.String("address", g.addr))
@@ -161,6 +181,15 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		}()
 		return nil, ctx.Err()
 	}
+}
+
+// takeVerifyErr returns and clears the last certificate refusal.
+func (g *Gateway) takeVerifyErr() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.verifyErr
+	g.verifyErr = nil
+	return err
 }
 
 // Close ends the DTLS session.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -339,5 +340,30 @@ func TestGatewayRestart(t *testing.T) {
 	defer cancel()
 	if _, err := th.AccessToken(rctx, "publish"); err != nil {
 		t.Fatalf("after the gateway restarted: %v", err)
+	}
+}
+
+// A thing that does not trust the gateway's certificate says why, every
+// time (pion alone sometimes reports a refused handshake as a cancelled
+// context or a peer's decode error).
+func TestGatewayNotTrusted(t *testing.T) {
+	e := newEnv(t)
+	_, addr := e.gateway("auth-tree", "127.0.0.1:0")
+	pool := x509.NewCertPool()
+	pool.AddCert(e.ca) // a CA that did not issue the gateway's certificate
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: addr, Trust: coapx.Trust{RootCAs: pool, ServerName: "test-gateway"}})
+		cancel()
+		var ua x509.UnknownAuthorityError
+		if !errors.As(err, &ua) || !strings.Contains(err.Error(), "not trusted") {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+	}
+	wrongPin := make([]byte, 32)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: addr, Trust: coapx.Trust{PinnedSHA256: wrongPin}}); err == nil || !strings.Contains(err.Error(), "pinned digest") {
+		t.Fatalf("wrong pin: %v", err)
 	}
 }
