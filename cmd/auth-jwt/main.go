@@ -25,10 +25,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/thingway/thingway/internal/jwttool"
 )
 
@@ -39,14 +39,10 @@ func main() {
 // run runs the command with args (args[0] is the program name) and returns
 // the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := &cli.App{
-		Name:            "auth-jwt",
-		Usage:           "sign a JWT for AM's Authenticate Thing or Register Thing callback",
-		UsageText:       "auth-jwt -s ID -a AUDIENCE -c CHALLENGE -k KEY.pem [--kid KID] [--certificate CERT.pem [--type TYPE]]",
-		HideVersion:     true,
-		HideHelpCommand: true,
-		Writer:          stdout,
-		ErrWriter:       stderr,
+	return cliutil.Run(&cli.App{
+		Name:      "auth-jwt",
+		Usage:     "sign a JWT for AM's Authenticate Thing or Register Thing callback",
+		UsageText: "auth-jwt -s ID -a AUDIENCE -c CHALLENGE -k KEY.pem [--kid KID] [--certificate CERT.pem [--type TYPE]]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "subject", Aliases: []string{"s"}, Usage: "thing ID, the sub claim (required)"},
 			&cli.StringFlag{Name: "audience", Aliases: []string{"a"}, Usage: "the aud claim, usually the realm path such as / (required)"},
@@ -56,12 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			&cli.StringFlag{Name: "certificate", Usage: "PEM file of the key's certificate (chain, leaf first): makes a registration JWT"},
 			&cli.StringFlag{Name: "type", Value: "device", Usage: "thing type of a registration JWT: device, service or gateway"},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w (see --help)", err)
-		},
-		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "subject", "audience", "challenge", "key"); err != nil {
+			if err := cliutil.CheckArgs(c, "subject", "audience", "challenge", "key"); err != nil {
 				return err
 			}
 			switch t := c.String("type"); t {
@@ -93,36 +85,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 			_, err = io.WriteString(c.App.Writer, jwt)
 			return err
 		},
-	}
-	if err := app.Run(args); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
-		return 1
-	}
-	return 0
-}
-
-// checkArgs reports positional arguments, and required flags that are
-// missing or empty.
-func checkArgs(c *cli.Context, required ...string) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
-	}
-	var missing, empty []string
-	for _, name := range required {
-		switch {
-		case !c.IsSet(name):
-			missing = append(missing, "--"+name)
-		case c.String(name) == "":
-			empty = append(empty, "--"+name)
-		}
-	}
-	switch {
-	case len(missing) == 1:
-		return fmt.Errorf("missing required flag %s", missing[0])
-	case len(missing) > 1:
-		return fmt.Errorf("missing required flags %s", strings.Join(missing, ", "))
-	case len(empty) > 0:
-		return fmt.Errorf("empty value for %s", strings.Join(empty, ", "))
-	}
-	return nil
+	}, args, stdout, stderr)
 }

@@ -5,13 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/jwttool/jwstest"
 	"github.com/thingway/thingway/internal/pemkey"
 )
 
@@ -84,27 +83,6 @@ func newFixture(t *testing.T) fixture {
 	}
 }
 
-// decode verifies an ES256 compact JWS and returns its header and payload.
-func decode(t *testing.T, jws string, pub *ecdsa.PublicKey) (header, payload string) {
-	t.Helper()
-	parts := strings.Split(jws, ".")
-	if len(parts) != 3 {
-		t.Fatalf("output %q is not a compact JWS", jws)
-	}
-	var dec [3][]byte
-	for i, p := range parts {
-		var err error
-		if dec[i], err = base64.RawURLEncoding.DecodeString(p); err != nil {
-			t.Fatalf("part %d of %q: %v", i, jws, err)
-		}
-	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if len(dec[2]) != 64 || !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(dec[2][:32]), new(big.Int).SetBytes(dec[2][32:])) {
-		t.Fatal("the signature does not verify")
-	}
-	return string(dec[0]), string(dec[1])
-}
-
 // iat returns the iat claim and checks that exp is 5 minutes later and
 // iat is now.
 func iat(t *testing.T, payload string) int64 {
@@ -161,7 +139,7 @@ func TestRun(t *testing.T) {
 			if strings.TrimSpace(out) != out {
 				t.Errorf("output %q has a trailing newline or space", out)
 			}
-			h, p := decode(t, out, &f.key.PublicKey)
+			h, p := jwstest.Split(t, out, &f.key.PublicKey)
 			if h != `{"alg":"ES256"}` {
 				t.Errorf("header = %s", h)
 			}
@@ -238,7 +216,7 @@ func TestRunResources(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	_, p := decode(t, out, key.Public().(*ecdsa.PublicKey))
+	_, p := jwstest.Split(t, out, key.Public().(*ecdsa.PublicKey))
 	var c struct {
 		Cnf struct {
 			JWK struct {

@@ -20,10 +20,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/thingway/thingway/internal/jwttool"
 )
 
@@ -34,26 +34,18 @@ func main() {
 // run runs the command with args (args[0] is the program name) and returns
 // the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := &cli.App{
-		Name:            "pem-to-jwks",
-		Usage:           "write the public JWK set of a private key PEM file",
-		UsageText:       "pem-to-jwks --in KEY.pem [--out FILE] [--kid KID | --thumbprint-kid]",
-		HideVersion:     true,
-		HideHelpCommand: true,
-		Writer:          stdout,
-		ErrWriter:       stderr,
+	return cliutil.Run(&cli.App{
+		Name:      "pem-to-jwks",
+		Usage:     "write the public JWK set of a private key PEM file",
+		UsageText: "pem-to-jwks --in KEY.pem [--out FILE] [--kid KID | --thumbprint-kid]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "in", Usage: "PEM file of the private key (required)"},
 			&cli.StringFlag{Name: "out", Usage: "output file (default: stdout)"},
 			&cli.StringFlag{Name: "kid", Value: jwttool.DefaultKeyID, Usage: "key ID"},
 			&cli.BoolFlag{Name: "thumbprint-kid", Usage: "use the key's RFC 7638 thumbprint (padded base64url) as key ID"},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w (see --help)", err)
-		},
-		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "in"); err != nil {
+			if err := cliutil.CheckArgs(c, "in"); err != nil {
 				return err
 			}
 			if c.IsSet("kid") && c.Bool("thumbprint-kid") {
@@ -80,36 +72,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 			_, err = fmt.Fprintf(c.App.Writer, "%s\n", jwks)
 			return err
 		},
-	}
-	if err := app.Run(args); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
-		return 1
-	}
-	return 0
-}
-
-// checkArgs reports positional arguments, and required flags that are
-// missing or empty.
-func checkArgs(c *cli.Context, required ...string) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
-	}
-	var missing, empty []string
-	for _, name := range required {
-		switch {
-		case !c.IsSet(name):
-			missing = append(missing, "--"+name)
-		case c.String(name) == "":
-			empty = append(empty, "--"+name)
-		}
-	}
-	switch {
-	case len(missing) == 1:
-		return fmt.Errorf("missing required flag %s", missing[0])
-	case len(missing) > 1:
-		return fmt.Errorf("missing required flags %s", strings.Join(missing, ", "))
-	case len(empty) > 0:
-		return fmt.Errorf("empty value for %s", strings.Join(empty, ", "))
-	}
-	return nil
+	}, args, stdout, stderr)
 }

@@ -24,10 +24,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/thingway/thingway/internal/jwttool"
 )
 
@@ -38,28 +38,21 @@ func main() {
 // run runs the command with args (args[0] is the program name) and returns
 // the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := &cli.App{
+	return cliutil.Run(&cli.App{
 		Name:      "things-jwt",
 		Usage:     "sign the body of a request made with a restricted AM session",
 		UsageText: "things-jwt -u URL -k KEY.pem [-n NONCE] [--version API] [--custom JSON]",
-		// --version is the api header, not the program's version.
-		HideVersion:     true,
-		HideHelpCommand: true,
-		Writer:          stdout,
-		ErrWriter:       stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "url", Aliases: []string{"u"}, Usage: "exact request URL, query included: the aud header (required)"},
 			&cli.StringFlag{Name: "key", Aliases: []string{"k"}, Usage: "PEM file of the private key the session is bound to (required)"},
 			&cli.Int64Flag{Name: "nonce", Aliases: []string{"n"}, Value: -1, Usage: "the nonce header; -1 for the current Unix time"},
+			// The api header, not the program's version: cliutil.Run
+			// hides urfave/cli's --version.
 			&cli.StringFlag{Name: "version", Value: jwttool.DefaultAPIVersion, Usage: "the api header: the request's Accept-API-Version"},
 			&cli.StringFlag{Name: "custom", Value: "{}", Usage: "claims: a JSON object, such as {\"csrf\":\"TOKEN\",\"scope\":[\"publish\"]}"},
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w (see --help)", err)
-		},
-		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "url", "key"); err != nil {
+			if err := cliutil.CheckArgs(c, "url", "key"); err != nil {
 				return err
 			}
 			key, err := jwttool.ReadKey(c.String("key"))
@@ -79,36 +72,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 			_, err = io.WriteString(c.App.Writer, jws)
 			return err
 		},
-	}
-	if err := app.Run(args); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", app.Name, err)
-		return 1
-	}
-	return 0
-}
-
-// checkArgs reports positional arguments, and required flags that are
-// missing or empty.
-func checkArgs(c *cli.Context, required ...string) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", c.Args().First())
-	}
-	var missing, empty []string
-	for _, name := range required {
-		switch {
-		case !c.IsSet(name):
-			missing = append(missing, "--"+name)
-		case c.String(name) == "":
-			empty = append(empty, "--"+name)
-		}
-	}
-	switch {
-	case len(missing) == 1:
-		return fmt.Errorf("missing required flag %s", missing[0])
-	case len(missing) > 1:
-		return fmt.Errorf("missing required flags %s", strings.Join(missing, ", "))
-	case len(empty) > 0:
-		return fmt.Errorf("empty value for %s", strings.Join(empty, ", "))
-	}
-	return nil
+	}, args, stdout, stderr)
 }

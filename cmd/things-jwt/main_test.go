@@ -5,17 +5,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/thingway/thingway/internal/jwttool/jwstest"
 )
 
 // runCmd runs the command with args and returns its exit status and output.
@@ -40,27 +39,6 @@ func keyFiles(t *testing.T) (key *ecdsa.PrivateKey, keyFile, badFile string) {
 		t.Fatal(err)
 	}
 	return key, keyFile, badFile
-}
-
-// decode verifies an ES256 compact JWS and returns its header and payload.
-func decode(t *testing.T, jws string, pub *ecdsa.PublicKey) (header, payload string) {
-	t.Helper()
-	parts := strings.Split(jws, ".")
-	if len(parts) != 3 {
-		t.Fatalf("output %q is not a compact JWS", jws)
-	}
-	var dec [3][]byte
-	for i, p := range parts {
-		var err error
-		if dec[i], err = base64.RawURLEncoding.DecodeString(p); err != nil {
-			t.Fatalf("part %d of %q: %v", i, jws, err)
-		}
-	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if len(dec[2]) != 64 || !ecdsa.Verify(pub, digest[:], new(big.Int).SetBytes(dec[2][:32]), new(big.Int).SetBytes(dec[2][32:])) {
-		t.Fatal("the signature does not verify")
-	}
-	return string(dec[0]), string(dec[1])
 }
 
 func TestRun(t *testing.T) {
@@ -102,7 +80,7 @@ func TestRun(t *testing.T) {
 			if strings.TrimSpace(out) != out {
 				t.Errorf("output %q has a trailing newline or space", out)
 			}
-			h, p := decode(t, out, &key.PublicKey)
+			h, p := jwstest.Split(t, out, &key.PublicKey)
 			if h != tt.wantHeader {
 				t.Errorf("header = %s\nwant     %s", h, tt.wantHeader)
 			}
@@ -122,7 +100,7 @@ func TestRunDefaultNonce(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
 		}
-		h, _ := decode(t, out, &key.PublicKey)
+		h, _ := jwstest.Split(t, out, &key.PublicKey)
 		var hdr map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(h), &hdr); err != nil {
 			t.Fatal(err)

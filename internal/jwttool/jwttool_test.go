@@ -23,6 +23,7 @@ import (
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/jwttool"
+	"github.com/thingway/thingway/internal/jwttool/jwstest"
 )
 
 var (
@@ -30,58 +31,6 @@ var (
 	testNow  = func() time.Time { return testTime }
 	b64url   = base64.RawURLEncoding.EncodeToString
 )
-
-// split verifies a compact JWS with pub and returns its decoded header and
-// payload text. It checks the signature itself: go-jose cannot parse the
-// integer nonce header of ThingsJWT.
-func split(t *testing.T, jws string, pub crypto.PublicKey) (header, payload string) {
-	t.Helper()
-	parts := strings.Split(jws, ".")
-	if len(parts) != 3 {
-		t.Fatalf("JWS %q does not have three parts", jws)
-	}
-	var dec [3][]byte
-	for i, p := range parts {
-		var err error
-		if dec[i], err = base64.RawURLEncoding.DecodeString(p); err != nil {
-			t.Fatalf("JWS part %d: %v", i, err)
-		}
-	}
-	var h struct{ Alg string }
-	if err := json.Unmarshal(dec[0], &h); err != nil {
-		t.Fatalf("header: %v", err)
-	}
-	if !verify(h.Alg, pub, []byte(parts[0]+"."+parts[1]), dec[2]) {
-		t.Fatalf("the %s signature does not verify", h.Alg)
-	}
-	return string(dec[0]), string(dec[1])
-}
-
-func verify(alg string, pub crypto.PublicKey, input, sig []byte) bool {
-	hashes := map[string]crypto.Hash{"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512,
-		"PS256": crypto.SHA256, "PS384": crypto.SHA384, "PS512": crypto.SHA512}
-	var digest []byte
-	if h, ok := hashes[alg]; ok {
-		w := h.New()
-		w.Write(input)
-		digest = w.Sum(nil)
-	}
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if !strings.HasPrefix(alg, "ES") || len(sig)%2 != 0 {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:len(sig)/2])
-		s := new(big.Int).SetBytes(sig[len(sig)/2:])
-		return ecdsa.Verify(k, digest, r, s)
-	case *rsa.PublicKey:
-		return strings.HasPrefix(alg, "PS") &&
-			rsa.VerifyPSS(k, hashes[alg], digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-	case ed25519.PublicKey:
-		return alg == "EdDSA" && ed25519.Verify(k, input, sig)
-	}
-	return false
-}
 
 func ecCoords(k *ecdsa.PrivateKey) (x, y string) {
 	size := (k.Curve.Params().BitSize + 7) / 8
@@ -165,7 +114,7 @@ func TestAuthJWT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, p := split(t, jws, tt.opts.Key.Public())
+			h, p := jwstest.Split(t, jws, tt.opts.Key.Public())
 			if h != tt.wantHeader {
 				t.Errorf("header = %s\nwant     %s", h, tt.wantHeader)
 			}
@@ -194,7 +143,7 @@ func TestAuthJWTAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, p := split(t, jws, tt.key.Public())
+			h, p := jwstest.Split(t, jws, tt.key.Public())
 			if want := `{"alg":"` + tt.want + `"}`; h != want {
 				t.Errorf("header = %s, want %s", h, want)
 			}
@@ -211,7 +160,7 @@ func TestAuthJWTAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, p = split(t, jws, tt.key.Public())
+			_, p = jwstest.Split(t, jws, tt.key.Public())
 			var reg struct {
 				Cnf struct{ JWK json.RawMessage }
 			}
@@ -310,7 +259,7 @@ func TestThingsJWT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, p := split(t, jws, ec.Public())
+			h, p := jwstest.Split(t, jws, ec.Public())
 			if h != tt.wantHeader {
 				t.Errorf("header = %s\nwant     %s", h, tt.wantHeader)
 			}

@@ -43,7 +43,6 @@ import (
 	"net/url"
 	"os"
 
-
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/examples/internal/secrets"

@@ -36,72 +36,38 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/thingway/thingway/examples/internal/connect"
+	"github.com/thingway/thingway/examples/internal/program"
 	"github.com/thingway/thingway/examples/internal/secrets"
 	"github.com/thingway/thingway/thing"
 )
 
-type options struct {
-	url, realm, audience, tree, name, secrets string
-	debug                                     bool
-	gw                                        connect.Flags
-}
-
 func main() {
-	var o options
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080/openam", "URL of AM or Gateway")
-	flag.StringVar(&o.realm, "realm", "/", "AM Realm")
-	flag.StringVar(&o.audience, "audience", "/", "JWT audience")
-	flag.StringVar(&o.tree, "tree", "iot-tree", "Authentication tree")
-	flag.StringVar(&o.name, "name", "manual-thing", "Thing name")
-	flag.StringVar(&o.secrets, "secrets", secrets.ExampleSecrets, "Path to pre-created JWK set file")
-	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
-	o.gw.Register(flag.CommandLine)
+	var o program.ThingFlags
+	o.Register(flag.CommandLine, "manual-thing")
+	flag.StringVar(&o.Secrets, "secrets", secrets.ExampleSecrets, "Path to pre-created JWK set file")
 	flag.Parse()
-	if !isSet("secrets") {
-		// The default names the repository's file, wherever the program runs.
-		p, err := secrets.ResourcePath(o.secrets)
-		if err != nil {
-			fatal(err)
-		}
-		o.secrets = p
+	// The default names the repository's file, wherever the program runs.
+	if err := program.InRepository(flag.CommandLine, "secrets"); err != nil {
+		program.Fatal(err)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		fatal(err)
-	}
+	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }
 
-func run(ctx context.Context, o options) error {
-	var logger *slog.Logger
-	if o.debug {
-		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	conn, err := connect.New(ctx, o.url, o.realm, o.tree, o.gw, logger)
+func run(ctx context.Context, o program.ThingFlags) error {
+	s, err := o.Open(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	key, err := (&secrets.Store{Path: o.secrets}).Signer(o.name)
-	if err != nil {
-		return err
-	}
+	defer s.Close()
 
-	fmt.Printf("Creating Thing %s... ", o.name)
+	fmt.Printf("Creating Thing %s... ", o.Name)
 	th, err := thing.New(ctx, thing.Config{
-		Connector: conn,
-		ID:        o.name,
-		Audience:  o.audience,
-		Key:       key, // the key ID defaults to the key's thumbprint
-		Logger:    logger,
+		Connector: s.Connector,
+		ID:        o.Name,
+		Audience:  o.Audience,
+		Key:       s.Key, // the key ID defaults to the key's thumbprint
+		Logger:    s.Logger,
 	})
 	if err != nil {
 		return err
@@ -113,25 +79,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if o.debug {
-		fmt.Printf("RequestAccessToken response: %s\n", tok.Raw)
-	}
-	fmt.Println("Done")
-	fmt.Println("Access token:", tok.AccessToken)
-	fmt.Println("Expires in:", tok.ExpiresIn)
-	fmt.Println("Scope(s):", tok.Scope)
+	o.PrintAccessToken(tok)
 
 	return th.Logout(ctx)
-}
-
-// isSet reports whether the flag name was given on the command line.
-func isSet(name string) bool {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func fatal(err error) {
-	fmt.Printf("Fatal error: %s\n", err)
-	os.Exit(1)
 }

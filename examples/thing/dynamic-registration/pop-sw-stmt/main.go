@@ -22,73 +22,47 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/thingway/thingway/examples/internal/connect"
+	"github.com/thingway/thingway/examples/internal/program"
 	"github.com/thingway/thingway/examples/internal/secrets"
 	"github.com/thingway/thingway/thing"
 )
 
 type options struct {
-	url, realm, audience, tree, name, secrets, iss string
-	debug                                          bool
-	gw                                             connect.Flags
+	program.ThingFlags
+	iss string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080/openam", "URL of AM or Gateway")
-	flag.StringVar(&o.realm, "realm", "/", "AM Realm")
-	flag.StringVar(&o.audience, "audience", "/", "JWT audience")
-	flag.StringVar(&o.tree, "tree", "iot-tree", "Authentication tree")
-	flag.StringVar(&o.name, "name", "dynamic-pop-sw-stmt-thing", "Thing name")
-	flag.StringVar(&o.secrets, "secrets", "", "Path to pre-created JWK set file")
+	o.Register(flag.CommandLine, "dynamic-pop-sw-stmt-thing")
+	flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created JWK set file")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
-	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
-	o.gw.Register(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		fmt.Printf("Fatal error: %s\n", err)
-		os.Exit(1)
-	}
+	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) error {
-	var logger *slog.Logger
-	if o.debug {
-		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	conn, err := connect.New(ctx, o.url, o.realm, o.tree, o.gw, logger)
+	s, err := o.Open(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	key, err := (&secrets.Store{Path: o.secrets}).Signer(o.name)
-	if err != nil {
-		return err
-	}
-	statement, err := secrets.SoftwareStatement(key, o.iss)
+	defer s.Close()
+	statement, err := secrets.SoftwareStatement(s.Key, o.iss)
 	if err != nil {
 		return err
 	}
 
-	fmt.Printf("Creating Thing %s... ", o.name)
+	fmt.Printf("Creating Thing %s... ", o.Name)
 	th, err := thing.New(ctx, thing.Config{
-		Connector: conn,
-		ID:        o.name,
-		Audience:  o.audience,
-		Key:       key,
+		Connector: s.Connector,
+		ID:        o.Name,
+		Audience:  o.Audience,
+		Key:       s.Key,
 		// Registers the thing when the tree asks: a registration JWT
 		// signed with the key, and the publisher's statement vouching for it.
 		Registration: &thing.Registration{ThingType: "device", SoftwareStatement: statement},
-		Logger:       logger,
+		Logger:       s.Logger,
 	})
 	if err != nil {
 		return err
@@ -100,13 +74,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if o.debug {
-		fmt.Printf("RequestAccessToken response: %s\n", tok.Raw)
-	}
-	fmt.Println("Done")
-	fmt.Println("Access token:", tok.AccessToken)
-	fmt.Println("Expires in:", tok.ExpiresIn)
-	fmt.Println("Scope(s):", tok.Scope)
+	o.PrintAccessToken(tok)
 
 	return th.Logout(ctx)
 }

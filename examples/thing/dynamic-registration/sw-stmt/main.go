@@ -38,57 +38,39 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/thingway/thingway/examples/internal/connect"
+	"github.com/thingway/thingway/examples/internal/program"
 	"github.com/thingway/thingway/examples/internal/secrets"
 	"github.com/thingway/thingway/thing"
 )
 
 type options struct {
-	url, realm, audience, regTree, authTree, iss string
-	debug                                        bool
-	gw                                           connect.Flags
+	program.Flags
+	regTree, authTree, iss string
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080/openam", "URL of AM or Gateway")
-	flag.StringVar(&o.realm, "realm", "/", "AM Realm")
-	flag.StringVar(&o.audience, "audience", "http://127.0.0.1:8080/openam/oauth2/access_token", "JWT audience")
+	o.Register(flag.CommandLine, "http://127.0.0.1:8080/openam/oauth2/access_token")
 	flag.StringVar(&o.regTree, "reg-tree", "oauth-reg-tree", "Registration tree")
 	flag.StringVar(&o.authTree, "auth-tree", "oauth-auth-tree", "Authentication tree")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
-	flag.BoolVar(&o.debug, "debug", false, "Enable debug output")
-	o.gw.Register(flag.CommandLine)
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		fmt.Printf("Fatal error: %s\n", err)
-		os.Exit(1)
-	}
+	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) error {
-	var logger *slog.Logger
-	if o.debug {
-		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	regConn, err := connect.New(ctx, o.url, o.realm, o.regTree, o.gw, logger)
+	logger := o.Logger()
+	regConn, err := o.Connect(ctx, o.regTree, logger)
 	if err != nil {
 		return err
 	}
 	defer regConn.Close()
 	// Through a gateway both trees are the gateway's: one connection.
 	authConn := regConn
-	if !connect.ViaGateway(o.url) {
-		if authConn, err = connect.New(ctx, o.url, o.realm, o.authTree, o.gw, logger); err != nil {
+	if !connect.ViaGateway(o.URL) {
+		if authConn, err = o.Connect(ctx, o.authTree, logger); err != nil {
 			return err
 		}
 		defer authConn.Close()
@@ -137,7 +119,7 @@ func run(ctx context.Context, o options) error {
 	th, err := thing.New(ctx, thing.Config{
 		Connector: authConn,
 		ID:        attrs.ID,
-		Audience:  o.audience, // a client assertion's aud is the token endpoint
+		Audience:  o.Audience, // a client assertion's aud is the token endpoint
 		Key:       key,
 		Logger:    logger,
 	})
@@ -151,13 +133,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if o.debug {
-		fmt.Printf("RequestAccessToken response: %s\n", tok.Raw)
-	}
-	fmt.Println("Done")
-	fmt.Println("Access token:", tok.AccessToken)
-	fmt.Println("Expires in:", tok.ExpiresIn)
-	fmt.Println("Scope(s):", tok.Scope)
+	o.PrintAccessToken(tok)
 
 	return th.Logout(ctx)
 }
