@@ -3,7 +3,9 @@ package amtest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -52,10 +54,14 @@ type authState struct {
 	username string
 	password string
 	claims   map[string]any
-	extraAud []string
-	key      *jose.JSONWebKey
-	restrict bool
-	expires  time.Time
+	// sharedState and transientState are AM's node states, as far as
+	// scripts read them.
+	sharedState    map[string]any
+	transientState map[string]any
+	extraAud       []string
+	key            *jose.JSONWebKey
+	restrict       bool
+	expires        time.Time
 }
 
 const maxAuthsInProgress = 100000
@@ -298,6 +304,8 @@ func (s *Server) processNode(c *reqCtx, st *authState, n *Node, answers []callba
 		return s.authenticateThingNode(c, st, n.Authentication, answers, waiting)
 	case NodeTypeIoTRegistration:
 		return s.registerThingNode(c, st, n.Registration, answers, waiting)
+	case NodeTypeScriptedDecision:
+		return s.scriptedDecisionNode(c, st, n.Scripted)
 	}
 	return "", nil, errLoginFailure.withLog("node type %s cannot be evaluated", n.Type)
 }
@@ -312,8 +320,8 @@ func (s *Server) finishLogin(c *reqCtx, st *authState) error {
 	}
 	// Only a password check makes an administrator session, never an IoT
 	// node (whose verified claims are in st.claims).
-	if c.realm == "/" && st.claims == nil && equalFoldASCII(st.username, s.cfg.AdminUser) {
-		x.Admin, x.UID = true, s.cfg.AdminUser
+	if c.realm == "/" && st.claims == nil && equalFoldASCII(st.username, c.cfg.AdminUser) {
+		x.Admin, x.UID = true, c.cfg.AdminUser
 	}
 	tok, err := s.newSession(x, c.now)
 	if err != nil {
@@ -340,8 +348,8 @@ func (s *Server) checkPassword(realm, user, password string) bool {
 	if user == "" {
 		return false
 	}
-	if realm == "/" && equalFoldASCII(user, s.cfg.AdminUser) {
-		return constantTimeEqual(password, s.cfg.AdminPassword)
+	if cfg := s.config(); realm == "/" && equalFoldASCII(user, cfg.AdminUser) {
+		return constantTimeEqual(password, cfg.AdminPassword)
 	}
 	x := s.getIdentity(realm, user)
 	if x == nil || x.PasswordHash == "" {
@@ -354,3 +362,38 @@ func (s *Server) checkPassword(realm, user, password string) bool {
 }
 
 var errNodeFailure = errors.New("node failure")
+
+// scriptedDecisionNode runs the node's script (within [ScriptSubset]) on
+// the verified claims in the node states and takes the outcome it sets.
+func (s *Server) scriptedDecisionNode(c *reqCtx, st *authState, cfg *ScriptedDecisionNode) (string, []callback, error) {
+	sc := c.rc.Scripts[cfg.Script]
+	if sc == nil {
+		return "", nil, errLoginFailure.withLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, c.realm)
+	}
+	prog, err := sc.compile()
+	if err != nil {
+		return "", nil, errLoginFailure.withLog("script %s: %v", cfg.Script, err)
+	}
+	claims := map[string]map[string]any{}
+	stateClaims := func(m map[string]any) map[string]any {
+		v, _ := m[VerifiedClaimsKey].(map[string]any)
+		return v
+	}
+	claims["transientState"] = stateClaims(st.transientState)
+	claims["sharedState"] = stateClaims(st.sharedState)
+	claims["nodeState"] = claims["transientState"]
+	if claims["nodeState"] == nil {
+		claims["nodeState"] = claims["sharedState"]
+	}
+	outcome, err := prog.run(claims, func(level, msg string) {
+		s.log.LogAttrs(c.r.Context(), slog.LevelDebug, "script log", slog.String("script", sc.Name),
+			slog.String("level", level), slog.String("message", msg))
+	})
+	if err != nil {
+		return "", nil, errLoginFailure.withLog("script %s (%s): %v", cfg.Script, sc.Name, err)
+	}
+	if !slices.Contains(cfg.Outcomes, outcome) {
+		return "", nil, errLoginFailure.withLog("script %s set outcome %q, which the node does not have", cfg.Script, outcome)
+	}
+	return outcome, nil, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -29,6 +30,7 @@ const (
 	NodeTypeUsernameCollector = "UsernameCollectorNode"
 	NodeTypePasswordCollector = "PasswordCollectorNode"
 	NodeTypeDataStoreDecision = "DataStoreDecisionNode"
+	NodeTypeScriptedDecision  = "ScriptedDecisionNode"
 )
 
 // Values of IoTAuthenticationNode.JWTAuthenticationMethod.
@@ -57,15 +59,73 @@ type Config struct {
 	// realm. If empty, "amAdmin" and "changeit" (the evaluation guide's).
 	AdminUser     string `json:"adminUser,omitempty"`
 	AdminPassword string `json:"adminPassword,omitempty"`
-	// CertVerificationCAs are the CA certificates mapped to the secret ID
-	// am.services.iot.cert.verification. The Register Thing node accepts
-	// thing certificates signed by any of them. As in AM, only the CA's key
-	// is used: its validity period is not checked.
+	// CertVerificationCAs are CA certificates trusted for the secret ID
+	// am.services.iot.cert.verification besides those of the keystore
+	// aliases that SecretMappings maps to it. The Register Thing node
+	// accepts thing certificates signed by any of them. As in AM, only the
+	// CA's key is used: its validity period is not checked.
 	// In JSON, a list of PEM certificates.
 	CertVerificationCAs Certificates `json:"certVerificationCAs,omitempty"`
+	// KeystoreAliases stands in for AM's default keystore: certificates by
+	// alias, which secret mappings name. The alias thingway-example-ca
+	// (the project's example CA, [ExampleCA]) is always present unless
+	// this map gives it other certificates. A team whose AM maps
+	// am.services.iot.cert.verification to an alias of its own (the iot-edge
+	// tests use es256test) adds its CA under that alias here.
+	// In JSON, an object of lists of PEM certificates.
+	KeystoreAliases map[string]Certificates `json:"keystoreAliases,omitempty"`
+	// SecretMappings maps secret IDs to keystore aliases, as AM's
+	// default-keystore mappings do. Only am.services.iot.cert.verification
+	// is used: its aliases must be in KeystoreAliases. Others are kept for
+	// the REST API. The admin REST API replaces a mapping and, for
+	// am.services.iot.cert.verification, clears CertVerificationCAs.
+	SecretMappings map[string][]string `json:"secretMappings,omitempty"`
+	// ServerProperties are the advanced server properties
+	// (com.sun.identity.server.fqdnMap[...] and the like). They are kept
+	// and returned; a DNS alias works without its fqdnMap entry.
+	ServerProperties map[string]string `json:"serverProperties,omitempty"`
 	// Realms maps a realm path ("/", "/a", "/a/b") to its configuration.
 	// The top-level realm "/" always exists.
 	Realms map[string]*Realm `json:"realms"`
+}
+
+// Secret ID and keystore alias of certificate verification.
+const (
+	CertVerificationSecretID = "am.services.iot.cert.verification"
+	ExampleCAAlias           = "thingway-example-ca"
+)
+
+// keystore returns the keystore aliases in force: thingway-example-ca and
+// KeystoreAliases.
+func (c *Config) keystore() map[string]Certificates {
+	out := map[string]Certificates{ExampleCAAlias: {ExampleCA()}}
+	for a, certs := range c.KeystoreAliases {
+		out[a] = certs
+	}
+	return out
+}
+
+// VerificationCAs returns the CA certificates the Register Thing node
+// trusts: CertVerificationCAs and the certificates of the keystore aliases
+// mapped to am.services.iot.cert.verification. Unknown aliases contribute
+// nothing ([Config.Validate] reports them).
+func (c *Config) VerificationCAs() Certificates {
+	var out Certificates
+	seen := map[string]bool{}
+	add := func(cs Certificates) {
+		for _, ca := range cs {
+			if ca != nil && !seen[string(ca.Raw)] {
+				seen[string(ca.Raw)] = true
+				out = append(out, ca)
+			}
+		}
+	}
+	add(c.CertVerificationCAs)
+	ks := c.keystore()
+	for _, a := range c.SecretMappings[CertVerificationSecretID] {
+		add(ks[a])
+	}
+	return out
 }
 
 // Realm is one realm's configuration.
@@ -82,15 +142,27 @@ type Realm struct {
 	// Trees maps tree names to trees; Nodes maps node IDs to node settings.
 	Trees map[string]*Tree `json:"trees,omitempty"`
 	Nodes map[string]*Node `json:"nodes,omitempty"`
-	// OAuth2Clients and SoftwarePublishers are the realm's agents by ID.
+	// OAuth2Clients, SoftwarePublishers and TrustedJWTIssuers are the
+	// realm's agents by ID.
 	OAuth2Clients      map[string]*OAuth2Client      `json:"-"`
 	SoftwarePublishers map[string]*SoftwarePublisher `json:"-"`
+	TrustedJWTIssuers  map[string]*TrustedJWTIssuer  `json:"-"`
+	// Scripts maps script IDs to the realm's scripts (those that Scripted
+	// Decision nodes run).
+	Scripts map[string]*Script `json:"scripts,omitempty"`
 	// Identities are created in the realm's identity store when the server
 	// starts with an empty store (for example human users for the device grant).
 	Identities map[string]map[string]any `json:"identities,omitempty"`
 }
 
 func (r *Realm) active() bool { return r.Active == nil || *r.Active }
+
+// Agent types.
+const (
+	AgentOAuth2Client      = "OAuth2Client"
+	AgentSoftwarePublisher = "SoftwarePublisher"
+	AgentTrustedJWTIssuer  = "TrustedJwtIssuer"
+)
 
 // realmJSON is the file form of a realm: services and agents keyed as AM names them.
 type realmJSON struct {
@@ -100,13 +172,14 @@ type realmJSON struct {
 	Trees      map[string]*Tree                      `json:"trees,omitempty"`
 	Nodes      map[string]*Node                      `json:"nodes,omitempty"`
 	Agents     map[string]map[string]json.RawMessage `json:"agents,omitempty"`
+	Scripts    map[string]*Script                    `json:"scripts,omitempty"`
 	Identities map[string]map[string]any             `json:"identities,omitempty"`
 }
 
 // MarshalJSON writes the realm in the file form.
 func (r *Realm) MarshalJSON() ([]byte, error) {
-	out := realmJSON{Aliases: r.Aliases, Active: r.Active, Trees: r.Trees, Nodes: r.Nodes, Identities: r.Identities,
-		Services: map[string]json.RawMessage{}, Agents: map[string]map[string]json.RawMessage{}}
+	out := realmJSON{Aliases: r.Aliases, Active: r.Active, Trees: r.Trees, Nodes: r.Nodes, Scripts: r.Scripts,
+		Identities: r.Identities, Services: map[string]json.RawMessage{}, Agents: map[string]map[string]json.RawMessage{}}
 	put := func(m map[string]json.RawMessage, k string, v any) error {
 		b, err := json.Marshal(v)
 		m[k] = b
@@ -122,21 +195,42 @@ func (r *Realm) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if len(r.OAuth2Clients) > 0 {
-		out.Agents["OAuth2Client"] = map[string]json.RawMessage{}
-		for id, c := range r.OAuth2Clients {
-			if err := put(out.Agents["OAuth2Client"], id, c); err != nil {
-				return nil, err
-			}
+	agents := func(typ string, n int, each func(func(id string, v any) error) error) error {
+		if n == 0 {
+			return nil
 		}
+		out.Agents[typ] = map[string]json.RawMessage{}
+		return each(func(id string, v any) error { return put(out.Agents[typ], id, v) })
 	}
-	if len(r.SoftwarePublishers) > 0 {
-		out.Agents["SoftwarePublisher"] = map[string]json.RawMessage{}
-		for id, p := range r.SoftwarePublishers {
-			if err := put(out.Agents["SoftwarePublisher"], id, p); err != nil {
-				return nil, err
+	if err := agents(AgentOAuth2Client, len(r.OAuth2Clients), func(f func(string, any) error) error {
+		for id, c := range r.OAuth2Clients {
+			if err := f(id, c); err != nil {
+				return err
 			}
 		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := agents(AgentSoftwarePublisher, len(r.SoftwarePublishers), func(f func(string, any) error) error {
+		for id, p := range r.SoftwarePublishers {
+			if err := f(id, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := agents(AgentTrustedJWTIssuer, len(r.TrustedJWTIssuers), func(f func(string, any) error) error {
+		for id, p := range r.TrustedJWTIssuers {
+			if err := f(id, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return json.Marshal(out)
 }
@@ -150,7 +244,7 @@ func (r *Realm) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&in); err != nil {
 		return err
 	}
-	*r = Realm{Aliases: in.Aliases, Active: in.Active, Trees: in.Trees, Nodes: in.Nodes, Identities: in.Identities}
+	*r = Realm{Aliases: in.Aliases, Active: in.Active, Trees: in.Trees, Nodes: in.Nodes, Scripts: in.Scripts, Identities: in.Identities}
 	for name, raw := range in.Services {
 		switch name {
 		case "iot":
@@ -169,31 +263,153 @@ func (r *Realm) UnmarshalJSON(b []byte) error {
 	}
 	for typ, agents := range in.Agents {
 		for id, raw := range agents {
-			switch typ {
-			case "OAuth2Client":
-				c := &OAuth2Client{}
-				if err := json.Unmarshal(raw, c); err != nil {
-					return fmt.Errorf("agent OAuth2Client/%s: %w", id, err)
-				}
-				if r.OAuth2Clients == nil {
-					r.OAuth2Clients = map[string]*OAuth2Client{}
-				}
-				r.OAuth2Clients[id] = c
-			case "SoftwarePublisher":
-				p := &SoftwarePublisher{}
-				if err := json.Unmarshal(raw, p); err != nil {
-					return fmt.Errorf("agent SoftwarePublisher/%s: %w", id, err)
-				}
-				if r.SoftwarePublishers == nil {
-					r.SoftwarePublishers = map[string]*SoftwarePublisher{}
-				}
-				r.SoftwarePublishers[id] = p
-			default:
-				return fmt.Errorf("unsupported agent type %q (supported: OAuth2Client, SoftwarePublisher)", typ)
+			if err := r.putAgent(typ, id, raw); err != nil {
+				return fmt.Errorf("agent %s/%s: %w", typ, id, err)
 			}
 		}
 	}
 	return nil
+}
+
+// putAgent decodes an agent of type typ and stores it under id.
+func (r *Realm) putAgent(typ, id string, raw []byte) error {
+	switch typ {
+	case AgentOAuth2Client:
+		c := &OAuth2Client{}
+		if err := json.Unmarshal(raw, c); err != nil {
+			return err
+		}
+		if r.OAuth2Clients == nil {
+			r.OAuth2Clients = map[string]*OAuth2Client{}
+		}
+		r.OAuth2Clients[id] = c
+	case AgentSoftwarePublisher:
+		p := &SoftwarePublisher{}
+		if err := json.Unmarshal(raw, p); err != nil {
+			return err
+		}
+		if r.SoftwarePublishers == nil {
+			r.SoftwarePublishers = map[string]*SoftwarePublisher{}
+		}
+		r.SoftwarePublishers[id] = p
+	case AgentTrustedJWTIssuer:
+		p := &TrustedJWTIssuer{}
+		if err := json.Unmarshal(raw, p); err != nil {
+			return err
+		}
+		if r.TrustedJWTIssuers == nil {
+			r.TrustedJWTIssuers = map[string]*TrustedJWTIssuer{}
+		}
+		r.TrustedJWTIssuers[id] = p
+	default:
+		return fmt.Errorf("unsupported agent type %q (supported: %s, %s, %s)", typ, AgentOAuth2Client, AgentSoftwarePublisher, AgentTrustedJWTIssuer)
+	}
+	return nil
+}
+
+// extraMembers holds the members of AM's JSON that the local AM does not
+// interpret, so that what an administrator writes is what a read returns.
+type extraMembers = map[string]json.RawMessage
+
+// crestMeta are members the REST layer computes; they are never stored.
+var crestMeta = []string{"_id", "_rev", "_type", "_outcomes"}
+
+// splitExtra returns b's top-level members without the CREST metadata.
+func splitExtra(b []byte) (extraMembers, error) {
+	var all extraMembers
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	if all == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	for _, k := range crestMeta {
+		delete(all, k)
+	}
+	return all, nil
+}
+
+// mergeMembers overlays src on dst: members that are objects on both
+// sides are merged member by member (AM's sections), others replaced. dst
+// is not modified.
+func mergeMembers(dst, src extraMembers) extraMembers {
+	out := make(extraMembers, len(dst)+len(src))
+	for k, v := range dst {
+		out[k] = v
+	}
+	for k, v := range src {
+		var a, b map[string]json.RawMessage
+		if old, ok := out[k]; ok && isObject(old) && isObject(v) && json.Unmarshal(old, &a) == nil && json.Unmarshal(v, &b) == nil {
+			for mk, mv := range b {
+				a[mk] = mv
+			}
+			merged, err := json.Marshal(a)
+			if err == nil {
+				out[k] = merged
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func isObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}
+
+// unknownOnly returns the members of extra that typed's JSON form does not
+// have (inside objects present in both, member by member), so that a value
+// read from JSON keeps only what its fields do not hold.
+func unknownOnly(extra extraMembers, typed any) extraMembers {
+	if len(extra) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(typed)
+	if err != nil {
+		return extra
+	}
+	var known extraMembers
+	if json.Unmarshal(b, &known) != nil {
+		return extra
+	}
+	out := extraMembers{}
+	for k, v := range extra {
+		kv, ok := known[k]
+		if !ok {
+			out[k] = v
+			continue
+		}
+		var em, km map[string]json.RawMessage
+		if !isObject(v) || !isObject(kv) || json.Unmarshal(v, &em) != nil || json.Unmarshal(kv, &km) != nil {
+			continue
+		}
+		for mk := range km {
+			delete(em, mk)
+		}
+		if len(em) > 0 {
+			out[k], _ = json.Marshal(em)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// withExtra marshals v (a struct without methods) and, when extra is set,
+// overlays the result on extra.
+func withExtra(v any, extra extraMembers) ([]byte, error) {
+	typed, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return typed, err
+	}
+	var m extraMembers
+	if err := json.Unmarshal(typed, &m); err != nil {
+		return nil, err
+	}
+	return json.Marshal(mergeMembers(extra, m))
 }
 
 // IoTService is the realm's IoT Service ("iot").
@@ -204,6 +420,29 @@ type IoTService struct {
 	CreateOAuthJWTIssuer  bool     `json:"createOAuthJwtIssuer"`
 	OAuthSubjectAttribute string   `json:"oauthSubjectAttribute,omitempty"`
 	AttributeAllowlist    []string `json:"attributeAllowlist"`
+
+	extra extraMembers
+}
+
+// UnmarshalJSON reads the service; members it does not know are kept. Read
+// into an existing value, it updates the members given, as AM does.
+func (s *IoTService) UnmarshalJSON(b []byte) error {
+	type plain IoTService
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
+		return err
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	s.extra = unknownOnly(mergeMembers(s.extra, all), (*plain)(s))
+	return nil
+}
+
+// MarshalJSON writes the service with the members it keeps.
+func (s *IoTService) MarshalJSON() ([]byte, error) {
+	type plain IoTService
+	return withExtra((*plain)(s), s.extra)
 }
 
 // DefaultIoTService returns the IoT Service as the evaluation guide creates
@@ -220,11 +459,35 @@ func DefaultIoTService() *IoTService {
 }
 
 // OAuth2Provider is the realm's OAuth2 Provider ("oauth-oidc"), reduced to
-// the settings that things observe.
+// the settings that things observe. The other sections and settings of
+// AM's JSON are kept as given.
 type OAuth2Provider struct {
 	Core     OAuth2Core     `json:"coreOAuth2Config"`
 	Advanced OAuth2Advanced `json:"advancedOAuth2Config"`
 	Device   DeviceCode     `json:"deviceCodeConfig"`
+
+	extra extraMembers
+}
+
+// UnmarshalJSON reads the provider; members it does not know are kept.
+// Read into an existing value, it updates the members given, as AM does.
+func (p *OAuth2Provider) UnmarshalJSON(b []byte) error {
+	type plain OAuth2Provider
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	p.extra = unknownOnly(mergeMembers(p.extra, all), (*plain)(p))
+	return nil
+}
+
+// MarshalJSON writes the provider with the members it keeps.
+func (p *OAuth2Provider) MarshalJSON() ([]byte, error) {
+	type plain OAuth2Provider
+	return withExtra((*plain)(p), p.extra)
 }
 
 // OAuth2Core is the provider's Core tab.
@@ -269,6 +532,7 @@ func DefaultOAuth2Provider() *OAuth2Provider {
 
 // OAuth2Client is an OAuth 2.0 client agent. Its JSON form is AM's agent
 // layout; values may be plain or wrapped as {"value": v, "inherited": false}.
+// Settings the local AM does not use are kept as given.
 type OAuth2Client struct {
 	Secret        string
 	Scopes        []string
@@ -281,6 +545,8 @@ type OAuth2Client struct {
 	// provider's value.
 	AccessTokenLifetime  int64
 	RefreshTokenLifetime int64
+
+	extra extraMembers
 }
 
 // Grant type URNs.
@@ -346,6 +612,20 @@ func (c *OAuth2Client) UnmarshalJSON(b []byte) error {
 		}
 	}
 	c.Inactive = strings.EqualFold(status, "Inactive")
+	extra, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	// The secret is held in Secret only, never among the kept members.
+	if core, ok := extra["coreOAuth2ClientConfig"]; ok {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(core, &m) == nil && m != nil {
+			delete(m, "userpassword")
+			extra["coreOAuth2ClientConfig"], _ = json.Marshal(m)
+		}
+	}
+	c.extra = nil
+	c.extra = unknownOnly(extra, c)
 	return nil
 }
 
@@ -365,7 +645,7 @@ func (c *OAuth2Client) MarshalJSON() ([]byte, error) {
 	type adv struct {
 		GrantTypes inherited[[]string] `json:"grantTypes"`
 	}
-	return json.Marshal(struct {
+	return withExtra(struct {
 		Core core `json:"coreOAuth2ClientConfig"`
 		Adv  adv  `json:"advancedOAuth2ClientConfig"`
 	}{
@@ -373,7 +653,7 @@ func (c *OAuth2Client) MarshalJSON() ([]byte, error) {
 			inherited[string]{Value: status}, inherited[int64]{Value: c.AccessTokenLifetime},
 			inherited[int64]{Value: c.RefreshTokenLifetime}},
 		adv{inherited[[]string]{Value: nonNil(c.GrantTypes)}},
-	})
+	}, c.extra)
 }
 
 func nonNil(s []string) []string {
@@ -384,7 +664,8 @@ func nonNil(s []string) []string {
 }
 
 // SoftwarePublisher is a software publisher agent: it vouches for software
-// statements whose iss equals Issuer, signed with a key of JWKSet.
+// statements whose iss equals Issuer, signed with a key of JWKSet. Other
+// settings of AM's agent (cache times) are kept as given.
 type SoftwarePublisher struct {
 	Issuer string `json:"issuer"`
 	// PublicKeyLocation is "jwks" (JWKSet holds the keys). "jwks_uri" is
@@ -394,6 +675,28 @@ type SoftwarePublisher struct {
 	JWKSet string `json:"jwkSet"`
 	// SigningAlgorithm is the algorithm statements must use (default ES256).
 	SigningAlgorithm string `json:"softwareStatementSigningAlgorithm"`
+
+	extra extraMembers
+}
+
+// UnmarshalJSON reads the agent; members it does not know are kept.
+func (p *SoftwarePublisher) UnmarshalJSON(b []byte) error {
+	type plain SoftwarePublisher
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	p.extra = unknownOnly(mergeMembers(p.extra, all), (*plain)(p))
+	return nil
+}
+
+// MarshalJSON writes the agent with the members it keeps.
+func (p *SoftwarePublisher) MarshalJSON() ([]byte, error) {
+	type plain SoftwarePublisher
+	return withExtra((*plain)(p), p.extra)
 }
 
 func (p *SoftwarePublisher) keys() (jose.JSONWebKeySet, error) {
@@ -403,13 +706,147 @@ func (p *SoftwarePublisher) keys() (jose.JSONWebKeySet, error) {
 	return parseJWKSet(p.JWKSet)
 }
 
-// Tree is an authentication tree (journey) in AM's export shape.
+// TrustedJWTIssuer is a trusted JWT issuer agent, as the IoT Service
+// creates it for its JWT-bearer grant. The local AM keeps it for the REST
+// API; issuing thing tokens does not need it.
+type TrustedJWTIssuer struct {
+	Issuer                     string   `json:"issuer"`
+	ConsentedScopesClaim       string   `json:"consentedScopesClaim"`
+	ResourceOwnerIdentityClaim string   `json:"resourceOwnerIdentityClaim"`
+	AllowedSubjects            []string `json:"allowedSubjects"`
+
+	extra extraMembers
+}
+
+// UnmarshalJSON reads the agent; members it does not know are kept.
+func (p *TrustedJWTIssuer) UnmarshalJSON(b []byte) error {
+	type plain TrustedJWTIssuer
+	if err := json.Unmarshal(b, (*plain)(p)); err != nil {
+		return err
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	p.extra = unknownOnly(mergeMembers(p.extra, all), (*plain)(p))
+	return nil
+}
+
+// MarshalJSON writes the agent with the members it keeps.
+func (p *TrustedJWTIssuer) MarshalJSON() ([]byte, error) {
+	type plain TrustedJWTIssuer
+	out := *p
+	out.AllowedSubjects = nonNil(p.AllowedSubjects)
+	return withExtra((*plain)(&out), p.extra)
+}
+
+// Script is a script in AM's shape; its JSON form carries the source
+// base64-encoded in "script". Scripted Decision nodes run scripts of the
+// context AUTHENTICATION_TREE_DECISION_NODE within [ScriptSubset].
+type Script struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Source is the script's text (decoded).
+	Source string `json:"-"`
+	// Language is GROOVY or JAVASCRIPT.
+	Language string `json:"language"`
+	// Context is AM's script type, e.g. AUTHENTICATION_TREE_DECISION_NODE.
+	Context string `json:"context"`
+
+	extra extraMembers
+}
+
+// Script contexts and languages.
+const (
+	ScriptContextDecisionNode = "AUTHENTICATION_TREE_DECISION_NODE"
+	ScriptGroovy              = "GROOVY"
+	ScriptJavaScript          = "JAVASCRIPT"
+)
+
+// UnmarshalJSON reads AM's script shape.
+func (s *Script) UnmarshalJSON(b []byte) error {
+	type plain Script
+	if err := json.Unmarshal(b, (*plain)(s)); err != nil {
+		return err
+	}
+	var src struct {
+		Script *string `json:"script"`
+	}
+	if err := json.Unmarshal(b, &src); err != nil {
+		return err
+	}
+	if src.Script != nil {
+		text, err := base64.StdEncoding.DecodeString(*src.Script)
+		if err != nil {
+			if text, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(*src.Script, "=")); err != nil {
+				return errors.New(`"script" is not base64`)
+			}
+		}
+		s.Source = string(text)
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	delete(all, "script")
+	s.extra = unknownOnly(mergeMembers(s.extra, all), (*plain)(s))
+	return nil
+}
+
+// MarshalJSON writes AM's script shape.
+func (s *Script) MarshalJSON() ([]byte, error) {
+	type plain Script
+	typed, err := withExtra((*plain)(s), s.extra)
+	if err != nil {
+		return nil, err
+	}
+	var m extraMembers
+	if err := json.Unmarshal(typed, &m); err != nil {
+		return nil, err
+	}
+	m["script"], _ = json.Marshal(base64.StdEncoding.EncodeToString([]byte(s.Source)))
+	return json.Marshal(m)
+}
+
+// compile checks the script against [ScriptSubset].
+func (s *Script) compile() (*decisionScript, error) {
+	if s.Context != "" && s.Context != ScriptContextDecisionNode {
+		return nil, fmt.Errorf("its context is %s, not %s", s.Context, ScriptContextDecisionNode)
+	}
+	return compileScript(s.Source, s.Language)
+}
+
+// Tree is an authentication tree (journey) in AM's export shape. Members
+// the local AM does not interpret (description, identityResource, ...) are
+// kept as given.
 type Tree struct {
 	EntryNodeID string               `json:"entryNodeId"`
 	Nodes       map[string]*TreeNode `json:"nodes"`
 	// UIConfig and StaticNodes are kept for round trips; not evaluated.
 	UIConfig    json.RawMessage `json:"uiConfig,omitempty"`
 	StaticNodes json.RawMessage `json:"staticNodes,omitempty"`
+
+	extra extraMembers
+}
+
+// UnmarshalJSON reads AM's tree shape.
+func (t *Tree) UnmarshalJSON(b []byte) error {
+	type plain Tree
+	if err := json.Unmarshal(b, (*plain)(t)); err != nil {
+		return err
+	}
+	all, err := splitExtra(b)
+	if err != nil {
+		return err
+	}
+	t.extra = unknownOnly(mergeMembers(t.extra, all), (*plain)(t))
+	return nil
+}
+
+// MarshalJSON writes AM's tree shape.
+func (t *Tree) MarshalJSON() ([]byte, error) {
+	type plain Tree
+	return withExtra((*plain)(t), t.extra)
 }
 
 // TreeNode is a node's place in a tree: its type and outcome connections.
@@ -427,6 +864,7 @@ type Node struct {
 	// Exactly one of these is set, matching Type; collector and decision nodes have no settings.
 	Authentication *IoTAuthenticationNode
 	Registration   *IoTRegistrationNode
+	Scripted       *ScriptedDecisionNode
 }
 
 // IoTAuthenticationNode holds the Authenticate Thing node's settings.
@@ -452,6 +890,16 @@ type IoTRegistrationNode struct {
 	NameValidationRegex string `json:"nameValidationRegex,omitempty"`
 }
 
+// ScriptedDecisionNode holds the Scripted Decision node's settings. The
+// script (a Script ID of the realm) must be within [ScriptSubset]; its
+// outcomes are "true" and/or "false".
+type ScriptedDecisionNode struct {
+	Script   string   `json:"script"`
+	Outcomes []string `json:"outcomes"`
+	Inputs   []string `json:"inputs,omitempty"`
+	Outputs  []string `json:"outputs,omitempty"`
+}
+
 type nodeType struct {
 	ID string `json:"_id"`
 }
@@ -468,7 +916,7 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 	strip := func() []byte {
 		var m map[string]json.RawMessage
 		json.Unmarshal(b, &m)
-		for _, k := range []string{"_id", "_type", "_rev", "_outcomes"} {
+		for _, k := range crestMeta {
 			delete(m, k)
 		}
 		out, _ := json.Marshal(m)
@@ -486,13 +934,22 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 	case NodeTypeIoTRegistration:
 		n.Registration = &IoTRegistrationNode{JWTRegistrationMethod: RegPoPWithCertificate, VerifySubject: true}
 		return strict(n.Registration)
+	case NodeTypeScriptedDecision:
+		n.Scripted = &ScriptedDecisionNode{Outcomes: []string{"true", "false"}}
+		return strict(n.Scripted)
 	case NodeTypeUsernameCollector, NodeTypePasswordCollector, NodeTypeDataStoreDecision:
 		return nil
 	case "":
 		return errors.New(`node has no "_type"`)
 	default:
-		return fmt.Errorf("unsupported node type %q", n.Type)
+		return fmt.Errorf("unsupported node type %q (the local AM evaluates %s)", n.Type, strings.Join(NodeTypes(), ", "))
 	}
+}
+
+// NodeTypes returns the node types the local AM evaluates.
+func NodeTypes() []string {
+	return []string{NodeTypeIoTAuthentication, NodeTypeIoTRegistration, NodeTypeUsernameCollector,
+		NodeTypePasswordCollector, NodeTypeDataStoreDecision, NodeTypeScriptedDecision}
 }
 
 // MarshalJSON writes AM's node shape (without _id, which is the map key).
@@ -504,6 +961,8 @@ func (n *Node) MarshalJSON() ([]byte, error) {
 		settings = n.Authentication
 	case n.Registration != nil:
 		settings = n.Registration
+	case n.Scripted != nil:
+		settings = n.Scripted
 	}
 	if settings != nil {
 		b, err := json.Marshal(settings)
@@ -615,6 +1074,21 @@ func DefaultConfig() *Config {
 	}
 }
 
+// EmptyConfig returns an AM as freshly installed, before any IoT
+// configuration: the top-level realm with only the username and password
+// tree ldapService, administrator amAdmin/changeit. Configure it with the
+// admin REST API or [Server.Import], as the iot-edge functional tests
+// configure a fresh AM.
+func EmptyConfig() *Config {
+	g := GuideRealm()
+	root := &Realm{Trees: map[string]*Tree{"ldapService": g.Trees["ldapService"]}, Nodes: map[string]*Node{}}
+	for id := range root.Trees["ldapService"].Nodes {
+		root.Nodes[id] = g.Nodes[id]
+	}
+	return &Config{CookieName: "iPlanetDirectoryPro", AdminUser: "amAdmin", AdminPassword: "changeit",
+		Realms: map[string]*Realm{"/": root}}
+}
+
 // GuideRealm returns one realm configured as the evaluation guide configures
 // the top-level realm. Use it to give sub-realms the same setup.
 func GuideRealm() *Realm {
@@ -688,6 +1162,24 @@ func LoadConfig(path string) (*Config, error) {
 	if len(in.CertVerificationCAs) > 0 {
 		cfg.CertVerificationCAs = in.CertVerificationCAs
 	}
+	for a, certs := range in.KeystoreAliases {
+		if cfg.KeystoreAliases == nil {
+			cfg.KeystoreAliases = map[string]Certificates{}
+		}
+		cfg.KeystoreAliases[a] = certs
+	}
+	for id, aliases := range in.SecretMappings {
+		if cfg.SecretMappings == nil {
+			cfg.SecretMappings = map[string][]string{}
+		}
+		cfg.SecretMappings[id] = aliases
+	}
+	for k, v := range in.ServerProperties {
+		if cfg.ServerProperties == nil {
+			cfg.ServerProperties = map[string]string{}
+		}
+		cfg.ServerProperties[k] = v
+	}
 	for p, r := range in.Realms {
 		cfg.Realms[p] = r
 	}
@@ -723,35 +1215,174 @@ func (c *Config) Validate() error {
 			}
 		}
 		r := c.Realms[p]
+		if r == nil {
+			return fmt.Errorf("realm %q is null", p)
+		}
 		for _, a := range r.Aliases {
 			if other, dup := aliases[strings.ToLower(a)]; dup {
 				return fmt.Errorf("realm %q: alias %q is already used by realm %q", p, a, other)
 			}
 			aliases[strings.ToLower(a)] = p
 		}
-		for name, t := range r.Trees {
-			if err := validateTree(r, t); err != nil {
-				return fmt.Errorf("realm %q, tree %q: %w", p, name, err)
-			}
+		if err := r.validate(); err != nil {
+			return fmt.Errorf("realm %q, %w", p, err)
 		}
-		for id, n := range r.Nodes {
-			if n.Registration != nil {
-				switch n.Registration.JWTRegistrationMethod {
-				case RegPoPWithCertificate, RegPoPWithSoftwareStatement, RegPoPWithoutTrust, RegSoftwareStatementOnly:
-				default:
-					return fmt.Errorf("realm %q, node %s: unknown jwtRegistrationMethod %q", p, id, n.Registration.JWTRegistrationMethod)
-				}
-			}
-			if n.Authentication != nil {
-				switch n.Authentication.JWTAuthenticationMethod {
-				case AuthProofOfPossession, AuthClientAssertion:
-				default:
-					return fmt.Errorf("realm %q, node %s: unknown jwtAuthenticationMethod %q", p, id, n.Authentication.JWTAuthenticationMethod)
-				}
+	}
+	ks := c.keystore()
+	for _, a := range c.SecretMappings[CertVerificationSecretID] {
+		if _, ok := ks[a]; !ok {
+			return fmt.Errorf("secret %s is mapped to the alias %q, which is not in the keystore (add its CA certificate to keystoreAliases)", CertVerificationSecretID, a)
+		}
+	}
+	return nil
+}
+
+// validate checks one realm: its nodes, scripts, trees and services.
+func (r *Realm) validate() error {
+	for _, id := range sortedKeys(r.Nodes) {
+		n := r.Nodes[id]
+		if n == nil {
+			return fmt.Errorf("node %s is null", id)
+		}
+		if err := r.validateNode(id, n, r.nodeInUse(id) != ""); err != nil {
+			return fmt.Errorf("node %s: %w", id, err)
+		}
+	}
+	for _, name := range sortedKeys(r.Trees) {
+		t := r.Trees[name]
+		if t == nil {
+			return fmt.Errorf("tree %q is null", name)
+		}
+		if err := validateTree(r, t); err != nil {
+			return fmt.Errorf("tree %q: %w", name, err)
+		}
+	}
+	for _, id := range sortedKeys(r.Scripts) {
+		sc := r.Scripts[id]
+		if sc == nil {
+			return fmt.Errorf("script %s is null", id)
+		}
+		switch sc.Language {
+		case ScriptGroovy, ScriptJavaScript:
+		default:
+			return fmt.Errorf("script %s: language %q is not %s or %s", id, sc.Language, ScriptGroovy, ScriptJavaScript)
+		}
+	}
+	if p := r.OAuth2; p != nil {
+		switch p.Advanced.TokenSigningAlgorithm {
+		case "", "ES256", "HS256":
+		default:
+			return fmt.Errorf("service oauth-oidc: tokenSigningAlgorithm %q is not supported by the local AM (ES256, HS256)", p.Advanced.TokenSigningAlgorithm)
+		}
+		if p.Core.AccessTokenLifetime < 0 || p.Core.RefreshTokenLifetime < 0 || p.Device.DeviceCodeLifetime < 0 || p.Device.DevicePollInterval < 0 {
+			return errors.New("service oauth-oidc: lifetimes and intervals must not be negative")
+		}
+	}
+	for _, kind := range []struct {
+		typ string
+		ids []string
+		nil func(string) bool
+	}{
+		{AgentOAuth2Client, sortedKeys(r.OAuth2Clients), func(id string) bool { return r.OAuth2Clients[id] == nil }},
+		{AgentSoftwarePublisher, sortedKeys(r.SoftwarePublishers), func(id string) bool { return r.SoftwarePublishers[id] == nil }},
+		{AgentTrustedJWTIssuer, sortedKeys(r.TrustedJWTIssuers), func(id string) bool { return r.TrustedJWTIssuers[id] == nil }},
+	} {
+		for _, id := range kind.ids {
+			if kind.nil(id) {
+				return fmt.Errorf("agent %s/%s is null", kind.typ, id)
 			}
 		}
 	}
 	return nil
+}
+
+// validateNode checks a node's settings. A Scripted Decision node's script
+// must be in the realm and within the subset; a node that no tree uses may
+// name a script that was deleted since.
+func (r *Realm) validateNode(id string, n *Node, used bool) error {
+	if n.Registration != nil {
+		switch n.Registration.JWTRegistrationMethod {
+		case RegPoPWithCertificate, RegPoPWithSoftwareStatement, RegPoPWithoutTrust, RegSoftwareStatementOnly:
+		default:
+			return fmt.Errorf("unknown jwtRegistrationMethod %q", n.Registration.JWTRegistrationMethod)
+		}
+	}
+	if n.Authentication != nil {
+		switch n.Authentication.JWTAuthenticationMethod {
+		case AuthProofOfPossession, AuthClientAssertion:
+		default:
+			return fmt.Errorf("unknown jwtAuthenticationMethod %q", n.Authentication.JWTAuthenticationMethod)
+		}
+	}
+	if n.Type == NodeTypeScriptedDecision {
+		sd := n.Scripted
+		if sd == nil {
+			return errors.New("a ScriptedDecisionNode has no settings")
+		}
+		if len(sd.Outcomes) == 0 {
+			return errors.New("outcomes is empty")
+		}
+		for i, o := range sd.Outcomes {
+			if o != "true" && o != "false" {
+				return fmt.Errorf("outcome %q is not supported: %s", o, ScriptSubset)
+			}
+			if slices.Contains(sd.Outcomes[:i], o) {
+				return fmt.Errorf("outcome %q is listed twice", o)
+			}
+		}
+		sc := r.Scripts[sd.Script]
+		if sc == nil {
+			if used || sd.Script == "" {
+				return fmt.Errorf("script %q is not in the realm", sd.Script)
+			}
+			return nil
+		}
+		prog, err := sc.compile()
+		if err != nil {
+			return fmt.Errorf("script %s (%s) is outside the subset: %v; %s", sd.Script, sc.Name, err, ScriptSubset)
+		}
+		for _, o := range prog.outcomes {
+			if !slices.Contains(sd.Outcomes, o) {
+				return fmt.Errorf("script %s sets outcome %q, which is not among the node's outcomes %v", sd.Script, o, sd.Outcomes)
+			}
+		}
+	}
+	return nil
+}
+
+// nodeInUse returns the name of a tree that uses node id, or "".
+func (r *Realm) nodeInUse(id string) string {
+	for _, name := range sortedKeys(r.Trees) {
+		if t := r.Trees[name]; t != nil {
+			if _, ok := t.Nodes[id]; ok {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// scriptInUse returns a node that runs script id in a tree, and the tree.
+func (r *Realm) scriptInUse(id string) (node, tree string) {
+	for _, nid := range sortedKeys(r.Nodes) {
+		n := r.Nodes[nid]
+		if n == nil || n.Scripted == nil || n.Scripted.Script != id {
+			continue
+		}
+		if t := r.nodeInUse(nid); t != "" {
+			return nid, t
+		}
+	}
+	return "", ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // validatePublishers checks that every software publisher's keys can be
@@ -780,6 +1411,15 @@ var nodeOutcomes = map[string][]string{
 	NodeTypeDataStoreDecision: {"true", "false"},
 }
 
+// outcomes returns the outcome IDs of a node: fixed by its type, or the
+// configured ones of a Scripted Decision node.
+func (n *Node) outcomes() []string {
+	if n.Scripted != nil {
+		return n.Scripted.Outcomes
+	}
+	return nodeOutcomes[n.Type]
+}
+
 func validateTree(r *Realm, t *Tree) error {
 	if t.EntryNodeID == "" {
 		return errors.New("no entryNodeId")
@@ -787,15 +1427,19 @@ func validateTree(r *Realm, t *Tree) error {
 	if _, ok := t.Nodes[t.EntryNodeID]; !ok {
 		return fmt.Errorf("entry node %s is not in the tree", t.EntryNodeID)
 	}
-	for id, tn := range t.Nodes {
+	for _, id := range sortedKeys(t.Nodes) {
+		tn := t.Nodes[id]
+		if tn == nil {
+			return fmt.Errorf("node %s is null", id)
+		}
 		n, ok := r.Nodes[id]
-		if !ok {
+		if !ok || n == nil {
 			return fmt.Errorf("node %s has no settings in the realm's nodes", id)
 		}
 		if n.Type != tn.NodeType {
 			return fmt.Errorf("node %s is a %s in the tree but a %s in the realm's nodes", id, tn.NodeType, n.Type)
 		}
-		for _, o := range nodeOutcomes[n.Type] {
+		for _, o := range n.outcomes() {
 			to, ok := tn.Connections[o]
 			if !ok {
 				return fmt.Errorf("node %s: outcome %q is not connected", id, o)
@@ -804,8 +1448,8 @@ func validateTree(r *Realm, t *Tree) error {
 				return fmt.Errorf("node %s: outcome %q leads to %s, which is not in the tree", id, o, to)
 			}
 		}
-		for o := range tn.Connections {
-			if !slices.Contains(nodeOutcomes[n.Type], o) {
+		for _, o := range sortedKeys(tn.Connections) {
+			if !slices.Contains(n.outcomes(), o) {
 				return fmt.Errorf("node %s: a %s has no outcome %q", id, n.Type, o)
 			}
 		}

@@ -14,8 +14,9 @@
 //   - POST /json/authenticate: authentication trees with the Authenticate
 //     Thing node (proof of possession and client assertion), the Register
 //     Thing node (all four registration methods), username and password
-//     collectors and the data store decision, and zero-page login with the
-//     X-OpenAM-Username and X-OpenAM-Password headers
+//     collectors, the data store decision, the Scripted Decision node (see
+//     below), and zero-page login with the X-OpenAM-Username and
+//     X-OpenAM-Password headers
 //   - restricted (proof-of-possession) SSO sessions: every request signed
 //     with the thing's key, for this exact URL, API version and a strictly
 //     increasing nonce
@@ -27,6 +28,8 @@
 //   - /oauth2: OpenID configuration, JWK set, access_token, introspect and
 //     token/revoke; access tokens client-side signed (ES256 or HS256),
 //     client-side encrypted, or opaque, per realm
+//   - the admin REST API with which amster, frodo and the iot-edge test
+//     harness configure AM (see below)
 //   - web pages for people: the device verification pages at
 //     /oauth2/device/user (sign in, enter the code, Allow or Deny) and a
 //     read-only identities page for the administrator at /ui/identities
@@ -34,6 +37,62 @@
 // Realms are selected as AM selects them: the realm query parameter (a path,
 // an alias or a bare name), a realm path in the URL
 // (/json/realms/root/realms/a/...), or a DNS alias matching the Host header.
+//
+// # Admin REST API
+//
+// The administrator (its SSO token in the cookie or in a header named after
+// the cookie; none is 401, another user's 403) configures the server at run
+// time with AM's calls, status codes and JSON:
+//
+//   - /json/global-config/realms: create (?_action=create, 201 with the
+//     realm's _id, its path in base64 as AM makes it), query
+//     (?_queryFilter=true), read, update (PUT) and delete; a realm with
+//     sub-realms is not deleted (409), and deleting a realm deletes its
+//     identities, sessions and tokens
+//   - /json/global-config/servers/server-default/properties/advanced: the
+//     advanced server properties (fqdnMap entries), kept and returned
+//   - /json/global-config/secrets/stores/KeyStoreSecretStore/default-keystore/mappings/{id}:
+//     secret mappings; am.services.iot.cert.verification maps keystore
+//     aliases of [Config.KeystoreAliases] to the CAs that certificate
+//     registration trusts (an alias the local AM does not know is a 400)
+//   - /json/realm-config/services/{iot,oauth-oidc}: create (409 when the
+//     service exists), read, update (the members given; others are kept as
+//     they are, unknown ones included) and delete. Creating the IoT Service
+//     with createOAuthClient and createOAuthJwtIssuer creates its OAuth 2.0
+//     client and trusted JWT issuer, as AM does
+//   - /json/realm-config/authentication/authenticationtrees/nodes/{type}/{id}
+//     and .../trees/{name}: PUT (201 created, 200 updated; 412 with
+//     If-None-Match: * when it exists), GET, DELETE (409 for a node a tree
+//     uses) and queries
+//   - /json/realm-config/agents/{OAuth2Client,SoftwarePublisher,TrustedJwtIssuer}/{id}:
+//     the same; an update keeps the settings (and the client secret) not given
+//   - /json/scripts: create (?_action=create), read, update and delete (409
+//     for a script a tree's node runs)
+//
+// A change is made on a copy of the configuration, which is validated as a
+// whole before it replaces the one in force: a refused call changes
+// nothing, and a request in progress keeps the configuration it started
+// with. With [Server.DataDir], changes survive restarts. [Server.Import]
+// applies a directory of such JSON through the same calls.
+//
+// # Scripted Decision node
+//
+// The local AM runs no Groovy or JavaScript engine. A Scripted Decision
+// node's script must be within [ScriptSubset]: it reads the claims that the
+// Authenticate Thing node verified (in both shared and transient state
+// under [VerifiedClaimsKey]), compares them with literals and sets outcome
+// to "true" or "false", for example
+//
+//	outcome = "true"
+//	def claims = transientState.get("org.forgerock.am.iot.jwt.pop.verified_claims")
+//	if (claims == null || claims.get("life_universe_everything") != "42") {
+//	    outcome = "false"
+//	}
+//
+// Creating a node whose script is outside the subset is refused with 400;
+// == compares a string and a number as Groovy does in Groovy scripts and as
+// JavaScript does in JavaScript ones. A script that fails at run time (a
+// claim read from null) fails the login, as in AM.
 //
 // # Configuration
 //

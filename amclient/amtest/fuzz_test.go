@@ -119,3 +119,67 @@ func FuzzEndpoints(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScript compiles arbitrary decision scripts in both languages and runs
+// those in the subset on arbitrary claims: no panic, no endless run.
+func FuzzScript(f *testing.F) {
+	f.Add(`outcome = "true"
+def c = transientState.get("org.forgerock.am.iot.jwt.pop.verified_claims")
+if (c = null || c.get("x") != "42") { logger.error("no"); outcome = "false" }`, `{"x":"42"}`)
+	f.Add(`var c = nodeState.get("org.forgerock.am.iot.jwt.pop.verified_claims"); if (c.a.b === 1 && !(c["n"] < 3)) outcome = 'true'; else outcome = "false";`, `{"a":{"b":1},"n":[1]}`)
+	f.Add(`outcome = "true" /* unterminated`, `{}`)
+	f.Fuzz(func(t *testing.T, src, claims string) {
+		var cl map[string]any
+		json.Unmarshal([]byte(claims), &cl)
+		for _, lang := range []string{ScriptGroovy, ScriptJavaScript} {
+			prog, err := compileScript(src, lang)
+			if err != nil {
+				continue
+			}
+			out, err := prog.run(map[string]map[string]any{"transientState": cl, "sharedState": cl, "nodeState": cl}, nil)
+			if err == nil && out != "true" && out != "false" {
+				t.Fatalf("outcome %q", out)
+			}
+		}
+	})
+}
+
+// FuzzAdmin sends arbitrary bodies to the admin endpoints: the answer is
+// never a 5xx, and a refused call leaves the configuration as it was.
+func FuzzAdmin(f *testing.F) {
+	f.Add(0, `{"jwtAuthenticationMethod":"PROOF_OF_POSSESSION","issueRestrictedToken":true}`)
+	f.Add(1, `{"entryNodeId":"x","nodes":{"x":{"nodeType":"UsernameCollectorNode","connections":{"outcome":"70e691a5-1e33-4ac3-a356-e7b6d60d92e0"}}}}`)
+	f.Add(2, `{"coreOAuth2Config":{"statelessTokensEnabled":false},"advancedOAuth2Config":{"tokenSigningAlgorithm":"HS256"}}`)
+	f.Add(3, `{"coreOAuth2ClientConfig":{"scopes":{"value":["a"],"inherited":false}}}`)
+	f.Add(4, `{"name":"s","language":"GROOVY","context":"AUTHENTICATION_TREE_DECISION_NODE","script":"b3V0Y29tZSA9ICJ0cnVlIg=="}`)
+	f.Add(5, `{"name":"X","active":true,"parentPath":"/","aliases":["a.b"]}`)
+	f.Add(6, `{"script":"s","outcomes":["true"]}`)
+	f.Add(7, `{"aliases":["thingway-example-ca"]}`)
+	s, _, admin := fuzzServer(f)
+	paths := []struct{ method, path string }{
+		{"PUT", "realm-config/authentication/authenticationtrees/nodes/IotAuthenticationNode/n"},
+		{"PUT", "realm-config/authentication/authenticationtrees/trees/t"},
+		{"PUT", "realm-config/services/oauth-oidc"},
+		{"PUT", "realm-config/agents/OAuth2Client/forgerock-iot-oauth2-client"},
+		{"PUT", "scripts/s"},
+		{"POST", "global-config/realms?_action=create"},
+		{"PUT", "realm-config/authentication/authenticationtrees/nodes/ScriptedDecisionNode/sd"},
+		{"PUT", "global-config/secrets/stores/KeyStoreSecretStore/default-keystore/mappings/am.services.iot.cert.verification"},
+	}
+	f.Fuzz(func(t *testing.T, which int, body string) {
+		p := paths[uint(which)%uint(len(paths))]
+		req := httptest.NewRequest(p.method, "/openam/json/"+p.path, strings.NewReader(body))
+		req.Header.Set("iPlanetDirectoryPro", admin)
+		before, _ := json.Marshal(s.config())
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body)
+		}
+		if w.Code >= 400 {
+			if after, _ := json.Marshal(s.config()); string(before) != string(after) {
+				t.Fatalf("refused call changed the configuration")
+			}
+		}
+	})
+}

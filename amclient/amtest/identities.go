@@ -288,7 +288,7 @@ func (s *Server) readObject(c *reqCtx) (map[string]any, error) {
 }
 
 func (s *Server) createIdentity(c *reqCtx, id string, body map[string]any, major int) error {
-	if c.realm == "/" && strings.EqualFold(id, s.cfg.AdminUser) || s.getIdentity(c.realm, id) != nil {
+	if c.realm == "/" && strings.EqualFold(id, c.cfg.AdminUser) || s.getIdentity(c.realm, id) != nil {
 		return crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
 	}
 	x, err := newIdentityFromJSON(c.realm, id, body, c.now)

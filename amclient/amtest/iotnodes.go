@@ -92,6 +92,17 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 		return s.nodeFail(c, node, "failure", "client assertion jti %q was already used", claims.Jti)
 	}
 	st.username, st.claims, st.key, st.restrict = thing.ID, claims.all, key, cfg.IssueRestrictedToken
+	// Later nodes (a Scripted Decision) find the verified claims in both
+	// node states: iot-edge's script reads transient state, AM's node page
+	// says shared state.
+	if st.sharedState == nil {
+		st.sharedState = map[string]any{}
+	}
+	if st.transientState == nil {
+		st.transientState = map[string]any{}
+	}
+	st.sharedState[VerifiedClaimsKey] = claims.all
+	st.transientState[VerifiedClaimsKey] = claims.all
 	return "success", nil, nil
 }
 
@@ -236,7 +247,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			if pk, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pk.Equal(key.Key) {
 				return s.nodeFail(c, node, "failure", "the certificate does not certify the confirmation key")
 			}
-			if err := verifyThingCertificate(certs, s.cfg.CertVerificationCAs, c.now, s.skew()); err != nil {
+			if err := verifyThingCertificate(certs, c.cfg.VerificationCAs(), c.now, s.skew()); err != nil {
 				return s.nodeFail(c, node, "failure", "certificate: %v", err)
 			}
 			if cfg.VerifySubject && !certNames(certs[0], cl.Sub) {
@@ -266,7 +277,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 	if !validID.MatchString(id) || strings.TrimSpace(id) != id {
 		return s.nodeFail(c, node, "failure", "invalid thing name %q", id)
 	}
-	if c.realm == "/" && equalFoldASCII(id, s.cfg.AdminUser) {
+	if c.realm == "/" && equalFoldASCII(id, c.cfg.AdminUser) {
 		return s.nodeFail(c, node, "failure", "a thing may not take the administrator's name %q", id)
 	}
 	if cfg.NameValidationRegex != "" {

@@ -164,6 +164,35 @@ func (j *journal) put(kind, id string, v any) error {
 	return nil
 }
 
+// deleteAll records the deletion of every record in recs with one write
+// and one sync.
+func (j *journal) deleteAll(recs []journalRecord) error {
+	if j == nil || len(recs) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	for _, r := range recs {
+		line, err := json.Marshal(journalRecord{Kind: r.Kind, ID: r.ID, V: json.RawMessage("null")})
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return errors.New("journal closed")
+	}
+	if _, err := j.f.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("journal write: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal sync: %w", err)
+	}
+	return nil
+}
+
 func (j *journal) close() error {
 	if j == nil {
 		return nil

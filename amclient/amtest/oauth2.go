@@ -528,7 +528,7 @@ func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
 	case "*":
 		info = map[string]any{
 			"_id": "*", "_rev": "1", "domains": []string{}, "protectedUserAttributes": []string{"telephoneNumber", "mail"},
-			"cookieName": s.cfg.CookieName, "secureCookie": false, "forgotPassword": "false", "forgotUsername": "false",
+			"cookieName": c.cfg.CookieName, "secureCookie": false, "forgotPassword": "false", "forgotUsername": "false",
 			"kbaEnabled": "false", "selfRegistration": "false", "lang": "en-US",
 			"successfulUserRegistrationDestination": "default", "socialImplementations": []string{},
 			"referralsEnabled": "false", "zeroPageLogin": map[string]any{"enabled": true, "refererWhitelist": []string{}, "allowedWithoutReferer": true},

@@ -366,7 +366,7 @@ func (s *Server) cookiePath() string {
 
 // setSSOCookie sets (or, with tok "", clears) the SSO cookie for the pages.
 func (s *Server) setSSOCookie(c *reqCtx, tok string) {
-	ck := &http.Cookie{Name: s.cfg.CookieName, Value: tok, Path: s.cookiePath(), HttpOnly: true,
+	ck := &http.Cookie{Name: c.cfg.CookieName, Value: tok, Path: s.cookiePath(), HttpOnly: true,
 		Secure: c.r.TLS != nil, SameSite: http.SameSiteLaxMode}
 	if tok == "" {
 		ck.MaxAge = -1
@@ -445,7 +445,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 	switch c.r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := c.r.URL.Query()
-		realm, ok := s.lookupRealm(q.Get("realm"))
+		realm, ok := c.cfg.lookupRealm(q.Get("realm"))
 		if q.Get("realm") == "" {
 			realm, ok = "/", true
 		}
@@ -461,7 +461,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 		return s.signinPage(c, http.StatusBadRequest, "/", s.defaultGoto("/"), "Sign in with your user name and password.", "", "The form could not be read. Please try again.")
 	}
 	f := c.r.PostForm
-	realm, ok := s.lookupRealm(f.Get("realm"))
+	realm, ok := c.cfg.lookupRealm(f.Get("realm"))
 	if !ok {
 		return s.unknownRealmPage(c, f.Get("realm"))
 	}
@@ -487,8 +487,8 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 		}
 	}
 	x := &session{UID: id, Realm: realm}
-	if realm == "/" && equalFoldASCII(id, s.cfg.AdminUser) {
-		x.Admin, x.UID = true, s.cfg.AdminUser
+	if realm == "/" && equalFoldASCII(id, c.cfg.AdminUser) {
+		x.Admin, x.UID = true, c.cfg.AdminUser
 	}
 	tok, err := s.newSession(x, c.now)
 	if err != nil {
@@ -506,8 +506,8 @@ func (s *Server) passwordLogin(realm, user, password string) (string, bool) {
 	if user == "" || password == "" {
 		return "", false
 	}
-	if realm == "/" && equalFoldASCII(user, s.cfg.AdminUser) {
-		return s.cfg.AdminUser, s.checkPassword(realm, user, password)
+	if cfg := s.config(); realm == "/" && equalFoldASCII(user, cfg.AdminUser) {
+		return cfg.AdminUser, s.checkPassword(realm, user, password)
 	}
 	x := s.getIdentity(realm, user)
 	if x == nil || x.PasswordHash == "" {
@@ -574,16 +574,16 @@ func (s *Server) handleIdentitiesPage(c *reqCtx) error {
 	if !x.Admin {
 		s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "identities page refused", slog.String("user", x.UID))
 		return s.renderPage(c, http.StatusForbidden, &pageView{Kind: "message", Title: "Identities", Heading: "Administrators only",
-			Alert: "Only the administrator can see identities.", Lines: []string{"Sign out, then sign in as " + s.cfg.AdminUser + "."}}, x, tok)
+			Alert: "Only the administrator can see identities.", Lines: []string{"Sign out, then sign in as " + c.cfg.AdminUser + "."}}, x, tok)
 	}
 	v := &pageView{Kind: "identities", Title: "Identities", Wide: true, IdentitiesAction: s.base + "/ui/identities"}
 	want := c.r.URL.Query().Get("realm")
 	realm, found := "/", true
 	if want != "" {
-		realm, found = s.lookupRealm(want)
+		realm, found = c.cfg.lookupRealm(want)
 	}
-	paths := make([]string, 0, len(s.cfg.Realms))
-	for p, r := range s.cfg.Realms {
+	paths := make([]string, 0, len(c.cfg.Realms))
+	for p, r := range c.cfg.Realms {
 		if r.active() {
 			paths = append(paths, p)
 		}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,13 +30,19 @@ type Server struct {
 	// BasePath is the deployment path. If empty, "/openam". Use "/" for none.
 	BasePath string
 
-	// Config is AM's configuration. If nil, DefaultConfig(). The server
-	// works on its own copy, taken at the first request or Start.
+	// Config is AM's configuration at start. If nil, DefaultConfig(). The
+	// server works on its own copy, taken at the first request or Start;
+	// the admin REST API (realms, services, trees, nodes, agents, scripts,
+	// secret mappings) changes that copy at run time, never Config.
 	Config *Config
 
 	// DataDir, if set, is where state (identities, sessions, grants, keys)
 	// is kept, so that it survives restarts; every acknowledged write is on
-	// disk. If empty, state lives in memory only.
+	// disk. Configuration changed through the admin REST API is kept there
+	// too: once the data directory holds such changes, later starts run the
+	// data directory's configuration, and take only CookieName, AdminUser,
+	// AdminPassword and KeystoreAliases from Config. If empty, state lives
+	// in memory only.
 	DataDir string
 
 	// Time returns the current time. If nil, time.Now.
@@ -67,7 +75,13 @@ type Server struct {
 	initErr error
 	closed  sync.Once
 
-	cfg  *Config
+	// cfg is the configuration in force: an immutable snapshot that each
+	// request loads once. Admin changes are made on a copy under cfgMu,
+	// validated whole, persisted, then swapped in.
+	cfg      atomic.Pointer[Config]
+	cfgMu    sync.Mutex
+	restored bool // the configuration came from the data directory
+
 	base string // cleaned BasePath, "" for root
 	st   *state
 	j    *journal
@@ -155,18 +169,18 @@ func (s *Server) init() error {
 	if s.base != "" && !strings.HasPrefix(s.base, "/") {
 		return fmt.Errorf("base path %q must start with /", s.BasePath)
 	}
-	cfg := s.Config
-	if cfg == nil {
-		cfg = DefaultConfig()
+	base := s.Config
+	if base == nil {
+		base = DefaultConfig()
 	}
-	var err error
-	if s.cfg, err = cfg.clone(); err != nil {
+	cfg, err := base.clone()
+	if err != nil {
 		return err
 	}
-	if err := s.cfg.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := s.cfg.validatePublishers(); err != nil {
+	if err := cfg.validatePublishers(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	s.st = newState()
@@ -179,6 +193,16 @@ func (s *Server) init() error {
 			return err
 		}
 	}
+	if rec := s.st.config; rec != nil {
+		if cfg, err = restoreConfig(rec, cfg); err != nil {
+			s.j.close()
+			return fmt.Errorf("configuration in %s (changed through the admin REST API): %w", s.DataDir, err)
+		}
+		s.restored = true
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "configuration restored from the data directory",
+			slog.String("dir", s.DataDir), slog.Int("realms", len(cfg.Realms)))
+	}
+	s.cfg.Store(cfg)
 	if s.keys, err = s.loadKeys(); err != nil {
 		s.j.close()
 		return err
@@ -190,6 +214,7 @@ func (s *Server) init() error {
 	return nil
 }
 
+// clone returns a deep copy of c with the defaults filled in.
 func (c *Config) clone() (*Config, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -200,16 +225,7 @@ func (c *Config) clone() (*Config, error) {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	// Client secrets are never marshalled; carry them over.
-	for p, r := range c.Realms {
-		if r == nil {
-			continue
-		}
-		for id, cl := range r.OAuth2Clients {
-			if cl != nil && out.Realms[p] != nil && out.Realms[p].OAuth2Clients[id] != nil {
-				out.Realms[p].OAuth2Clients[id].Secret = cl.Secret
-			}
-		}
-	}
+	out.setSecrets(c.secrets())
 	if out.CookieName == "" {
 		out.CookieName = "iPlanetDirectoryPro"
 	}
@@ -255,7 +271,31 @@ func (s *Server) CookieName() string {
 	if err := s.Init(); err != nil {
 		return "iPlanetDirectoryPro"
 	}
-	return s.cfg.CookieName
+	return s.config().CookieName
+}
+
+// config returns the configuration in force. Callers must not modify it.
+func (s *Server) config() *Config { return s.cfg.Load() }
+
+// Configuration returns a copy of the configuration in force, with the
+// changes made through the admin REST API, or nil if the server cannot
+// start.
+func (s *Server) Configuration() *Config {
+	if err := s.Init(); err != nil {
+		return nil
+	}
+	c, err := s.config().clone()
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// ConfigurationRestored reports whether the configuration in force came
+// from the data directory (changed through the admin REST API at an
+// earlier run) rather than from Config.
+func (s *Server) ConfigurationRestored() bool {
+	return s.Init() == nil && s.restored
 }
 
 // reqCtx is what every handler gets: the request, its realm and AM's base URL.
@@ -263,14 +303,18 @@ type reqCtx struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	s      *Server
-	rest   string // path after the realm part, e.g. "things/*"
-	realm  string // realm path
+	cfg    *Config // the configuration snapshot the request runs with
+	rest   string  // path after the realm part, e.g. "things/*"
+	realm  string  // realm path
 	rc     *Realm
 	viaDNS bool
 	base   string // B: scheme://host/basepath as the client addressed us
 	ver    apiVersion
 	now    time.Time
-	body   []byte
+	// inactiveOK lets the realm configuration endpoints address inactive
+	// realms, which answer nothing else.
+	inactiveOK bool
+	body       []byte
 }
 
 // family says how errors of an endpoint are rendered.
@@ -353,7 +397,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 		}
 		p = strings.TrimPrefix(p, s.base)
 	}
-	c := &reqCtx{w: w, r: r, s: s, now: s.now(), base: requestScheme(r) + "://" + r.Host + s.base}
+	c := &reqCtx{w: w, r: r, s: s, cfg: s.config(), now: s.now(), base: requestScheme(r) + "://" + r.Host + s.base}
 	switch {
 	case strings.HasPrefix(p, "/json/"):
 		return famCREST, s.serveJSON(c, strings.TrimPrefix(p, "/json/"))
@@ -404,52 +448,67 @@ func splitRealmPath(p string) (realm, rest string, err error) {
 func (s *Server) resolveRealm(c *reqCtx, pathRealm string) error {
 	q := c.r.URL.Query()
 	if v, ok := q["realm"]; ok && len(v) > 0 && v[0] != "" {
-		p, ok := s.lookupRealm(v[0])
+		p, ok := c.cfg.findRealm(v[0], c.inactiveOK)
 		if !ok {
 			return crestErr(http.StatusBadRequest, "Invalid realm, "+v[0])
 		}
 		c.realm = p
 	} else if pathRealm != "" {
-		if _, ok := s.cfg.Realms[pathRealm]; !ok || !s.cfg.Realms[pathRealm].active() {
+		if r, ok := c.cfg.Realms[pathRealm]; !ok || !(r.active() || c.inactiveOK) {
 			return crestErr(http.StatusNotFound, "Realm \""+pathRealm+"\" not found")
 		}
 		c.realm = pathRealm
 	} else {
 		c.realm = "/"
-		host := strings.ToLower(c.r.Host)
-		if h, _, ok := strings.Cut(host, ":"); ok {
-			host = h
+		if p, ok := c.cfg.dnsRealm(c.r.Host); ok {
+			c.realm, c.viaDNS = p, true
 		}
-		for p, r := range s.cfg.Realms {
-			for _, a := range r.Aliases {
-				if strings.Contains(a, ".") && strings.EqualFold(a, host) && r.active() {
-					c.realm, c.viaDNS = p, true
-				}
+	}
+	c.rc = c.cfg.Realms[c.realm]
+	return nil
+}
+
+// dnsRealm returns the active realm with a DNS alias (an alias containing
+// a dot) equal to host's name.
+func (cfg *Config) dnsRealm(host string) (string, bool) {
+	host = strings.ToLower(host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	for _, p := range sortedKeys(cfg.Realms) {
+		r := cfg.Realms[p]
+		for _, a := range r.Aliases {
+			if strings.Contains(a, ".") && strings.EqualFold(a, host) && r.active() {
+				return p, true
 			}
 		}
 	}
-	c.rc = s.cfg.Realms[c.realm]
-	return nil
+	return "", false
 }
 
 // lookupRealm resolves a realm query value: an absolute path, an alias, or
 // the bare name of a child of the top-level realm.
-func (s *Server) lookupRealm(v string) (string, bool) {
+func (cfg *Config) lookupRealm(v string) (string, bool) { return cfg.findRealm(v, false) }
+
+// findRealm is lookupRealm that, with inactive, also finds inactive realms
+// (which only the realm configuration endpoints address).
+func (cfg *Config) findRealm(v string, inactive bool) (string, bool) {
+	usable := func(r *Realm) bool { return r != nil && (inactive || r.active()) }
 	if strings.HasPrefix(v, "/") {
 		p := "/" + strings.Trim(v, "/")
-		r, ok := s.cfg.Realms[p]
-		return p, ok && r.active()
+		return p, usable(cfg.Realms[p])
 	}
-	for p, r := range s.cfg.Realms {
+	for _, p := range sortedKeys(cfg.Realms) {
+		r := cfg.Realms[p]
 		for _, a := range r.Aliases {
-			if strings.EqualFold(a, v) && r.active() {
+			if strings.EqualFold(a, v) && usable(r) {
 				return p, true
 			}
 		}
 	}
 	p := "/" + strings.Trim(v, "/")
-	r, ok := s.cfg.Realms[p]
-	return p, ok && r.active()
+	return p, usable(cfg.Realms[p])
 }
 
 // realmURLPart is the realm's part of OAuth 2.0 URLs: "" for the top-level
@@ -501,7 +560,7 @@ func (c *reqCtx) decodeJSON(b []byte, v any) error {
 // ssoToken returns the SSO token from the cookie or the header named after
 // the cookie.
 func (c *reqCtx) ssoToken() string {
-	name := c.s.cfg.CookieName
+	name := c.cfg.CookieName
 	if v := c.r.Header.Get(name); v != "" {
 		return v
 	}
@@ -520,10 +579,11 @@ func (s *Server) serveJSON(c *reqCtx, p string) error {
 	if c.ver, err = parseAPIVersion(c.r.Header.Get("Accept-API-Version")); err != nil {
 		return crestErr(http.StatusBadRequest, err.Error())
 	}
+	seg, sub, _ := strings.Cut(rest, "/")
+	c.inactiveOK = seg == "realm-config" || seg == "scripts"
 	if err := s.resolveRealm(c, pathRealm); err != nil {
 		return err
 	}
-	seg, sub, _ := strings.Cut(rest, "/")
 	switch seg {
 	case "serverinfo":
 		return s.handleServerInfo(c, sub)
@@ -544,6 +604,12 @@ func (s *Server) serveJSON(c *reqCtx, p string) error {
 		return s.handleSessions(c)
 	case "users":
 		return s.handleUsers(c, sub)
+	case "global-config":
+		return s.handleGlobalConfig(c, sub)
+	case "realm-config":
+		return s.handleRealmConfig(c, sub)
+	case "scripts":
+		return s.handleScripts(c, sub)
 	}
 	return crestErr(http.StatusNotFound, "Resource '"+rest+"' not found")
 }

@@ -24,6 +24,7 @@ const (
 	kindGrant    = "grant"
 	kindToken    = "token"
 	kindKeys     = "keys"
+	kindConfig   = "config"
 )
 
 // identity is an entry of a realm's identity store.
@@ -123,6 +124,9 @@ type state struct {
 	devices    map[string]*deviceCode // sha256(device_code)
 	userCodes  map[string]string      // user_code → sha256(device_code)
 	lastSweep  time.Time
+	// config is the configuration record of the journal, if any: the
+	// configuration as the admin REST API last left it.
+	config json.RawMessage
 }
 
 func newState() *state {
@@ -174,6 +178,8 @@ func (st *state) apply(kind, id string, v json.RawMessage) error {
 		}
 		st.devices[id] = &x
 		st.userCodes[x.UserCode] = id
+	case kindConfig:
+		st.config = append(json.RawMessage(nil), v...)
 	case kindKeys:
 		var x serverKeys
 		if err := json.Unmarshal(v, &x); err != nil {
@@ -217,13 +223,9 @@ func (s *Server) loadKeys() (*serverKeys, error) {
 
 // seedIdentities creates the configured identities that do not exist yet.
 func (s *Server) seedIdentities() error {
-	paths := make([]string, 0, len(s.cfg.Realms))
-	for p := range s.cfg.Realms {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		r := s.cfg.Realms[p]
+	cfg := s.config()
+	for _, p := range sortedKeys(cfg.Realms) {
+		r := cfg.Realms[p]
 		ids := make([]string, 0, len(r.Identities))
 		for id := range r.Identities {
 			ids = append(ids, id)

@@ -35,6 +35,13 @@ type options struct {
 
 	TLSCertFile string
 	TLSKeyFile  string
+
+	// ImportDir is applied through the admin REST API at start.
+	ImportDir string
+	// Fresh starts from amtest.EmptyConfig instead of the guide's.
+	Fresh bool
+	// KeystoreAliases are ALIAS=FILE pairs of PEM CA certificates.
+	KeystoreAliases []string
 }
 
 // defaultPublisherID is the evaluation guide's software publisher agent.
@@ -70,6 +77,12 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // publisher's JWK set and the admin password replaced as asked.
 func buildConfig(o options) (*amtest.Config, error) {
 	cfg := amtest.DefaultConfig()
+	if o.Fresh {
+		if o.ConfigFile != "" {
+			return nil, fmt.Errorf("--%s and --%s cannot be used together (--%s DIR can configure a fresh AM)", flagFresh, flagConfig, flagImport)
+		}
+		cfg = amtest.EmptyConfig()
+	}
 	if o.ConfigFile != "" {
 		var err error
 		if cfg, err = amtest.LoadConfig(o.ConfigFile); err != nil {
@@ -88,6 +101,26 @@ func buildConfig(o options) (*amtest.Config, error) {
 			return nil, fmt.Errorf("--%s: %w", flagCACert, err)
 		}
 		cfg.CertVerificationCAs = cas
+		delete(cfg.SecretMappings, amtest.CertVerificationSecretID)
+	}
+	for _, kv := range o.KeystoreAliases {
+		alias, file, ok := strings.Cut(kv, "=")
+		if !ok || alias == "" || file == "" {
+			return nil, fmt.Errorf("--%s %q: want ALIAS=FILE", flagKeystoreAlias, kv)
+		}
+		certs, err := loadCAs(file)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", flagKeystoreAlias, alias, err)
+		}
+		if cfg.KeystoreAliases == nil {
+			cfg.KeystoreAliases = map[string]amtest.Certificates{}
+		}
+		cfg.KeystoreAliases[alias] = certs
+	}
+	if o.ImportDir != "" {
+		if st, err := os.Stat(o.ImportDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--%s %s: not a directory", flagImport, o.ImportDir)
+		}
 	}
 	if o.PublisherJWKSFile != "" {
 		set, err := loadPublicJWKS(o.PublisherJWKSFile)

@@ -91,6 +91,22 @@ func TestBuildConfig(t *testing.T) {
 			}},
 		{name: "example config needs the publisher keys", o: options{ConfigFile: exampleConfig},
 			wantErr: "realm /edge, software publisher iot-software-publisher: jwkSet is not a JWK set with keys (set jwkSet in the configuration or give --publisher-jwks)"},
+		{name: "fresh", o: options{Fresh: true}, check: func(t *testing.T, cfg *amtest.Config) {
+			r := cfg.Realms["/"]
+			if len(cfg.Realms) != 1 || r.IoT != nil || r.OAuth2 != nil || len(r.Trees) != 1 || r.Trees["ldapService"] == nil {
+				t.Errorf("fresh realm / = %+v", r)
+			}
+		}},
+		{name: "fresh with config", o: options{Fresh: true, ConfigFile: pwConfig}, wantErr: "--fresh and --config cannot be used together"},
+		{name: "keystore aliases", o: options{KeystoreAliases: []string{"es256test=" + twoCAs, "other=../../resources/example-ca.cert.pem"}},
+			check: func(t *testing.T, cfg *amtest.Config) {
+				if len(cfg.KeystoreAliases["es256test"]) != 2 || len(cfg.KeystoreAliases["other"]) != 1 {
+					t.Errorf("keystore aliases = %v", cfg.KeystoreAliases)
+				}
+			}},
+		{name: "keystore alias without file", o: options{KeystoreAliases: []string{"es256test"}}, wantErr: "want ALIAS=FILE"},
+		{name: "keystore alias of a missing file", o: options{KeystoreAliases: []string{"a=/nonexistent.pem"}}, wantErr: "--keystore-alias a"},
+		{name: "import of a missing directory", o: options{ImportDir: "/nonexistent"}, wantErr: "--import /nonexistent: not a directory"},
 		{name: "publisher keys without publisher", o: options{ConfigFile: writeFile(t, "nopub.json", []byte(`{"realms": {"/": {}}}`)), PublisherJWKSFile: manualJWKS},
 			wantErr: "no realm has the software publisher iot-software-publisher"},
 	}

@@ -9,11 +9,21 @@
 //
 //	amlocal [--listen 127.0.0.1:8080] [--base-path /openam] [--data DIR]
 //	        [--admin-password PW] [--ca-cert FILE] [--publisher-jwks FILE]
-//	        [--config FILE] [--log-level info] [--log-format text]
-//	        [--tls-cert FILE --tls-key FILE]
+//	        [--config FILE | --fresh] [--import DIR] [--keystore-alias ALIAS=FILE]...
+//	        [--log-level info] [--log-format text] [--tls-cert FILE --tls-key FILE]
 //
 // Every flag can also be set with an environment variable AMLOCAL_<NAME>,
 // for example AMLOCAL_LISTEN or AMLOCAL_PUBLISHER_JWKS.
+//
+// The local AM also serves AM's admin REST API (realms, realm services,
+// tree nodes, trees, agents, scripts, secret mappings), so that amster,
+// frodo or a team's own tooling can configure it as they configure AM.
+// --import DIR applies a directory of AM-shaped JSON through that same API
+// at start (see amtest.Server.Import for the layout, which is iot-edge's
+// tests/iotsdk/testdata/am); --fresh starts from a freshly installed AM
+// instead of the evaluation guide's configuration. With --data, changes
+// made through the admin API are kept in the data directory and win over
+// --config at later starts.
 //
 // At start amlocal prints a summary (URL, admin user, data directory,
 // trusted CAs, software publishers, realms and trees) to stdout and logs to
@@ -54,6 +64,9 @@ const (
 	flagLogFormat     = "log-format"
 	flagTLSCert       = "tls-cert"
 	flagTLSKey        = "tls-key"
+	flagImport        = "import"
+	flagFresh         = "fresh"
+	flagKeystoreAlias = "keystore-alias"
 )
 
 // defaultAdminPassword is the evaluation guide's amAdmin password.
@@ -79,6 +92,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagCACert, Usage: "PEM `FILE` of CA certificates mapped to am.services.iot.cert.verification (replaces the example CA)", EnvVars: envVars(flagCACert)},
 			&cli.StringFlag{Name: flagPublisherJWKS, Usage: "public JWK set `FILE` of the software publisher iot-software-publisher (replaces the example key in every realm)", EnvVars: envVars(flagPublisherJWKS)},
 			&cli.StringFlag{Name: flagConfig, Usage: "AM configuration `FILE` (JSON: realms with services, trees, nodes, agents), applied over the defaults", EnvVars: envVars(flagConfig)},
+			&cli.BoolFlag{Name: flagFresh, Usage: "start as a freshly installed AM (top-level realm without IoT configuration) instead of the evaluation guide's; configure it with --import or the admin REST API", EnvVars: envVars(flagFresh)},
+			&cli.StringFlag{Name: flagImport, Usage: "apply the AM-shaped JSON in `DIR` (services, scripts, nodes, trees, agents, realms/<name>/...; iot-edge's testdata/am layout) through the admin REST API at start", EnvVars: envVars(flagImport)},
+			&cli.StringSliceFlag{Name: flagKeystoreAlias, Usage: "`ALIAS=FILE`: the CA certificates (PEM) that keystore alias ALIAS holds, for secret mappings such as am.services.iot.cert.verification; repeatable", EnvVars: envVars(flagKeystoreAlias)},
 			&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log `LEVEL`: debug (one line per request), info, warn or error", EnvVars: envVars(flagLogLevel)},
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE` (needs --tls-key)", EnvVars: envVars(flagTLSCert)},
@@ -101,6 +117,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				LogFormat:          c.String(flagLogFormat),
 				TLSCertFile:        c.String(flagTLSCert),
 				TLSKeyFile:         c.String(flagTLSKey),
+				ImportDir:          c.String(flagImport),
+				Fresh:              c.Bool(flagFresh),
+				KeystoreAliases:    c.StringSlice(flagKeystoreAlias),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

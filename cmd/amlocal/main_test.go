@@ -382,3 +382,82 @@ func TestDataDirInUse(t *testing.T) {
 		t.Errorf("stderr lacks %q:\n%s", want, q.stderr)
 	}
 }
+
+// TestImportAndAdminChanges starts a fresh local AM with --import, changes
+// it through the admin REST API, kills it, and finds the changes after a
+// restart without --import.
+func TestImportAndAdminChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the amlocal binary")
+	}
+	bin := buildAmlocal(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"services/iot/iot.json":               `{"oauthClientName":"forgerock-iot-oauth2-client","createOAuthClient":true,"attributeAllowlist":["thingConfig"]}`,
+		"services/oauth-oidc.json":            `{"coreOAuth2Config":{"statelessTokensEnabled":true}}`,
+		"nodes/IotAuthenticationNode/a1.json": `{"_id":"a1","jwtAuthenticationMethod":"PROOF_OF_POSSESSION","issueRestrictedToken":true,"additionalAudienceValues":[]}`,
+		"trees/ThingAuth.json": `{"entryNodeId":"a1","nodes":{"a1":{"nodeType":"IotAuthenticationNode","displayName":"Authenticate Thing",
+			"connections":{"success":"70e691a5-1e33-4ac3-a356-e7b6d60d92e0","failure":"e301438c-0bd0-429c-ab0c-66126501069a","register":"e301438c-0bd0-429c-ab0c-66126501069a"}}}}`,
+		"realms/Fleet/realm.json":                         `{"aliases":["alias-fleet"]}`,
+		"realms/Fleet/nodes/UsernameCollectorNode/u.json": `{}`,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := freeAddr(t)
+	base := "http://" + addr + "/openam"
+	data := filepath.Join(t.TempDir(), "data")
+	p := startAmlocal(t, bin, nil, "--listen", addr, "--data", data, "--fresh", "--import", dir)
+	p.waitReady(base)
+	for _, want := range []string{"imported    " + dir, "realm /     trees ThingAuth, ldapService", "realm /Fleet trees \n"} {
+		if !strings.Contains(p.stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, p.stdout)
+		}
+	}
+	tok := adminLogin(t, base)
+	hdr := []string{"Content-Type: application/json", "Accept-API-Version: protocol=2.0,resource=1.0", "iPlanetDirectoryPro: " + tok}
+	r := do(t, "GET", base+"/json/realm-config/authentication/authenticationtrees/trees/ThingAuth", "", hdr...)
+	if r.status != http.StatusOK {
+		t.Fatalf("imported tree: %d %s", r.status, r.body)
+	}
+	r = do(t, "PUT", base+"/json/realm-config/authentication/authenticationtrees/nodes/PasswordCollectorNode/p?realm=alias-fleet", "{}",
+		append(hdr, "If-None-Match: *")...)
+	if r.status != http.StatusCreated {
+		t.Fatalf("admin change: %d %s", r.status, r.body)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(10 * time.Second)
+
+	p = startAmlocal(t, bin, nil, "--listen", addr, "--data", data)
+	p.waitReady(base)
+	if !strings.Contains(p.stdout.String(), "from the data directory") {
+		t.Errorf("stdout does not say the configuration was restored:\n%s", p.stdout)
+	}
+	tok = adminLogin(t, base)
+	hdr[2] = "iPlanetDirectoryPro: " + tok
+	r = do(t, "GET", base+"/json/realm-config/authentication/authenticationtrees/nodes/PasswordCollectorNode/p?realm=/Fleet", "", hdr...)
+	if r.status != http.StatusOK {
+		t.Fatalf("admin change after restart: %d %s", r.status, r.body)
+	}
+	// The guide's configuration did not come back over the fresh one.
+	r = do(t, "GET", base+"/json/realm-config/authentication/authenticationtrees/trees/auth-tree", "", hdr...)
+	if r.status != http.StatusNotFound {
+		t.Errorf("auth-tree after restart: %d %s", r.status, r.body)
+	}
+
+	// A broken import stops amlocal before it serves.
+	bad := t.TempDir()
+	os.MkdirAll(filepath.Join(bad, "trees"), 0o755)
+	os.WriteFile(filepath.Join(bad, "trees", "T.json"), []byte(`{"entryNodeId":"nope","nodes":{}}`), 0o600)
+	p2 := startAmlocal(t, bin, nil, "--listen", freeAddr(t), "--import", bad)
+	if code := p2.wait(30 * time.Second); code != 1 || !strings.Contains(p2.stderr.String(), "T.json") {
+		t.Errorf("broken import: exit %d, stderr:\n%s", code, p2.stderr)
+	}
+}

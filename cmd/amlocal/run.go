@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -50,6 +51,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("start local AM: %w", err)
 	}
 	defer am.Close()
+	if o.ImportDir != "" {
+		if err := am.Import(os.DirFS(o.ImportDir)); err != nil {
+			return fmt.Errorf("--%s %s: %w", flagImport, o.ImportDir, err)
+		}
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
@@ -72,7 +78,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	s := newSummary(am.URL, cfg, o)
+	s := newSummary(am.URL, am.Configuration(), o)
+	s.Restored = am.ConfigurationRestored()
 	s.print(stdout)
 	logger.LogAttrs(ctx, slog.LevelInfo, "local AM started", s.attrs()...)
 

@@ -21,6 +21,10 @@ type summary struct {
 	Publishers      []publisher
 	Realms          []realmSummary
 	multiRealm      bool
+	// Restored is true when the configuration came from the data
+	// directory, as the admin REST API left it at an earlier run.
+	Restored bool
+	Import   string // --import DIR, or ""
 }
 
 type realmSummary struct {
@@ -29,7 +33,7 @@ type realmSummary struct {
 }
 
 func newSummary(url string, cfg *amtest.Config, o options) summary {
-	s := summary{URL: url, AdminUser: cfg.AdminUser, DataDir: o.DataDir,
+	s := summary{URL: url, AdminUser: cfg.AdminUser, DataDir: o.DataDir, Import: o.ImportDir,
 		DefaultPassword: cfg.AdminPassword == defaultAdminPassword || cfg.AdminPassword == "",
 		Publishers:      publishers(cfg), multiRealm: len(cfg.Realms) > 1}
 	if s.DataDir != "" {
@@ -40,7 +44,7 @@ func newSummary(url string, cfg *amtest.Config, o options) summary {
 	if s.AdminUser == "" {
 		s.AdminUser = "amAdmin"
 	}
-	for _, c := range cfg.CertVerificationCAs {
+	for _, c := range cfg.VerificationCAs() {
 		s.CAs = append(s.CAs, c.Subject.String())
 	}
 	for _, p := range realmPaths(cfg) {
@@ -71,6 +75,12 @@ func (s summary) print(w io.Writer) {
 	line("URL", s.URL)
 	line("admin", s.AdminUser+" ("+s.password()+")")
 	line("data", s.data())
+	if s.Restored {
+		line("config", "from the data directory, as the admin REST API left it (--config, --fresh, --ca-cert and --publisher-jwks set up new data directories only)")
+	}
+	if s.Import != "" {
+		line("imported", s.Import)
+	}
 	for _, ca := range s.CAs {
 		line("CA", ca+" (am.services.iot.cert.verification)")
 	}
@@ -110,5 +120,6 @@ func (s summary) attrs() []slog.Attr {
 		slog.Any("cas", s.CAs),
 		slog.Any("publishers", pubs),
 		slog.Any("realms", realms),
+		slog.Bool("config_restored", s.Restored),
 	}
 }

@@ -1,0 +1,607 @@
+package amtest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The admin REST API: the calls with which amster, frodo and the iot-edge
+// functional-test harness configure AM (am-protocol.md §11). Every call
+// needs the administrator's SSO token (cookie, or a header named after the
+// cookie): none is 401, another user's is 403. Every change is made on a
+// copy of the configuration, validated whole and only then put in force.
+
+// requireAdmin checks that the caller is the administrator.
+func (c *reqCtx) requireAdmin() error {
+	x, _, err := c.caller()
+	if err != nil {
+		return err
+	}
+	if !x.Admin {
+		return crestErr(http.StatusForbidden, "Access Denied").withLog("%s is not an administrator", x.UID)
+	}
+	return nil
+}
+
+// revOf is a resource revision: a hash of its JSON form, as AM's are.
+func revOf(b []byte) string {
+	h := fnv.New32a()
+	h.Write(b)
+	return strconv.FormatUint(uint64(h.Sum32()), 10)
+}
+
+// resourceJSON renders v (a JSON object) with _id, _rev and the members of
+// meta.
+func resourceJSON(id string, v any, meta map[string]any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	for k, m := range meta {
+		out[k] = m
+	}
+	out["_id"] = id
+	out["_rev"] = revOf(b)
+	return out, nil
+}
+
+func writeResource(c *reqCtx, status int, id string, v any, meta map[string]any) error {
+	out, err := resourceJSON(id, v, meta)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, status, out)
+	return nil
+}
+
+// writeQuery answers a CREST query.
+func writeQuery(c *reqCtx, result []map[string]any) {
+	if result == nil {
+		result = []map[string]any{}
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"result": result, "resultCount": len(result),
+		"pagedResultsCookie": nil, "totalPagedResultsPolicy": "NONE", "totalPagedResults": -1, "remainingPagedResults": -1})
+}
+
+// checkQuery accepts _queryFilter=true, the only filter the local AM
+// evaluates.
+func checkQuery(c *reqCtx) error {
+	q := c.r.URL.Query()
+	f, ok := q["_queryFilter"]
+	if !ok {
+		return crestErr(http.StatusBadRequest, "Query request must specify _queryFilter")
+	}
+	if len(f) == 0 || f[0] != "true" {
+		return crestErr(http.StatusNotImplemented, "Query not supported: "+strings.Join(f, ","))
+	}
+	return nil
+}
+
+// objectBody reads a JSON object body.
+func (c *reqCtx) objectBody() ([]byte, map[string]json.RawMessage, error) {
+	b, err := c.readBody()
+	if err != nil {
+		return nil, nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, nil, crestErr(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+	}
+	return b, m, nil
+}
+
+// preconditions applies If-None-Match: * (create only) and If-Match (update
+// only: * or the current revision) to a PUT.
+func preconditions(c *reqCtx, exists bool, rev, what string) error {
+	if c.r.Header.Get("If-None-Match") == "*" && exists {
+		return crestErr(http.StatusPreconditionFailed, what+" already exists")
+	}
+	if m := c.r.Header.Get("If-Match"); m != "" {
+		m = strings.Trim(m, `"`)
+		if !exists || (m != "*" && m != rev) {
+			return crestErr(http.StatusPreconditionFailed, "Precondition Failed")
+		}
+	}
+	return nil
+}
+
+// pathSegment unescapes one path segment; "" or a segment with a slash is not one.
+func pathSegment(s string) (string, bool) {
+	v, err := url.PathUnescape(s)
+	if err != nil || v == "" || strings.Contains(v, "/") {
+		return "", false
+	}
+	return v, true
+}
+
+func routeNotFound(c *reqCtx) error {
+	return crestErr(http.StatusNotFound, "Resource '"+c.rest+"' not found")
+}
+
+func methodNotAllowed() error { return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed") }
+
+// action returns the _action of a POST, or a 501 for any other.
+func action(c *reqCtx, allowed ...string) (string, error) {
+	a := c.r.URL.Query().Get("_action")
+	if !slices.Contains(allowed, a) {
+		return "", crestErr(http.StatusNotImplemented, "Action '"+a+"' not implemented for this resource")
+	}
+	return a, nil
+}
+
+// --- /json/global-config ---
+
+const (
+	pathAdvancedProperties = "servers/server-default/properties/advanced"
+	pathSecretMappings     = "secrets/stores/KeyStoreSecretStore/default-keystore/mappings"
+)
+
+func (s *Server) handleGlobalConfig(c *reqCtx, p string) error {
+	if err := c.requireAdmin(); err != nil {
+		return err
+	}
+	switch {
+	case p == "realms" || strings.HasPrefix(p, "realms/"):
+		return s.handleRealms(c, strings.TrimPrefix(strings.TrimPrefix(p, "realms"), "/"))
+	case p == pathAdvancedProperties:
+		return s.handleServerProperties(c)
+	case p == pathSecretMappings || strings.HasPrefix(p, pathSecretMappings+"/"):
+		return s.handleSecretMapping(c, strings.TrimPrefix(strings.TrimPrefix(p, pathSecretMappings), "/"))
+	}
+	return routeNotFound(c)
+}
+
+// --- realms ---
+
+// realmID is a realm's _id: its path in base64, as AM makes it.
+func realmID(path string) string { return base64.StdEncoding.EncodeToString([]byte(path)) }
+
+// realmPathOf decodes a realm _id.
+func realmPathOf(id string) (string, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(id); err == nil && len(b) > 0 && b[0] == '/' {
+			return string(b), true
+		}
+	}
+	return "", false
+}
+
+// realmResource is a realm as the realms endpoint shows it.
+func realmResource(path string, r *Realm) map[string]any {
+	m := map[string]any{"_id": realmID(path), "name": "/", "parentPath": nil, "active": r.active(),
+		"aliases": nonNil(r.Aliases)}
+	if path != "/" {
+		i := strings.LastIndex(path, "/")
+		m["name"] = path[i+1:]
+		m["parentPath"] = "/"
+		if i > 0 {
+			m["parentPath"] = path[:i]
+		}
+	}
+	b, _ := json.Marshal(m)
+	m["_rev"] = revOf(b)
+	return m
+}
+
+// realmNameChars are the characters AM refuses in realm names and aliases.
+const realmNameChars = `$&+,/:;=?@ #%<>"\`
+
+func badRealmChars(s string) bool { return strings.ContainsAny(s, realmNameChars) }
+
+func realmNotFound(path string) error {
+	return crestErr(http.StatusNotFound, "Realm cannot be read: "+path)
+}
+
+// normRealmPath turns "/a/", "a", "//a//b" into "/a" and "/a/b".
+func normRealmPath(p string) string {
+	var parts []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// realmBody is the realms endpoint's body.
+type realmBody struct {
+	Name       *string          `json:"name"`
+	ParentPath *string          `json:"parentPath"`
+	Active     *json.RawMessage `json:"active"`
+	Aliases    *json.RawMessage `json:"aliases"`
+	ID         *string          `json:"_id"`
+}
+
+func (b *realmBody) active() (bool, error) {
+	var v bool
+	if b.Active == nil || json.Unmarshal(*b.Active, &v) != nil {
+		return false, crestErr(http.StatusBadRequest, "Wrong parameter type provided in active. Expected boolean")
+	}
+	return v, nil
+}
+
+func (b *realmBody) aliases() ([]string, error) {
+	var v []string
+	if b.Aliases == nil || string(*b.Aliases) == "null" {
+		return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+	}
+	if err := json.Unmarshal(*b.Aliases, &v); err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Wrong parameter type provided in aliases. Expected list")
+	}
+	for _, a := range v {
+		if strings.TrimSpace(a) == "" {
+			return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+		}
+		if badRealmChars(a) {
+			return nil, crestErr(http.StatusBadRequest, "Realm alias cannot contain: "+realmNameChars)
+		}
+	}
+	return v, nil
+}
+
+func (s *Server) handleRealms(c *reqCtx, id string) error {
+	if id == "" {
+		switch c.r.Method {
+		case http.MethodPost:
+			if _, err := action(c, "create"); err != nil {
+				return err
+			}
+			return s.createRealm(c)
+		case http.MethodGet:
+			if err := checkQuery(c); err != nil {
+				return err
+			}
+			var out []map[string]any
+			for _, p := range sortedKeys(c.cfg.Realms) {
+				out = append(out, realmResource(p, c.cfg.Realms[p]))
+			}
+			writeQuery(c, out)
+			return nil
+		}
+		return methodNotAllowed()
+	}
+	path, ok := realmPathOf(id)
+	if !ok {
+		return crestErr(http.StatusNotFound, "Realm cannot be read: "+id)
+	}
+	switch c.r.Method {
+	case http.MethodGet:
+		r := c.cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		writeJSON(c.w, http.StatusOK, realmResource(path, r))
+		return nil
+	case http.MethodPut:
+		return s.updateRealm(c, path)
+	case http.MethodDelete:
+		return s.deleteRealm(c, path)
+	}
+	return methodNotAllowed()
+}
+
+func (s *Server) createRealm(c *reqCtx) error {
+	raw, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	var body realmBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid realm: "+err.Error())
+	}
+	if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
+		return crestErr(http.StatusBadRequest, "No name parameter provided")
+	}
+	if badRealmChars(*body.Name) {
+		return crestErr(http.StatusBadRequest, "Realm names cannot contain: "+realmNameChars)
+	}
+	if body.ParentPath == nil || strings.TrimSpace(*body.ParentPath) == "" {
+		return crestErr(http.StatusBadRequest, "No parentPath parameter provided")
+	}
+	active, err := body.active()
+	if err != nil {
+		return err
+	}
+	aliases, err := body.aliases()
+	if err != nil {
+		return err
+	}
+	parent := normRealmPath(*body.ParentPath)
+	path := normRealmPath(parent + "/" + *body.Name)
+	cfg, err := s.changeConfig(func(cfg *Config) error {
+		if cfg.Realms[parent] == nil {
+			return realmNotFound(parent)
+		}
+		for p := range cfg.Realms {
+			if strings.EqualFold(p, path) {
+				return crestErr(http.StatusConflict, "Unable to create Realm: the realm "+p+" already exists")
+			}
+		}
+		// State left behind by an earlier realm of this path (a crash
+		// between its deletion and the removal of its state) must not
+		// resurface. Nothing can add state to a realm that does not exist.
+		if err := s.purgeRealm(path); err != nil {
+			return err
+		}
+		r := &Realm{Aliases: aliases}
+		if !active {
+			r.Active = &active
+		}
+		cfg.Realms[path] = r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+realmID(path))
+	writeJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
+	return nil
+}
+
+func (s *Server) updateRealm(c *reqCtx, path string) error {
+	raw, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	var body realmBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+	}
+	if body.ID != nil && *body.ID != realmID(path) {
+		return crestErr(http.StatusBadRequest, "The _id in the body is not the realm's")
+	}
+	active, err := body.active()
+	if err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+	}
+	if body.Name != nil || body.ParentPath != nil {
+		name, parent := "", ""
+		if body.Name != nil {
+			name = *body.Name
+		}
+		if body.ParentPath != nil {
+			parent = *body.ParentPath
+		}
+		if want := normRealmPath(parent + "/" + name); want != path && !(path == "/" && name == "/") {
+			return crestErr(http.StatusBadRequest, "Realm name specified in URL does not match realm name specified in JSON")
+		}
+	}
+	var aliases []string
+	if body.Aliases != nil {
+		if aliases, err = body.aliases(); err != nil {
+			return err
+		}
+	}
+	cfg, err := s.changeConfig(func(cfg *Config) error {
+		r := cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		if body.Aliases != nil {
+			r.Aliases = aliases
+		}
+		r.Active = nil
+		if !active {
+			if path == "/" {
+				return crestErr(http.StatusBadRequest, "The top-level realm cannot be made inactive")
+			}
+			r.Active = &active
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, realmResource(path, cfg.Realms[path]))
+	return nil
+}
+
+func (s *Server) deleteRealm(c *reqCtx, path string) error {
+	var gone map[string]any
+	_, err := s.changeConfig(func(cfg *Config) error {
+		r := cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		if path == "/" {
+			return crestErr(http.StatusUnauthorized, "Unauthorized-Cannot delete root suffix")
+		}
+		for p := range cfg.Realms {
+			if strings.HasPrefix(p, path+"/") {
+				return crestErr(http.StatusConflict, "Cannot delete realm "+path+": it has the sub-realm "+p+"; delete sub-realms first")
+			}
+		}
+		gone = realmResource(path, r)
+		delete(cfg.Realms, path)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.purgeRealm(path); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, gone)
+	return nil
+}
+
+// --- advanced server properties ---
+
+func (s *Server) handleServerProperties(c *reqCtx) error {
+	switch c.r.Method {
+	case http.MethodGet:
+		writeJSON(c.w, http.StatusOK, serverProperties(c.cfg))
+		return nil
+	case http.MethodPut:
+		_, body, err := c.objectBody()
+		if err != nil {
+			return err
+		}
+		props := map[string]string{}
+		for k, v := range body {
+			if k == "_id" || k == "_rev" {
+				continue
+			}
+			var val any
+			if err := json.Unmarshal(v, &val); err != nil {
+				return crestErr(http.StatusBadRequest, "Invalid value for "+k)
+			}
+			switch t := val.(type) {
+			case nil:
+			case string:
+				props[k] = t
+			case bool, float64:
+				props[k] = strings.TrimSpace(string(v))
+			default:
+				return crestErr(http.StatusBadRequest, "Invalid value for "+k+": a server property is a string")
+			}
+		}
+		cfg, err := s.changeConfig(func(cfg *Config) error {
+			cfg.ServerProperties = props
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusOK, serverProperties(cfg))
+		return nil
+	}
+	return methodNotAllowed()
+}
+
+func serverProperties(cfg *Config) map[string]any {
+	out := map[string]any{}
+	for k, v := range cfg.ServerProperties {
+		out[k] = v
+	}
+	return out
+}
+
+// --- secret mappings of the default keystore ---
+
+var mappingType = map[string]any{"_id": "mappings", "name": "Mappings", "collection": true}
+
+func mappingResource(id string, aliases []string) map[string]any {
+	out, _ := resourceJSON(id, map[string]any{"secretId": id, "aliases": nonNil(aliases)}, map[string]any{"_type": mappingType})
+	return out
+}
+
+func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
+	if id == "" {
+		if c.r.Method != http.MethodGet {
+			return methodNotAllowed()
+		}
+		if err := checkQuery(c); err != nil {
+			return err
+		}
+		var out []map[string]any
+		for _, k := range sortedKeys(c.cfg.SecretMappings) {
+			out = append(out, mappingResource(k, c.cfg.SecretMappings[k]))
+		}
+		writeQuery(c, out)
+		return nil
+	}
+	id, ok := pathSegment(id)
+	if !ok {
+		return routeNotFound(c)
+	}
+	notFound := crestErr(http.StatusNotFound, "Secret mapping "+id+" not found")
+	switch c.r.Method {
+	case http.MethodGet:
+		aliases, ok := c.cfg.SecretMappings[id]
+		if !ok {
+			return notFound
+		}
+		writeJSON(c.w, http.StatusOK, mappingResource(id, aliases))
+		return nil
+	case http.MethodDelete:
+		var aliases []string
+		_, err := s.changeConfig(func(cfg *Config) error {
+			var ok bool
+			if aliases, ok = cfg.SecretMappings[id]; !ok {
+				return notFound
+			}
+			delete(cfg.SecretMappings, id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusOK, mappingResource(id, aliases))
+		return nil
+	case http.MethodPut:
+	default:
+		return methodNotAllowed()
+	}
+	raw, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		SecretID *string  `json:"secretId"`
+		Aliases  []string `json:"aliases"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid secret mapping: aliases is a list of keystore aliases")
+	}
+	if body.SecretID != nil && *body.SecretID != id {
+		return crestErr(http.StatusBadRequest, "The secretId in the body is not the mapping's")
+	}
+	if len(body.Aliases) == 0 {
+		return crestErr(http.StatusBadRequest, "A secret mapping needs at least one alias")
+	}
+	if id == CertVerificationSecretID {
+		ks := c.cfg.keystore()
+		for _, a := range body.Aliases {
+			if _, ok := ks[a]; !ok {
+				known := sortedKeys(ks)
+				return crestErr(http.StatusBadRequest, fmt.Sprintf("The keystore has no alias %q. The local AM cannot read AM's keystore: "+
+					"give it the CA certificate that %q holds in your AM under that alias (Config.KeystoreAliases; "+
+					"amlocal: --keystore-alias %s=CA.pem, or keystoreAliases in --config). Known aliases: %s",
+					a, a, a, strings.Join(known, ", ")))
+			}
+		}
+	}
+	existed := false
+	_, err = s.changeConfig(func(cfg *Config) error {
+		if cfg.SecretMappings == nil {
+			cfg.SecretMappings = map[string][]string{}
+		}
+		_, existed = cfg.SecretMappings[id]
+		if err := preconditions(c, existed, "", "Secret mapping "+id); err != nil {
+			return err
+		}
+		cfg.SecretMappings[id] = body.Aliases
+		if id == CertVerificationSecretID {
+			// The mapping is now exactly these aliases.
+			cfg.CertVerificationCAs = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if existed {
+		status = http.StatusOK
+	}
+	writeJSON(c.w, status, mappingResource(id, body.Aliases))
+	return nil
+}
+
+// sortResults orders query results by _id.
+func sortResults(out []map[string]any) {
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]["_id"]) < fmt.Sprint(out[j]["_id"]) })
+}

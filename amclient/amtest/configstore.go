@@ -1,0 +1,162 @@
+package amtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// configRecord is the journal's configuration record: the whole
+// configuration, with the OAuth 2.0 client secrets that the configuration's
+// JSON form leaves out.
+type configRecord struct {
+	Config  *Config                      `json:"config"`
+	Secrets map[string]map[string]string `json:"secrets,omitempty"` // realm → client → secret
+	Saved   time.Time                    `json:"saved"`
+}
+
+// secrets returns the OAuth 2.0 client secrets by realm and client.
+func (c *Config) secrets() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for p, r := range c.Realms {
+		if r == nil {
+			continue
+		}
+		for id, cl := range r.OAuth2Clients {
+			if cl != nil && cl.Secret != "" {
+				if out[p] == nil {
+					out[p] = map[string]string{}
+				}
+				out[p][id] = cl.Secret
+			}
+		}
+	}
+	return out
+}
+
+// setSecrets puts secrets back on the clients that exist.
+func (c *Config) setSecrets(secrets map[string]map[string]string) {
+	for p, clients := range secrets {
+		r := c.Realms[p]
+		if r == nil {
+			continue
+		}
+		for id, secret := range clients {
+			if cl := r.OAuth2Clients[id]; cl != nil {
+				cl.Secret = secret
+			}
+		}
+	}
+}
+
+// restoreConfig decodes a configuration record. The settings that the
+// admin REST API cannot change (cookie name, administrator, keystore) come
+// from base, so that a restart with new ones takes effect.
+func restoreConfig(rec json.RawMessage, base *Config) (*Config, error) {
+	var in configRecord
+	if err := json.Unmarshal(rec, &in); err != nil {
+		return nil, err
+	}
+	if in.Config == nil {
+		return nil, errors.New("the record holds no configuration")
+	}
+	in.Config.setSecrets(in.Secrets)
+	in.Config.CookieName, in.Config.AdminUser, in.Config.AdminPassword = base.CookieName, base.AdminUser, base.AdminPassword
+	in.Config.KeystoreAliases = base.KeystoreAliases
+	cfg, err := in.Config.clone()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validatePublishers(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// changeConfig makes an administrative change: f modifies a copy of the
+// configuration in force; if the whole result is valid it is persisted (with
+// a data directory) and swapped in. Otherwise nothing changes: either all of
+// f's change is in force afterwards, or none of it. f may return an
+// *apiError for AM's answer; validation failures are 400.
+func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
+	next, err := s.config().clone()
+	if err != nil {
+		return nil, err
+	}
+	if err := f(next); err != nil {
+		return nil, err
+	}
+	// What is in force is exactly what a restart reads back: a second
+	// round trip through the JSON form.
+	if next, err = next.clone(); err != nil {
+		return nil, crestErr(http.StatusBadRequest, err.Error())
+	}
+	if err := next.Validate(); err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Invalid configuration: "+err.Error())
+	}
+	if err := next.validatePublishers(); err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Invalid configuration: "+err.Error())
+	}
+	if err := s.j.put(kindConfig, "current", &configRecord{Config: next, Secrets: next.secrets(), Saved: s.now().UTC()}); err != nil {
+		return nil, fmt.Errorf("persist configuration: %w", err)
+	}
+	s.cfg.Store(next)
+	return next, nil
+}
+
+// purgeRealm removes the state of a realm that no longer exists: its
+// identities, sessions, grants, tokens, device codes and authentications
+// in progress.
+func (s *Server) purgeRealm(realm string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var gone []journalRecord
+	s.st.mu.Lock()
+	for k, x := range s.st.identities {
+		if x.Realm == realm {
+			delete(s.st.identities, k)
+			gone = append(gone, journalRecord{Kind: kindIdentity, ID: k})
+		}
+	}
+	for h, x := range s.st.sessions {
+		if x.Realm == realm {
+			delete(s.st.sessions, h)
+			gone = append(gone, journalRecord{Kind: kindSession, ID: h})
+		}
+	}
+	grants := map[string]bool{}
+	for id, g := range s.st.grants {
+		if g.Realm == realm {
+			grants[id] = true
+			delete(s.st.grants, id)
+			gone = append(gone, journalRecord{Kind: kindGrant, ID: id})
+		}
+	}
+	for h, t := range s.st.tokens {
+		if grants[t.GrantID] {
+			delete(s.st.tokens, h)
+			gone = append(gone, journalRecord{Kind: kindToken, ID: h})
+		}
+	}
+	for h, d := range s.st.devices {
+		if d.Realm == realm {
+			delete(s.st.devices, h)
+			delete(s.st.userCodes, d.UserCode)
+			gone = append(gone, journalRecord{Kind: kindDevice, ID: h})
+		}
+	}
+	for id, a := range s.st.auths {
+		if a.realm == realm {
+			delete(s.st.auths, id)
+		}
+	}
+	s.st.mu.Unlock()
+	return s.j.deleteAll(gone)
+}

@@ -1,0 +1,417 @@
+package amtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Import applies a directory of AM-shaped JSON to the server's
+// configuration through the admin REST API, as amster, frodo and the
+// iot-edge functional-test harness configure AM. The layout is iot-edge's
+// tests/iotsdk/testdata/am, for the top-level realm, plus sub-realms:
+//
+//	services/<type>/*.json or services/<type>.json   realm services (iot, oauth-oidc)
+//	scripts/<id>.json                                 scripts (base64 "script")
+//	nodes/**/<NodeType>/<id>.json                     tree nodes, at any depth
+//	trees/<name>.json                                 trees
+//	agents/<AgentType>/<id>.json or agents/<id>.json  agents; a file directly in agents/
+//	                                                  names its type in "_type", or is
+//	                                                  recognised by its settings
+//	secrets/mappings/<secretId>.json                  secret mappings ({"aliases": [...]})
+//	realms/<name>/realm.json                          a sub-realm ({"aliases": [...], "active": true},
+//	                                                  optional), and its configuration in
+//	                                                  realms/<name>/ with this same layout
+//
+// Objects that exist are updated, so an import can be repeated. Files not
+// ending in .json are ignored. The whole directory is first applied to a
+// scratch copy of the configuration: if any call fails, Import returns its
+// error and the server's configuration is unchanged.
+func (s *Server) Import(fsys fs.FS) error {
+	if err := s.Init(); err != nil {
+		return err
+	}
+	scratch := &Server{BasePath: s.BasePath, Config: s.Configuration(), Time: s.Time}
+	if err := scratch.Init(); err != nil {
+		return err
+	}
+	defer scratch.Close()
+	if err := scratch.importFS(fsys); err != nil {
+		return err
+	}
+	return s.importFS(fsys)
+}
+
+type importer struct {
+	s    *Server
+	fsys fs.FS
+	tok  string
+}
+
+func (s *Server) importFS(fsys fs.FS) error {
+	cfg := s.config()
+	tok, err := s.newSession(&session{UID: cfg.AdminUser, Realm: "/", Admin: true}, s.now())
+	if err != nil {
+		return err
+	}
+	defer s.endSession(tok)
+	im := &importer{s: s, fsys: fsys, tok: tok}
+	if err := im.secretMappings(); err != nil {
+		return err
+	}
+	return im.realm(".", "/")
+}
+
+// call makes one admin REST call; it fails unless the status is one of ok.
+func (im *importer) call(file, method, p string, q url.Values, body []byte, version string, ok ...int) (int, error) {
+	u := im.s.base + "/json/" + p
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req := httptest.NewRequest(method, u, bytes.NewReader(body))
+	req.Host = "localhost"
+	req.Header.Set("Accept-API-Version", version)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(im.s.config().CookieName, im.tok)
+	w := httptest.NewRecorder()
+	im.s.ServeHTTP(w, req)
+	for _, c := range ok {
+		if w.Code == c {
+			return w.Code, nil
+		}
+	}
+	var e crestError
+	msg := strings.TrimSpace(w.Body.String())
+	if json.Unmarshal(w.Body.Bytes(), &e) == nil && e.Message != "" {
+		msg = e.Message
+	}
+	return w.Code, fmt.Errorf("%s: %s %s: %d %s", file, method, "/json/"+p, w.Code, msg)
+}
+
+// query returns the realm query parameter and the given pairs.
+func query(realm string, kv ...string) url.Values {
+	q := url.Values{}
+	if realm != "" {
+		q.Set("realm", realm)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	return q
+}
+
+// Accept-API-Version values of the admin calls (am-protocol.md §11.1).
+const (
+	verRealmConfig = "protocol=2.0,resource=1.0"
+	verServiceRead = "protocol=1.0,resource=1.0"
+	verScripts     = "protocol=1.0,resource=1.0"
+	verRealms      = "resource=1.0, protocol=2.0"
+)
+
+// jsonFiles returns the .json files directly in dir, sorted, or none if dir
+// does not exist.
+func (im *importer) jsonFiles(dir string) ([]string, error) {
+	entries, err := fs.ReadDir(im.fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
+			out = append(out, path.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// subdirs returns the directories directly in dir, sorted.
+func (im *importer) subdirs(dir string) ([]string, error) {
+	entries, err := fs.ReadDir(im.fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func (im *importer) read(file string) ([]byte, error) {
+	b, err := fs.ReadFile(im.fsys, file)
+	if err != nil {
+		return nil, err
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err != nil || probe == nil {
+		return nil, fmt.Errorf("%s is not a JSON object", file)
+	}
+	return b, nil
+}
+
+func baseName(file string) string { return strings.TrimSuffix(path.Base(file), ".json") }
+
+func (im *importer) secretMappings() error {
+	files, err := im.jsonFiles("secrets/mappings")
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := im.read(f)
+		if err != nil {
+			return err
+		}
+		if _, err := im.call(f, http.MethodPut, pathGlobal+pathSecretMappings+"/"+url.PathEscape(baseName(f)), nil, b,
+			verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const pathGlobal = "global-config/"
+
+// realm applies dir to the realm at path, then its sub-realms.
+func (im *importer) realm(dir, realm string) error {
+	join := func(p string) string { return path.Join(dir, p) }
+
+	// Services.
+	var services [][2]string // type, file
+	files, err := im.jsonFiles(join("services"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		services = append(services, [2]string{baseName(f), f})
+	}
+	types, err := im.subdirs(join("services"))
+	if err != nil {
+		return err
+	}
+	for _, t := range types {
+		files, err := im.jsonFiles(join("services/" + t))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			services = append(services, [2]string{t, f})
+		}
+	}
+	for _, sv := range services {
+		b, err := im.read(sv[1])
+		if err != nil {
+			return err
+		}
+		p := "realm-config/services/" + url.PathEscape(sv[0])
+		code, err := im.call(sv[1], http.MethodPost, p, query(realm, "_action", "create"), b, verRealmConfig, http.StatusCreated, http.StatusConflict)
+		if err != nil {
+			return err
+		}
+		if code == http.StatusConflict {
+			if _, err := im.call(sv[1], http.MethodPut, p, query(realm), b, verServiceRead, http.StatusOK); err != nil {
+				return err
+			}
+		}
+	}
+
+	// Scripts, before the nodes that run them.
+	if files, err = im.jsonFiles(join("scripts")); err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := im.read(f)
+		if err != nil {
+			return err
+		}
+		id := baseName(f)
+		var head struct {
+			ID string `json:"_id"`
+		}
+		if json.Unmarshal(b, &head) == nil && head.ID != "" {
+			id = head.ID
+		}
+		if _, err := im.call(f, http.MethodPut, "scripts/"+url.PathEscape(id), query(realm), b,
+			verScripts, http.StatusOK, http.StatusCreated); err != nil {
+			return err
+		}
+	}
+
+	// Nodes, at any depth (iot-edge groups them in dependent/ and
+	// independent/): the type is the file's directory.
+	var nodes []string
+	err = fs.WalkDir(im.fsys, join("nodes"), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == join("nodes") {
+			return fs.SkipDir
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".json") {
+			nodes = append(nodes, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Nodes without dependencies first, as iot-edge orders them.
+	sort.SliceStable(nodes, func(i, j int) bool {
+		return strings.Contains(nodes[i], "/independent/") && !strings.Contains(nodes[j], "/independent/")
+	})
+	for _, f := range nodes {
+		b, err := im.read(f)
+		if err != nil {
+			return err
+		}
+		typ := path.Base(path.Dir(f))
+		p := "realm-config/authentication/authenticationtrees/nodes/" + url.PathEscape(typ) + "/" + url.PathEscape(baseName(f))
+		if _, err := im.call(f, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
+			return err
+		}
+	}
+
+	// Trees.
+	if files, err = im.jsonFiles(join("trees")); err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := im.read(f)
+		if err != nil {
+			return err
+		}
+		p := "realm-config/authentication/authenticationtrees/trees/" + url.PathEscape(baseName(f))
+		if _, err := im.call(f, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
+			return err
+		}
+	}
+
+	// Agents, after the services (the IoT Service creates its client).
+	type agentFile struct{ typ, file string }
+	var agents []agentFile
+	if files, err = im.jsonFiles(join("agents")); err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := im.read(f)
+		if err != nil {
+			return err
+		}
+		typ, err := agentTypeOf(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		agents = append(agents, agentFile{typ, f})
+	}
+	if types, err = im.subdirs(join("agents")); err != nil {
+		return err
+	}
+	for _, t := range types {
+		files, err := im.jsonFiles(join("agents/" + t))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			agents = append(agents, agentFile{t, f})
+		}
+	}
+	for _, a := range agents {
+		b, err := im.read(a.file)
+		if err != nil {
+			return err
+		}
+		id := baseName(a.file)
+		var head struct {
+			ID string `json:"_id"`
+		}
+		if json.Unmarshal(b, &head) == nil && head.ID != "" {
+			id = head.ID
+		}
+		p := "realm-config/agents/" + url.PathEscape(a.typ) + "/" + url.PathEscape(id)
+		if _, err := im.call(a.file, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
+			return err
+		}
+	}
+
+	// Sub-realms.
+	children, err := im.subdirs(join("realms"))
+	if err != nil {
+		return err
+	}
+	for _, name := range children {
+		child := normRealmPath(realm + "/" + name)
+		cdir := join("realms/" + name)
+		body := map[string]any{"name": name, "parentPath": realm, "active": true, "aliases": []string{}}
+		given := false
+		if b, err := fs.ReadFile(im.fsys, path.Join(cdir, "realm.json")); err == nil {
+			var rj struct {
+				Aliases []string `json:"aliases"`
+				Active  *bool    `json:"active"`
+			}
+			if err := json.Unmarshal(b, &rj); err != nil {
+				return fmt.Errorf("%s: %w", path.Join(cdir, "realm.json"), err)
+			}
+			if rj.Aliases != nil {
+				body["aliases"] = rj.Aliases
+			}
+			if rj.Active != nil {
+				body["active"] = *rj.Active
+			}
+			given = true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		b, _ := json.Marshal(body)
+		code, err := im.call(cdir, http.MethodPost, pathGlobal+"realms", query("", "_action", "create"), b, verRealms, http.StatusCreated, http.StatusConflict)
+		if err != nil {
+			return err
+		}
+		if code == http.StatusConflict && given {
+			if _, err := im.call(cdir, http.MethodPut, pathGlobal+"realms/"+realmID(child), nil, b, verRealms, http.StatusOK); err != nil {
+				return err
+			}
+		}
+		if err := im.realm(cdir, child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// agentTypeOf tells an agent's type from its "_type", or from settings
+// only that type has.
+func agentTypeOf(b []byte) (string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", err
+	}
+	var t nodeType
+	if raw, ok := m["_type"]; ok && json.Unmarshal(raw, &t) == nil && t.ID != "" {
+		return t.ID, nil
+	}
+	has := func(k string) bool { _, ok := m[k]; return ok }
+	switch {
+	case has("coreOAuth2ClientConfig"):
+		return AgentOAuth2Client, nil
+	case has("softwareStatementSigningAlgorithm"):
+		return AgentSoftwarePublisher, nil
+	case has("consentedScopesClaim") || has("resourceOwnerIdentityClaim"):
+		return AgentTrustedJWTIssuer, nil
+	}
+	return "", errors.New(`cannot tell the agent's type: give "_type": {"_id": "<AgentType>"} or put the file in agents/<AgentType>/`)
+}
