@@ -356,3 +356,35 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 		"pagedResultsCookie": nil, "totalPagedResultsPolicy": "NONE", "totalPagedResults": -1, "remainingPagedResults": -1})
 	return nil
 }
+
+// EnsureUser creates a person's identity (a user with a password and no
+// thingType, such as the one who approves a device) in realm, unless an
+// identity of that name exists; an existing one is left unchanged. It
+// reports whether it created the user.
+func (s *Server) EnsureUser(realm, id, password string) (bool, error) {
+	if err := s.Init(); err != nil {
+		return false, err
+	}
+	if password == "" {
+		return false, errors.New("amtest: a user needs a password")
+	}
+	if realm == "" {
+		realm = "/"
+	}
+	if _, ok := s.config().Realms[realm]; !ok {
+		return false, fmt.Errorf("amtest: no realm %q", realm)
+	}
+	if realm == "/" && strings.EqualFold(id, s.config().AdminUser) {
+		return false, fmt.Errorf("amtest: %q is the administrator", id)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.getIdentity(realm, id) != nil {
+		return false, nil
+	}
+	x, err := newIdentityFromJSON(realm, id, map[string]any{"userPassword": password}, s.now())
+	if err != nil {
+		return false, fmt.Errorf("amtest: %w", err)
+	}
+	return true, s.putIdentity(x)
+}

@@ -365,3 +365,21 @@ func TestIdentityUnusableKeySkipped(t *testing.T) {
 		t.Fatalf("PoP with the usable key: %d %s", r.status, r.body)
 	}
 }
+
+func TestEnsureUser(t *testing.T) {
+	srv, c := startServer(t)
+	if created, err := srv.EnsureUser("/", "bjensen", "Ch4ng31t"); err != nil || !created {
+		t.Fatalf("EnsureUser = %v, %v", created, err)
+	}
+	if created, err := srv.EnsureUser("/", "BJensen", "other"); err != nil || created {
+		t.Fatalf("second EnsureUser = %v, %v; want it to leave the user alone", created, err)
+	}
+	r := c.do("POST", srv.URL+"/json/authenticate", nil, "X-OpenAM-Username: bjensen", "X-OpenAM-Password: Ch4ng31t",
+		"Accept-API-Version: resource=2.0, protocol=1.0")
+	expectStatus(t, r, 200)
+	for _, bad := range [][3]string{{"/", "amAdmin", "x"}, {"/nope", "u", "x"}, {"/", "u", ""}, {"/", "bad,name", "x"}} {
+		if _, err := srv.EnsureUser(bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("EnsureUser%v accepted", bad)
+		}
+	}
+}

@@ -42,6 +42,9 @@ type options struct {
 	Fresh bool
 	// KeystoreAliases are ALIAS=FILE pairs of PEM CA certificates.
 	KeystoreAliases []string
+	// Users are NAME=PASSWORD pairs of people created in the top-level
+	// realm at start (for example the user who approves device codes).
+	Users []string
 }
 
 // defaultPublisherID is the evaluation guide's software publisher agent.

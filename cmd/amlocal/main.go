@@ -67,6 +67,7 @@ const (
 	flagImport        = "import"
 	flagFresh         = "fresh"
 	flagKeystoreAlias = "keystore-alias"
+	flagUser          = "user"
 )
 
 // defaultAdminPassword is the evaluation guide's amAdmin password.
@@ -95,6 +96,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagFresh, Usage: "start as a freshly installed AM (top-level realm without IoT configuration) instead of the evaluation guide's; configure it with --import or the admin REST API", EnvVars: envVars(flagFresh)},
 			&cli.StringFlag{Name: flagImport, Usage: "apply the AM-shaped JSON in `DIR` (services, scripts, nodes, trees, agents, realms/<name>/...; iot-edge's testdata/am layout) through the admin REST API at start", EnvVars: envVars(flagImport)},
 			&cli.StringSliceFlag{Name: flagKeystoreAlias, Usage: "`ALIAS=FILE`: the CA certificates (PEM) that keystore alias ALIAS holds, for secret mappings such as am.services.iot.cert.verification; repeatable", EnvVars: envVars(flagKeystoreAlias)},
+			&cli.StringSliceFlag{Name: flagUser, Usage: "`NAME=PASSWORD`: create this person in the top-level realm at start unless an identity of that name exists (e.g. bjensen, who approves device codes); repeatable", EnvVars: envVars(flagUser)},
 			&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log `LEVEL`: debug (one line per request), info, warn or error", EnvVars: envVars(flagLogLevel)},
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE` (needs --tls-key)", EnvVars: envVars(flagTLSCert)},
@@ -120,6 +122,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				ImportDir:          c.String(flagImport),
 				Fresh:              c.Bool(flagFresh),
 				KeystoreAliases:    c.StringSlice(flagKeystoreAlias),
+				Users:              c.StringSlice(flagUser),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

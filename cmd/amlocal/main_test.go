@@ -461,3 +461,31 @@ func TestImportAndAdminChanges(t *testing.T) {
 		t.Errorf("broken import: exit %d, stderr:\n%s", code, p2.stderr)
 	}
 }
+
+// --user creates a person who can sign in (the user who approves device
+// codes), without printing the password.
+func TestUserFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the amlocal binary")
+	}
+	bin := buildAmlocal(t)
+	addr := freeAddr(t)
+	base := "http://" + addr + "/openam"
+	p := startAmlocal(t, bin, nil, "--listen", addr, "--user", "bjensen=Ch4ng31t=x")
+	p.waitReady(base)
+	r := do(t, "POST", base+"/json/authenticate", "", "X-OpenAM-Username: bjensen", "X-OpenAM-Password: Ch4ng31t=x",
+		"Accept-API-Version: resource=2.0, protocol=1.0")
+	if r.status != http.StatusOK {
+		t.Fatalf("bjensen login: %d %s", r.status, r.body)
+	}
+	if strings.Contains(p.stdout.String()+p.stderr.String(), "Ch4ng31t") {
+		t.Errorf("the user's password was printed")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(10 * time.Second)
+
+	q := startAmlocal(t, bin, nil, "--listen", freeAddr(t), "--user", "no-password")
+	if code := q.wait(10 * time.Second); code != 1 || !strings.Contains(q.stderr.String(), "NAME=PASSWORD") {
+		t.Errorf("--user without a password: exit %d, stderr %s", code, q.stderr)
+	}
+}

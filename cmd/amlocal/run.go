@@ -56,6 +56,17 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--%s %s: %w", flagImport, o.ImportDir, err)
 		}
 	}
+	for _, u := range o.Users {
+		name, password, ok := strings.Cut(u, "=")
+		if !ok || name == "" || password == "" {
+			return fmt.Errorf("--%s %q: want NAME=PASSWORD", flagUser, u)
+		}
+		created, err := am.EnsureUser("/", name, password)
+		if err != nil {
+			return fmt.Errorf("--%s %s: %w", flagUser, name, err)
+		}
+		logger.LogAttrs(ctx, slog.LevelInfo, "user", slog.String("name", name), slog.Bool("created", created))
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
