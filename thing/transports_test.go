@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -365,5 +366,77 @@ func TestGatewayNotTrusted(t *testing.T) {
 	defer cancel()
 	if _, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: addr, Trust: coapx.Trust{PinnedSHA256: wrongPin}}); err == nil || !strings.Contains(err.Error(), "pinned digest") {
 		t.Fatalf("wrong pin: %v", err)
+	}
+}
+
+// slow_down and authorization_pending reach the thing as AM sends them, over
+// both transports (the SDK's UserToken absorbs them; here the connector is
+// driven directly, with an unrestricted session).
+func TestDevicePollingErrorsBothTransports(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			e.createIdentity("poll-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
+			conn := e.via(tr, "ldapService")
+			handlers := []callback.Handler{callback.NameHandler{Name: "poll-thing"}, callback.PasswordHandler{Password: "5tr0ngG3n3r@ted"}}
+			var step callback.Step
+			for range 5 {
+				res, err := conn.AuthStep(ctx, step)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.TokenID != "" {
+					step = res
+					break
+				}
+				for i := range res.Callbacks {
+					for _, h := range handlers {
+						if ok, _ := h.Handle(&res.Callbacks[i]); ok {
+							break
+						}
+					}
+				}
+				step = callback.Step{AuthID: res.AuthID, AuthIDDigest: res.AuthIDDigest, Callbacks: res.Callbacks}
+			}
+			if step.TokenID == "" {
+				t.Fatal("no session")
+			}
+			send := func(op string, body any) ([]byte, error) {
+				b, _ := json.Marshal(body)
+				return conn.Send(ctx, callback.Request{Op: op, Token: step.TokenID, Body: b})
+			}
+			b, err := send(callback.OpUserCode, map[string]any{"scope": []string{"publish"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var da struct {
+				DeviceCode string `json:"device_code"`
+			}
+			json.Unmarshal(b, &da)
+			wantError := func(code string) {
+				t.Helper()
+				_, err := send(callback.OpUserToken, map[string]any{"device_code": da.DeviceCode})
+				var se interface {
+					HTTPStatus() int
+					ResponseBody() []byte
+				}
+				if !errors.As(err, &se) || se.HTTPStatus() != 403 {
+					t.Fatalf("poll: %v, want a 403", err)
+				}
+				var body struct {
+					Detail struct {
+						Error string `json:"error"`
+					} `json:"detail"`
+				}
+				if json.Unmarshal(se.ResponseBody(), &body); body.Detail.Error != code {
+					t.Fatalf("poll: %s, want detail.error %s", se.ResponseBody(), code)
+				}
+			}
+			wantError("authorization_pending")
+			wantError("slow_down") // polled again at once
+			e.clock.Add(2 * time.Second)
+			wantError("authorization_pending")
+		})
 	}
 }
