@@ -397,9 +397,6 @@ func TestAdminConfiguredRealms(t *testing.T) {
 		})
 	}
 	for _, k := range f.kinds {
-		if k.name != "sub-realm" && k.name != "alias realm" && k.name != "sub-sub-realm" {
-			continue
-		}
 		t.Run("gateway/"+k.name, func(t *testing.T) {
 			gw := f.gatewayFor(t, k)
 			f.thingFlows(t, k, func(tree string) thingsdk.Connector {
