@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/thing"
+)
+
+// memSample is a process's memory after a full collection.
+type memSample struct {
+	HeapInuse  uint64 `json:"heap_inuse_bytes"`  // runtime.MemStats.HeapInuse
+	StackInuse uint64 `json:"stack_inuse_bytes"` // runtime.MemStats.StackInuse (goroutine stacks)
+	RSS        int64  `json:"rss_bytes"`         // VmRSS of /proc/self/status; -1 where unavailable
+	Goroutines int    `json:"goroutines"`
+}
+
+// sampleMemory collects garbage, returns freed pages to the OS (so that RSS
+// follows the live heap) and reads the figures.
+func sampleMemory() memSample {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSample{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, RSS: readRSS(), Goroutines: runtime.NumGoroutine()}
+}
+
+// readRSS returns VmRSS of this process in bytes, or -1.
+func readRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v) // "12345 kB"
+			if len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return n * 1024
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// idleResult is scenario c).
+type idleResult struct {
+	Things  int    `json:"things"`
+	Clients string `json:"clients"` // process or in-process
+	// DialRetries counts the session attempts that failed (a stalled or
+	// refused handshake) and were tried again.
+	DialRetries int `json:"dial_retries"`
+	// Measured is the process measured: the gateway's (with the idle local
+	// AM), or client and gateway together with in-process clients.
+	Before memSample `json:"before"`
+	After  memSample `json:"after"`
+	Closed memSample `json:"after_close"` // once the sessions were closed again
+	// Per thing, in bytes (goroutines: per thing).
+	HeapPerThing       float64 `json:"heap_per_thing_bytes"`
+	StackPerThing      float64 `json:"stack_per_thing_bytes"`
+	RSSPerThing        float64 `json:"rss_per_thing_bytes"`
+	GoroutinesPerThing float64 `json:"goroutines_per_thing"`
+	// The clients' own process (process mode only).
+	Client *childReport `json:"client_process,omitempty"`
+}
+
+// childReport is what the child process prints once its sessions are open.
+type childReport struct {
+	Sessions           int       `json:"sessions"`
+	DialRetries        int       `json:"dial_retries"`
+	Before             memSample `json:"before"`
+	After              memSample `json:"after"`
+	HeapPerThing       float64   `json:"heap_per_thing_bytes"`
+	StackPerThing      float64   `json:"stack_per_thing_bytes"`
+	RSSPerThing        float64   `json:"rss_per_thing_bytes"`
+	GoroutinesPerThing float64   `json:"goroutines_per_thing"`
+	Error              string    `json:"error,omitempty"`
+}
+
+// settle is how long the gateway gets to finish its side of the last
+// handshakes before it is measured.
+const settle = time.Second
+
+// idle is scenario c): the gateway's process before and after n things
+// each opened a DTLS session (and pinged once), divided by n.
+func (e *env) idle(ctx context.Context) (*idleResult, error) {
+	n := e.s.Things
+	r := &idleResult{Things: n, Clients: e.s.IdleClients}
+	r.Before = sampleMemory()
+	switch e.s.IdleClients {
+	case idleInProcess:
+		e.progress.printf("c) idle things: opening %d DTLS sessions in this process", n)
+		sessions, retried, err := openIdle(ctx, e.gwAddr, e.trust(), n, e.s.Concurrency, e.progress)
+		r.DialRetries = retried
+		if err != nil {
+			closeAll(sessions)
+			return nil, err
+		}
+		time.Sleep(settle)
+		r.After = sampleMemory()
+		closeAll(sessions)
+	default:
+		rep, stop, err := e.startChild(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.Client = rep
+		r.DialRetries = rep.DialRetries
+		time.Sleep(settle)
+		r.After = sampleMemory()
+		if err := stop(); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(settle)
+	r.Closed = sampleMemory()
+	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.After, n)
+	return r, nil
+}
+
+func perThing(before, after memSample, n int) (heap, stack, rss, goroutines float64) {
+	d := func(a, b int64) float64 { return float64(b-a) / float64(n) }
+	return d(int64(before.HeapInuse), int64(after.HeapInuse)), d(int64(before.StackInuse), int64(after.StackInuse)),
+		d(before.RSS, after.RSS), d(int64(before.Goroutines), int64(after.Goroutines))
+}
+
+// childTimeout bounds the child's wait for the parent.
+const childTimeout = 10 * time.Minute
+
+// startChild runs gwbench's hidden subcommand, which opens the idle
+// sessions and reports once they are all open; stop makes it close them
+// and exit.
+func (e *env) startChild(ctx context.Context) (*childReport, func() error, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("idle clients: %w", err)
+	}
+	cmd := exec.Command(exe, childCommand,
+		"--"+flagGateway, e.gwAddr, "--"+flagPin, hex.EncodeToString(e.pin),
+		"--"+flagThings, strconv.Itoa(e.s.Things), "--"+flagConcurrency, strconv.Itoa(e.s.Concurrency))
+	cmd.Stderr = e.progress
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("idle clients: %w", err)
+	}
+	e.progress.printf("c) idle things: child process %d opens %d DTLS sessions", cmd.Process.Pid, e.s.Things)
+	stop := func() error {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("idle clients: %w", err)
+			}
+			return nil
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			return errors.New("idle clients: the child process did not exit; killed")
+		}
+	}
+	lines := make(chan []byte, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		if sc.Scan() {
+			lines <- bytes.Clone(sc.Bytes())
+		}
+		close(lines)
+		io.Copy(io.Discard, stdout) //nolint:errcheck // drain
+	}()
+	var line []byte
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			return nil, nil, errors.Join(errors.New("idle clients: the child process exited without a report"), stop())
+		}
+		line = l
+	case <-ctx.Done():
+		return nil, nil, errors.Join(ctx.Err(), stop())
+	}
+	var rep childReport
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("idle clients: report %q: %w", line, err), stop())
+	}
+	if rep.Error != "" {
+		return nil, nil, errors.Join(fmt.Errorf("idle clients: %s", rep.Error), stop())
+	}
+	return &rep, stop, nil
+}
+
+// runIdleChild is the hidden subcommand: it opens n idle sessions, prints
+// a childReport line, waits until stdin ends and closes them.
+func runIdleChild(ctx context.Context, addr, pin string, n, c int, stdin io.Reader, stdout io.Writer) error {
+	if n < 1 || n > maxThings || c < 1 || c > maxConcurrency {
+		return fmt.Errorf("%s: --%s and --%s out of bounds", childCommand, flagThings, flagConcurrency)
+	}
+	sum, err := hex.DecodeString(pin)
+	if err != nil || len(sum) != 32 {
+		return fmt.Errorf("%s: --%s wants a hex SHA-256", childCommand, flagPin)
+	}
+	ctx, cancel := context.WithTimeout(ctx, childTimeout)
+	defer cancel()
+	rep := childReport{Sessions: n, Before: sampleMemory()}
+	sessions, retried, err := openIdle(ctx, addr, coapx.Trust{PinnedSHA256: sum}, n, c, nil)
+	rep.DialRetries = retried
+	defer closeAll(sessions)
+	if err != nil {
+		rep.Error = err.Error()
+	} else {
+		rep.After = sampleMemory()
+		rep.HeapPerThing, rep.StackPerThing, rep.RSSPerThing, rep.GoroutinesPerThing = perThing(rep.Before, rep.After, n)
+	}
+	b, _ := json.Marshal(rep)
+	if _, err := fmt.Fprintf(stdout, "%s\n", b); err != nil {
+		return err
+	}
+	if rep.Error != "" {
+		return nil // the parent reports it
+	}
+	eof := make(chan struct{})
+	go func() { io.Copy(io.Discard, stdin); close(eof) }() //nolint:errcheck // EOF or error: both mean stop
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// openIdle opens n gateway sessions (each a thing.DialGateway, which
+// pings), c at a time, and returns them open with the number of failed
+// attempts that were tried again.
+func openIdle(ctx context.Context, addr string, trust coapx.Trust, n, c int, p *progress) ([]*thing.Gateway, int, error) {
+	sessions := make([]*thing.Gateway, n)
+	var next, opened, retried atomic.Int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range min(c, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				g, failed, err := dialRetry(ctx, thing.GatewayConfig{Address: addr, Trust: trust})
+				retried.Add(int64(failed))
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("session %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				sessions[i] = g
+				if k := opened.Add(1); p != nil && k%1000 == 0 {
+					p.printf("c) idle things: %d sessions open", k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return sessions, int(retried.Load()), firstErr
+}
+
+// closeAll closes the sessions that were opened, one after the other.
+// Closed all at once, a burst of close_notify alerts overflows the
+// gateway's socket and some are lost: the gateway then keeps those
+// sessions until its idle timeout, and later handshakes from a reused
+// client port can stall on them.
+func closeAll(sessions []*thing.Gateway) {
+	for _, g := range sessions {
+		if g != nil {
+			g.Close()
+		}
+	}
+}

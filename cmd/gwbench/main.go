@@ -1,0 +1,220 @@
+// Command gwbench measures a Thingway gateway on this machine. In one
+// process and one run it starts the local AM (package amtest) and a
+// gateway on loopback, registers things in the AM, and reports:
+//
+//   - proof-of-possession access-token requests per second, with latency
+//     percentiles, through the gateway (CoAP over DTLS, thing.DialGateway)
+//     and directly over HTTP (thing.New with an *amclient.Client);
+//   - DTLS handshakes per second (thing.DialGateway, which also pings,
+//     then Close);
+//   - memory per idle connected thing: the growth of the heap, the
+//     goroutine stacks and the RSS of the gateway's process when N things
+//     hold an idle DTLS session each.
+//
+// # Usage
+//
+//	gwbench [--duration 10s] [--concurrency 8] [--things 1000]
+//	        [--address 127.0.0.1:0] [--am-address 127.0.0.1:0]
+//	        [--idle-clients process|in-process] [--json]
+//
+// Progress lines go to stderr; the machine, the settings and the results
+// table (or, with --json, one JSON object) go to stdout.
+//
+// All traffic stays on loopback: --address and --am-address must be
+// loopback addresses (127.0.0.0/8, ::1 or localhost); any other address is
+// refused. Every scenario runs for --duration; --concurrency workers run
+// at once.
+//
+// # Idle things
+//
+// By default the idle DTLS sessions are opened by a child process (gwbench
+// runs itself again with a hidden subcommand), so that the memory measured
+// in gwbench's own process is that of the gateway (and of the idle local
+// AM), not of the clients. --idle-clients in-process opens them in the same
+// process instead; the figure then covers client and gateway together.
+//
+// The clients share the machine's cores with the gateway and the AM, so
+// the rates are a lower bound for the gateway alone. docs/benchmarks.md
+// explains each figure.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gwbench:", err)
+		os.Exit(1)
+	}
+}
+
+// Flag names.
+const (
+	flagDuration    = "duration"
+	flagConcurrency = "concurrency"
+	flagThings      = "things"
+	flagAddress     = "address"
+	flagAMAddress   = "am-address"
+	flagIdleClients = "idle-clients"
+	flagJSON        = "json"
+
+	// flags of the hidden child command
+	flagGateway = "gateway"
+	flagPin     = "pin"
+)
+
+// Bounds of the settings: gwbench is a bounded load on the local machine.
+const (
+	maxDuration    = 10 * time.Minute
+	maxConcurrency = 256
+	maxThings      = 20000
+)
+
+// The values of --idle-clients.
+const (
+	idleProcess   = "process"
+	idleInProcess = "in-process"
+)
+
+// childCommand is the hidden subcommand that opens idle sessions in a
+// child process.
+const childCommand = "idle-clients"
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "gwbench",
+		Usage: "benchmark the Thingway gateway against the local AM, on loopback",
+		Description: "Starts the local AM and a gateway in this process on loopback, registers things, and reports\n" +
+			"proxied vs direct PoP access-token rates and latencies, DTLS handshakes/s, and memory per idle thing.",
+		HideHelpCommand: true,
+		HideVersion:     true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: flagDuration, Value: 10 * time.Second, Usage: "how long each throughput scenario runs"},
+			&cli.IntFlag{Name: flagConcurrency, Value: 8, Usage: "workers per scenario (each its own thing and session)"},
+			&cli.IntFlag{Name: flagThings, Value: 1000, Usage: "things registered, and idle DTLS sessions opened for the memory figure"},
+			&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:0", Usage: "loopback UDP `HOST:PORT` of the gateway"},
+			&cli.StringFlag{Name: flagAMAddress, Value: "127.0.0.1:0", Usage: "loopback TCP `HOST:PORT` of the local AM"},
+			&cli.StringFlag{Name: flagIdleClients, Value: idleProcess, Usage: "where the idle things run: process (a child process, so the memory measured is the gateway's) or in-process"},
+			&cli.BoolFlag{Name: flagJSON, Usage: "print the results as one JSON object instead of a table"},
+		},
+		Commands: []*cli.Command{{
+			Name:   childCommand,
+			Hidden: true,
+			Usage:  "(internal) open idle DTLS sessions to a gateway for the memory figure",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: flagGateway, Required: true},
+				&cli.StringFlag{Name: flagPin, Required: true},
+				&cli.IntFlag{Name: flagThings, Value: 1},
+				&cli.IntFlag{Name: flagConcurrency, Value: 1},
+			},
+			Action: func(c *cli.Context) error {
+				if err := checkLoopback(c.String(flagGateway)); err != nil {
+					return err
+				}
+				return runIdleChild(c.Context, c.String(flagGateway), c.String(flagPin),
+					c.Int(flagThings), c.Int(flagConcurrency), os.Stdin, stdout)
+			},
+		}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q (gwbench takes only flags; see --help)", c.Args().First())
+			}
+			s := settings{
+				Duration:    c.Duration(flagDuration),
+				Concurrency: c.Int(flagConcurrency),
+				Things:      c.Int(flagThings),
+				Address:     c.String(flagAddress),
+				AMAddress:   c.String(flagAMAddress),
+				IdleClients: c.String(flagIdleClients),
+			}
+			if err := s.check(); err != nil {
+				return err
+			}
+			return run(c.Context, s, c.Bool(flagJSON), stdout, stderr)
+		},
+	}
+}
+
+// settings are gwbench's flags.
+type settings struct {
+	Duration    time.Duration `json:"-"`
+	DurationS   float64       `json:"duration_s"`
+	Concurrency int           `json:"concurrency"`
+	Things      int           `json:"things"`
+	Address     string        `json:"address"`
+	AMAddress   string        `json:"am_address"`
+	IdleClients string        `json:"idle_clients"`
+}
+
+func (s *settings) check() error {
+	if s.Duration <= 0 || s.Duration > maxDuration {
+		return fmt.Errorf("--%s %v: want more than 0 and at most %v", flagDuration, s.Duration, maxDuration)
+	}
+	s.DurationS = s.Duration.Seconds()
+	if s.Concurrency < 1 || s.Concurrency > maxConcurrency {
+		return fmt.Errorf("--%s %d: want 1 to %d", flagConcurrency, s.Concurrency, maxConcurrency)
+	}
+	if s.Things < 1 || s.Things > maxThings {
+		return fmt.Errorf("--%s %d: want 1 to %d", flagThings, s.Things, maxThings)
+	}
+	if s.IdleClients != idleProcess && s.IdleClients != idleInProcess {
+		return fmt.Errorf("--%s %q: want %s or %s", flagIdleClients, s.IdleClients, idleProcess, idleInProcess)
+	}
+	if err := checkLoopback(s.Address); err != nil {
+		return fmt.Errorf("--%s: %w", flagAddress, err)
+	}
+	if err := checkLoopback(s.AMAddress); err != nil {
+		return fmt.Errorf("--%s: %w", flagAMAddress, err)
+	}
+	return nil
+}
+
+// errNotLoopback is returned for an address gwbench refuses to use.
+var errNotLoopback = errors.New("only loopback addresses (127.0.0.0/8, ::1, localhost) are allowed")
+
+// checkLoopback accepts host:port addresses whose host is a loopback IP
+// or localhost. An empty host (all interfaces) is refused.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing %q: %w", addr, errNotLoopback)
+}
+
+// loopbackHost turns localhost into 127.0.0.1, so that the address names
+// one IP and the listening network (udp4 or udp6) follows from it.
+func loopbackHost(addr string) (string, string) {
+	host, port, _ := net.SplitHostPort(addr)
+	if strings.EqualFold(host, "localhost") {
+		host = "127.0.0.1"
+	}
+	network := "udp4"
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		network = "udp6"
+	}
+	return net.JoinHostPort(host, port), network
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The idle-clients child process is this test binary run again with the
+// hidden subcommand: behave as gwbench then.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childCommand {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// tiny is the smallest configuration: every scenario, briefly.
+var tiny = []string{"gwbench", "--duration", "300ms", "--things", "2", "--concurrency", "1"}
+
+func runApp(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = newApp(&out, &errb).RunContext(ctx, args)
+	return out.String(), errb.String(), err
+}
+
+// The table names every figure, with the machine and the settings, and
+// the progress lines say when each scenario started and finished.
+func TestTable(t *testing.T) {
+	out, progress, err := runApp(t, tiny...)
+	if err != nil {
+		t.Fatalf("gwbench: %v\n%s", err, progress)
+	}
+	for _, want := range []string{
+		"machine:", "CPUs", "GOMAXPROCS", "go1.",
+		"--duration 300ms --concurrency 1 --things 2",
+		"a) PoP access tokens", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+		"through the gateway (CoAP/DTLS)", "direct to AM (HTTP)", "gateway/direct:",
+		"b) DTLS handshakes", "handshakes/s",
+		"c) memory per idle connected thing: 2 DTLS sessions",
+		"heap in use", "RSS", "goroutines", "per idle thing", "gateway process (gateway + idle AM)",
+		"clients' own process, per thing",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{
+		"c) memory per idle thing: started", "c) memory per idle thing: finished",
+		"a) access tokens through the gateway: started", "a) access tokens through the gateway: finished",
+		"a) access tokens direct over HTTP: started", "a) access tokens direct over HTTP: finished",
+		"b) DTLS handshakes: started", "b) DTLS handshakes: finished",
+		"child process",
+	} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress)
+		}
+	}
+}
+
+// --json has every figure as a number, here with the idle things in the
+// same process.
+func TestJSON(t *testing.T) {
+	out, progress, err := runApp(t, append(tiny, "--json", "--idle-clients", "in-process")...)
+	if err != nil {
+		t.Fatalf("gwbench: %v\n%s", err, progress)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if r.Machine.NumCPU < 1 || r.Machine.GoVersion == "" || r.Settings.Concurrency != 1 || r.Settings.Things != 2 || r.Settings.DurationS != 0.3 {
+		t.Errorf("machine/settings = %+v %+v", r.Machine, r.Settings)
+	}
+	for _, l := range []latency{r.TokensGateway, r.TokensDirect, r.Handshakes} {
+		if l.Ops == 0 || l.PerSec <= 0 || l.Errors != 0 || l.P50ms <= 0 || l.P50ms > l.P90ms || l.P90ms > l.P99ms || l.P99ms > l.MaxMs {
+			t.Errorf("%s: %+v", l.Name, l)
+		}
+	}
+	i := r.Idle
+	if i == nil || i.Things != 2 || i.Clients != "in-process" || i.After.HeapInuse == 0 || i.Client != nil {
+		t.Fatalf("idle = %+v", i)
+	}
+	if i.GoroutinesPerThing <= 0 {
+		t.Errorf("idle sessions added no goroutines: %+v", i)
+	}
+	if _, err := os.Stat("/proc/self/status"); err == nil && (i.Before.RSS <= 0 || i.After.RSS <= 0) {
+		t.Errorf("RSS not read: %+v", i)
+	}
+}
+
+// gwbench sends traffic to loopback only.
+func TestRefusesNonLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", ":5683", "[::]:0", "192.0.2.1:5683", "10.0.0.1:0", "example.com:0", "127.0.0.1"} {
+		for _, flag := range []string{"--address", "--am-address"} {
+			t.Run(flag+"="+addr, func(t *testing.T) {
+				_, _, err := runApp(t, "gwbench", flag, addr)
+				if err == nil || !strings.Contains(err.Error(), flag) {
+					t.Fatalf("err = %v, want a refusal of %s", err, flag)
+				}
+				if strings.Contains(addr, ":") && addr != "127.0.0.1" && !errors.Is(err, errNotLoopback) {
+					t.Errorf("err = %v, want errNotLoopback", err)
+				}
+			})
+		}
+	}
+	_, _, err := runApp(t, "gwbench", childCommand, "--gateway", "192.0.2.1:5684", "--pin", strings.Repeat("00", 32))
+	if !errors.Is(err, errNotLoopback) {
+		t.Errorf("child: err = %v, want errNotLoopback", err)
+	}
+	for _, addr := range []string{"127.0.0.1:0", "127.1.2.3:5683", "[::1]:0", "localhost:0", "LOCALHOST:1"} {
+		if err := checkLoopback(addr); err != nil {
+			t.Errorf("checkLoopback(%q) = %v", addr, err)
+		}
+	}
+}
+
+// Out-of-bounds settings are refused before anything starts.
+func TestBounds(t *testing.T) {
+	for _, args := range [][]string{
+		{"--duration", "0s"}, {"--duration", "11m"},
+		{"--concurrency", "0"}, {"--concurrency", "100000"},
+		{"--things", "0"}, {"--things", "1000000"},
+		{"--idle-clients", "thread"},
+		{"extra-argument"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if _, _, err := runApp(t, append([]string{"gwbench"}, args...)...); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{0.5, 50}, {0.9, 90}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := percentile(d, c.p); got != c.want {
+			t.Errorf("percentile(%v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("percentile of nothing")
+	}
+}

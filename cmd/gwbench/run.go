@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+// progress writes timestamped progress lines.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+}
+
+// Write passes other output (the gateway's warnings, the child process's
+// stderr) through, serialised with the progress lines.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.w.Write(b)
+}
+
+func (p *progress) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// machine describes where the figures come from.
+type machine struct {
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	GoVersion  string `json:"go_version"`
+	CPU        string `json:"cpu,omitempty"`
+}
+
+func thisMachine() machine {
+	return machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GOOS: runtime.GOOS,
+		GOARCH: runtime.GOARCH, GoVersion: runtime.Version(), CPU: cpuModel()}
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo, if any.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// report is everything gwbench prints; --json prints it as is.
+type report struct {
+	Date     time.Time `json:"date"`
+	Machine  machine   `json:"machine"`
+	Settings settings  `json:"settings"`
+	Gateway  string    `json:"gateway_address"`
+	AM       string    `json:"am_url"`
+
+	TokensGateway latency     `json:"tokens_gateway"`
+	TokensDirect  latency     `json:"tokens_direct"`
+	Handshakes    latency     `json:"handshakes"`
+	Idle          *idleResult `json:"idle"`
+}
+
+// run starts the environment, runs the scenarios and prints the report.
+func run(ctx context.Context, s settings, asJSON bool, stdout, stderr io.Writer) error {
+	p := &progress{w: stderr, start: time.Now()}
+	r := &report{Date: time.Now().UTC().Truncate(time.Second), Machine: thisMachine(), Settings: s}
+	m := r.Machine
+	p.printf("gwbench: %d CPUs, %s/%s, %s; --duration %v --concurrency %d --things %d --idle-clients %s",
+		m.NumCPU, m.GOOS, m.GOARCH, m.GoVersion, s.Duration, s.Concurrency, s.Things, s.IdleClients)
+
+	e, err := start(ctx, s, p)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	r.Gateway, r.AM = e.gwAddr, e.amURL
+
+	// The memory figure first, while the process holds nothing else.
+	p.printf("c) memory per idle thing: started (%d DTLS sessions)", s.Things)
+	if r.Idle, err = e.idle(ctx); err != nil {
+		return fmt.Errorf("memory per idle thing: %w", err)
+	}
+	p.printf("c) memory per idle thing: finished: %s heap, %s RSS per thing in the gateway's process",
+		kib(r.Idle.HeapPerThing), kib(r.Idle.RSSPerThing))
+
+	type scenario struct {
+		label string
+		run   func(context.Context) (latency, error)
+		out   *latency
+	}
+	for _, sc := range []scenario{
+		{"a) access tokens through the gateway", e.tokensViaGateway, &r.TokensGateway},
+		{"a) access tokens direct over HTTP", e.tokensDirect, &r.TokensDirect},
+		{"b) DTLS handshakes", e.handshakes, &r.Handshakes},
+	} {
+		p.printf("%s: started (%d workers, %v)", sc.label, s.Concurrency, s.Duration)
+		l, err := sc.run(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.label, err)
+		}
+		*sc.out = l
+		p.printf("%s: finished: %d in %.1fs, %.1f/s, %d errors", sc.label, l.Ops, l.Seconds, l.PerSec, l.Errors)
+		if l.FirstErr != "" {
+			p.printf("%s: first error: %s", sc.label, l.FirstErr)
+		}
+	}
+
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.print(stdout)
+}
+
+func (r *report) print(out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	m, s := r.Machine, r.Settings
+	fmt.Fprintf(w, "Thingway gateway benchmark (gwbench), %s\n", r.Date.Format(time.RFC3339))
+	cpu := ""
+	if m.CPU != "" {
+		cpu = ", " + m.CPU
+	}
+	fmt.Fprintf(w, "machine:   %d CPUs (GOMAXPROCS %d), %s/%s, %s%s\n", m.NumCPU, m.GOMAXPROCS, m.GOOS, m.GOARCH, m.GoVersion, cpu)
+	fmt.Fprintf(w, "settings:  --duration %v --concurrency %d --things %d --address %s --am-address %s --idle-clients %s\n",
+		s.Duration, s.Concurrency, s.Things, s.Address, s.AMAddress, s.IdleClients)
+	fmt.Fprintf(w, "setup:     gateway udp %s (DTLS, pinned certificate), local AM %s, realm %s, tree %s;\n", r.Gateway, r.AM, benchRealm, benchTree)
+	fmt.Fprintf(w, "           clients, gateway and AM share this machine's CPUs: rates are a lower bound for the gateway\n")
+
+	fmt.Fprintf(w, "\na) PoP access tokens: thing.AccessToken(%q) on a restricted session, %d workers (one thing each), %v\n", benchScope, s.Concurrency, s.Duration)
+	fmt.Fprintf(w, "   path\trequests\terrors\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\n")
+	for _, l := range []latency{r.TokensGateway, r.TokensDirect} {
+		latencyRow(w, l)
+	}
+	if d := r.TokensDirect; d.PerSec > 0 {
+		g := r.TokensGateway
+		fmt.Fprintf(w, "   gateway/direct: %.2f× the rate, p50 %+.2f ms\n", g.PerSec/d.PerSec, g.P50ms-d.P50ms)
+	}
+
+	fmt.Fprintf(w, "\nb) DTLS handshakes: thing.DialGateway (handshake + CoAP ping) then Close, %d workers, %v\n", s.Concurrency, s.Duration)
+	fmt.Fprintf(w, "   \thandshakes\terrors\thandshakes/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\n")
+	latencyRow(w, r.Handshakes)
+	for _, l := range []latency{r.TokensGateway, r.TokensDirect, r.Handshakes} {
+		if l.FirstErr != "" {
+			fmt.Fprintf(w, "   %s, first error: %s\n", l.Name, l.FirstErr)
+		}
+	}
+
+	if i := r.Idle; i != nil {
+		who, per := "gateway process (gateway + idle AM)", "per idle thing, gateway process"
+		if i.Clients == idleInProcess {
+			who, per = "this process (clients + gateway + idle AM)", "per idle thing, clients + gateway"
+		}
+		fmt.Fprintf(w, "\nc) memory per idle connected thing: %d DTLS sessions (thing.DialGateway, one ping each), then idle\n", i.Things)
+		fmt.Fprintf(w, "   \theap in use\tgoroutine stacks\tRSS\tgoroutines\n")
+		memRow(w, who+", before", i.Before)
+		memRow(w, who+", with the sessions", i.After)
+		fmt.Fprintf(w, "   %s\t%s\t%s\t%s\t%.1f\n", per, kib(i.HeapPerThing), kib(i.StackPerThing), kib(i.RSSPerThing), i.GoroutinesPerThing)
+		memRow(w, "after the sessions closed", i.Closed)
+		if c := i.Client; c != nil {
+			fmt.Fprintf(w, "   clients' own process, per thing\t%s\t%s\t%s\t%.1f\n", kib(c.HeapPerThing), kib(c.StackPerThing), kib(c.RSSPerThing), c.GoroutinesPerThing)
+		}
+		if i.DialRetries > 0 {
+			fmt.Fprintf(w, "   %d session attempts failed (stalled or refused handshakes) and were tried again\n", i.DialRetries)
+		}
+	}
+	return w.Flush()
+}
+
+func latencyRow(w io.Writer, l latency) {
+	fmt.Fprintf(w, "   %s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\n", l.Name, l.Ops, l.Errors, l.PerSec, l.P50ms, l.P90ms, l.P99ms, l.MaxMs)
+}
+
+func memRow(w io.Writer, label string, m memSample) {
+	rss := "n/a"
+	if m.RSS >= 0 {
+		rss = mib(float64(m.RSS))
+	}
+	fmt.Fprintf(w, "   %s\t%s\t%s\t%s\t%d\n", label, mib(float64(m.HeapInuse)), mib(float64(m.StackInuse)), rss, m.Goroutines)
+}
+
+func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
