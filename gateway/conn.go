@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -13,10 +15,13 @@ import (
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options/config"
 	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
+	"github.com/plgd-dev/go-coap/v3/udp/coder"
 )
 
-// sessionListener counts the DTLS sessions it hands out and closes those
-// beyond MaxSessions (or accepted while shutting down).
+// sessionListener counts the DTLS handshakes in progress and the
+// sessions established. It closes the handshakes of listeners not made by
+// Listen beyond MaxPendingHandshakes or MaxSessions (or while shutting
+// down), and refuses sessions whose handshake completes beyond MaxSessions.
 type sessionListener struct {
 	Listener
 	s *Server
@@ -28,38 +33,235 @@ func (l *sessionListener) AcceptWithContext(ctx context.Context) (net.Conn, erro
 		if err != nil || c == nil {
 			return c, err
 		}
-		n := l.s.sessions.Add(1)
-		if n > l.s.maxSessions() || l.s.draining.Load() {
-			l.s.sessions.Add(-1)
-			l.s.log.LogAttrs(ctx, slog.LevelWarn, "DTLS session refused: too many sessions", slog.String("peer", c.RemoteAddr().String()),
-				slog.Int64("max_sessions", l.s.maxSessions()))
-			_ = c.Close()
-			continue
+		if _, ok := c.(*dtlsConn); !ok { // a DTLSListener admits its own
+			if reason := l.s.admission(false, 0); reason != "" {
+				l.s.refuseHandshake(c.RemoteAddr().String(), reason)
+				_ = c.Close()
+				continue
+			}
 		}
-		return &sessionConn{Conn: c, release: func() { l.s.sessions.Add(-1) }}, nil
+		l.s.pending.Add(1)
+		sc := &sessionConn{Conn: c, s: l.s}
+		if d, ok := c.(*dtlsConn); ok {
+			d.establish = sc.establish
+		}
+		return sc, nil
 	}
 }
 
-// sessionConn releases its session slot when closed.
+// admission returns why a new handshake is refused, or "". queued counts
+// handshakes not yet accepted; replacing is true for a handshake that
+// replaces an established session, which then needs no new slot.
+func (s *Server) admission(replacing bool, queued int) string {
+	switch {
+	case s.draining.Load():
+		return "shutting down"
+	case !replacing && s.sessions.Load() >= s.maxSessions():
+		return "too many sessions"
+	case s.pending.Load()+int64(queued) >= s.maxPendingHandshakes():
+		return "too many pending handshakes"
+	}
+	return ""
+}
+
+// refusalLogInterval is the least time between two log lines about
+// refused handshakes; the refusals in between are counted in the next.
+const refusalLogInterval = 10 * time.Second
+
+// refusalLog rate-limits the log lines about refused handshakes.
+type refusalLog struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// refuseHandshake logs a refused handshake at WARN, at most once per
+// refusalLogInterval.
+func (s *Server) refuseHandshake(peer, reason string) {
+	now := time.Now()
+	r := &s.refusals
+	r.mu.Lock()
+	if now.Before(r.next) {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	suppressed := r.suppressed
+	r.suppressed, r.next = 0, now.Add(refusalLogInterval)
+	r.mu.Unlock()
+	s.log.LogAttrs(context.Background(), slog.LevelWarn, "DTLS handshake refused", slog.String("peer", peer),
+		slog.String("reason", reason), slog.Int64("sessions", s.sessions.Load()), slog.Int64("max_sessions", s.maxSessions()),
+		slog.Int64("pending_handshakes", s.pending.Load()), slog.Int64("max_pending_handshakes", s.maxPendingHandshakes()),
+		slog.Int("refused_unlogged", suppressed))
+}
+
+var errHandshakeRefused = errors.New("gateway: DTLS session refused")
+
+// States of a sessionConn.
+const (
+	sessionPending int32 = iota
+	sessionEstablished
+	sessionEnded
+)
+
+// sessionConn holds a pending-handshake slot until its handshake
+// completes, then a session slot until it is closed.
 type sessionConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	s     *Server
+	mu    sync.Mutex // serialises state changes
+	state atomic.Int32
+	gone  atomic.Bool // replaced by a new handshake from its address
+}
+
+// HandshakeContext runs the DTLS handshake; go-coap calls it before
+// serving the session, and before every read and write.
+func (c *sessionConn) HandshakeContext(ctx context.Context) error {
+	if c.state.Load() == sessionEstablished {
+		return nil
+	}
+	if h, ok := c.Conn.(interface{ HandshakeContext(context.Context) error }); ok {
+		if err := h.HandshakeContext(ctx); err != nil {
+			return err
+		}
+	}
+	if err := c.establish(c.RemoteAddr().String()); err != nil {
+		return err
+	}
+	if d, ok := c.Conn.(*dtlsConn); ok {
+		d.peer.setOnReplace(c.replaced)
+	}
+	return nil
+}
+
+// establish moves the session from a pending-handshake slot to a session
+// slot, or refuses it.
+func (c *sessionConn) establish(peer string) error {
+	s := c.s
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state.Load() {
+	case sessionEstablished:
+		return nil
+	case sessionEnded:
+		return net.ErrClosed
+	}
+	s.pending.Add(-1)
+	reason := ""
+	if s.draining.Load() {
+		reason = "shutting down"
+	} else if s.sessions.Add(1) > s.maxSessions() {
+		s.sessions.Add(-1)
+		reason = "too many sessions"
+	}
+	if reason != "" {
+		c.state.Store(sessionEnded)
+		s.refuseHandshake(peer, reason)
+		return errHandshakeRefused
+	}
+	c.state.Store(sessionEstablished)
+	return nil
+}
+
+// release frees the session's slot.
+func (c *sessionConn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state.Swap(sessionEnded) {
+	case sessionPending:
+		c.s.pending.Add(-1)
+	case sessionEstablished:
+		c.s.sessions.Add(-1)
+	}
 }
 
 func (c *sessionConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.release()
 	return err
 }
 
-// HandshakeContext runs the DTLS handshake; go-coap calls it before
-// serving the session.
-func (c *sessionConn) HandshakeContext(ctx context.Context) error {
-	if h, ok := c.Conn.(interface{ HandshakeContext(context.Context) error }); ok {
-		return h.HandshakeContext(ctx)
+// replaced frees the slot of a session that a new handshake from its
+// address replaces, and gives it another remote address for go-coap,
+// which keys its sessions by remote address: the old session's removal
+// must not remove the new one, which would then neither expire when idle
+// nor be closed by Stop. The session then ends on a read error.
+func (c *sessionConn) replaced() {
+	c.gone.Store(true)
+	c.release()
+}
+
+// RemoteAddr returns the peer's address; a replaced session's is marked
+// as such.
+func (c *sessionConn) RemoteAddr() net.Addr {
+	a := c.Conn.RemoteAddr()
+	if c.gone.Load() {
+		return replacedAddr{a}
 	}
-	return nil
+	return a
+}
+
+// replacedAddr is the remote address of a replaced session.
+type replacedAddr struct{ net.Addr }
+
+func (a replacedAddr) String() string { return a.Addr.String() + " (replaced)" }
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
+
+// Read returns the next datagram. go-coap reads with a buffer of its MTU
+// (1472 bytes), and a longer datagram would end the session; such a
+// request is answered 4.13 with the block size to use instead (RFC 7959
+// §2.9.3) and the session goes on.
+func (c *sessionConn) Read(b []byte) (int, error) {
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	for {
+		n, err := c.Conn.Read(*bp)
+		if err != nil || n <= len(b) {
+			return copy(b, (*bp)[:n]), err
+		}
+		c.s.oversizeDatagram(c.Conn, (*bp)[:n])
+	}
+}
+
+// oversizeDatagram answers a request in a datagram too large to read.
+func (s *Server) oversizeDatagram(c net.Conn, b []byte) {
+	s.log.LogAttrs(context.Background(), slog.LevelDebug, "datagram too large", slog.String("peer", c.RemoteAddr().String()),
+		slog.Int("bytes", len(b)))
+	if len(b) < 4 || b[0]>>6 != 1 {
+		return
+	}
+	typ, tkl, code := message.Type(b[0]>>4&3), int(b[0]&0xf), codes.Code(b[1])
+	if tkl > 8 || len(b) < 4+tkl || code < codes.GET || code >= 32 || (typ != message.Confirmable && typ != message.NonConfirmable) {
+		return // not a request
+	}
+	resp := message.Message{
+		Token:     b[4 : 4+tkl],
+		Code:      codes.RequestEntityTooLarge,
+		Type:      message.Acknowledgement,
+		MessageID: int32(b[2])<<8 | int32(b[3]),
+		Options: message.Options{
+			{ID: message.Block1, Value: []byte{byte(blockwise.SZX1024)}}, // NUM 0, M 0
+			{ID: message.Size1, Value: uintOption(s.size1())},
+		},
+	}
+	if typ == message.NonConfirmable {
+		resp.Type, resp.MessageID = message.NonConfirmable, message.GetMID()
+	}
+	out := make([]byte, 64)
+	n, err := coder.DefaultCoder.Encode(resp, out)
+	if err == nil {
+		_, _ = c.Write(out[:n])
+	}
+}
+
+// uintOption encodes an unsigned option value in the fewest bytes.
+func uintOption(v uint32) []byte {
+	var b []byte
+	for ; v > 0; v >>= 8 {
+		b = append([]byte{byte(v)}, b...)
+	}
+	return b
 }
 
 // connStateKey keys a session's *connState in its go-coap context.
@@ -84,7 +286,7 @@ type rememberedFormat struct {
 func (s *Server) onNewConn(cc *udpclient.Conn) {
 	cc.SetContextValue(connStateKey{}, &connState{formats: map[string]rememberedFormat{}})
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session opened", slog.String("peer", cc.RemoteAddr().String()),
-		slog.Int64("sessions", s.sessions.Load()))
+		slog.Int64("sessions", s.sessions.Load()), slog.Int64("pending_handshakes", s.pending.Load()))
 	cc.AddOnClose(func() {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session closed", slog.String("peer", cc.RemoteAddr().String()))
 	})
@@ -97,11 +299,53 @@ func (s *Server) onNewConn(cc *udpclient.Conn) {
 // would run the handler again and the thing would splice two different
 // responses. Restoring the Content-Format the token's first request
 // carried makes the continuation match the stored response.
+//
+// It also refuses request bodies over MaxRequestBytes before the
+// block-wise layer buffers them: such a request goes on without body and
+// block options, marked so that the middleware answers 4.13.
 func (s *Server) processReceived(req *pool.Message, cc *udpclient.Conn, handler config.HandlerFunc[*udpclient.Conn]) {
-	if st, ok := cc.Context().Value(connStateKey{}).(*connState); ok && s.restoreCF.Load() {
+	if size, over := s.requestSize(req); over {
+		s.log.LogAttrs(req.Context(), slog.LevelDebug, "request body too large", slog.String("peer", cc.RemoteAddr().String()),
+			slog.Int64("bytes", size), slog.Int64("max_request_bytes", s.maxRequestBytes()))
+		req.Remove(message.Block1)
+		req.Remove(message.Block2)
+		req.Remove(message.Size1)
+		req.SetBody(nil)
+		req.SetContext(context.WithValue(req.Context(), tooLargeKey{}, true))
+	} else if st, ok := cc.Context().Value(connStateKey{}).(*connState); ok && s.restoreCF.Load() {
 		st.fix(req, s.now(), s.timeout()+blockwiseMargin)
 	}
 	cc.ProcessReceivedMessageWithHandler(req, handler)
+}
+
+// tooLargeKey marks, in its context, a request whose body is over
+// MaxRequestBytes.
+type tooLargeKey struct{}
+
+// requestSize returns the size of a request's body as far as it is known
+// (the end of its Block1 block, or its Size1 option when larger) and
+// whether that is over MaxRequestBytes.
+func (s *Server) requestSize(req *pool.Message) (int64, bool) {
+	if c := req.Code(); c < codes.GET || c >= 32 {
+		return 0, false // not a request
+	}
+	var size int64
+	if req.Body() != nil {
+		n, err := req.BodySize()
+		if err != nil {
+			return 0, false
+		}
+		size = n
+	}
+	if v, err := req.GetOptionUint32(message.Block1); err == nil {
+		if szx, num, _, err := blockwise.DecodeBlockOption(v); err == nil {
+			size += num * szx.Size()
+		}
+	}
+	if v, err := req.GetOptionUint32(message.Size1); err == nil {
+		size = max(size, int64(v))
+	}
+	return size, size > s.maxRequestBytes()
 }
 
 func isBodyMethod(c codes.Code) bool {

@@ -35,6 +35,9 @@
 //
 //	4.00  missing content format, malformed JSON or JWS, bad /session query
 //	4.01  /authenticate refused by AM (4xx), or an unknown auth_id_digest
+//	4.13  a request body over [Server.MaxRequestBytes] (Size1 gives the
+//	      limit), or a request datagram too large to read (Block1 then
+//	      gives the block size to use)
 //	4.15  a content format other than JSON (50) or JOSE (11650)
 //	5.02  AM's answer was not what the gateway expected
 //	5.03  AM cannot be reached (connection refused, reset, DNS); or the
@@ -58,11 +61,31 @@
 // throwaway self-signed one) and the extended master secret, and offers
 // connection IDs. A session idle for [Server.IdleTimeout] (default one
 // hour, since iot-edge things never re-dial) is closed; at most
-// [Server.MaxSessions] sessions are kept, further handshakes are refused.
-// Block-wise transfers are kept longer than an AM call takes, and the
-// Content-Format that iot-edge things leave out of their Block2
-// continuations is restored, so that a large response is produced once and
-// delivered whole.
+// [Server.MaxSessions] established sessions (default 10000) are kept,
+// further handshakes are refused.
+//
+// A handshake takes a session slot only when it completes. Until then it
+// counts against [Server.MaxPendingHandshakes] (default 1000) and is
+// abandoned after [Server.HandshakeTimeout] (default 10 seconds), so that
+// peers which send a ClientHello and nothing more cannot lock things
+// out. Refused handshakes are logged at WARN with the peer's address, at
+// most one line per 10 seconds (the line counts the refusals not logged).
+//
+// A thing that comes back from the address and port of a session it did
+// not close (it restarted, behind a NAT that kept its port) gets a new
+// session at once: once it has answered the DTLS cookie exchange, the old
+// session is closed and its slot freed (RFC 6347 §4.2.8), so a forged
+// ClientHello cannot end a session. Records carrying the gateway's
+// connection ID reach their session from any address. Both need the
+// listener of [Server.Listen].
+//
+// A request body is limited to [Server.MaxRequestBytes] (default 64 KiB):
+// an upload is refused with 4.13 as soon as its Size1 option or a Block1
+// block passes the limit, before more is buffered or AM is called, and a
+// session has at most 16 Block1 uploads in progress. Block-wise transfers
+// are kept longer than an AM call takes, and the Content-Format that
+// iot-edge things leave out of their Block2 continuations is restored, so
+// that a large response is produced once and delivered whole.
 //
 // # The gateway's own identity
 //

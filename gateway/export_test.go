@@ -14,3 +14,6 @@ func (f ForTest) Sessions() int64 { return f.s.sessions.Load() }
 
 // Digests returns the number of cached auth_id_digest values.
 func (f ForTest) Digests() int { return f.s.digests.len() }
+
+// PendingHandshakes returns the number of DTLS handshakes in progress.
+func (f ForTest) PendingHandshakes() int64 { return f.s.pending.Load() }

@@ -36,6 +36,7 @@ const (
 	msgUnavailable    = "AM unavailable"
 	msgBadAnswer      = "unexpected answer from AM"
 	msgShuttingDown   = "gateway shutting down"
+	msgTooLarge       = "request body too large"
 	msgValidateFailed = "session validation failed"
 	msgLogoutFailed   = "session logout failed"
 )
@@ -62,15 +63,21 @@ func relayBody(w mux.ResponseWriter, c codes.Code, body []byte) {
 }
 
 // middleware counts the requests being handled, answers 5.03 while
-// shutting down and logs one line per request.
+// shutting down and 4.13 to requests over MaxRequestBytes, and logs one
+// line per request.
 func (s *Server) middleware(next mux.Handler) mux.Handler {
 	return mux.HandlerFunc(func(w mux.ResponseWriter, r *mux.Message) {
 		start := time.Now()
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
-		if s.draining.Load() {
+		switch {
+		case s.draining.Load():
 			text(w, codes.ServiceUnavailable, msgShuttingDown)
-		} else {
+		case r.Context().Value(tooLargeKey{}) != nil:
+			// RFC 7959 §4: Size1 in a 4.13 gives the largest body accepted.
+			text(w, codes.RequestEntityTooLarge, msgTooLarge)
+			w.Message().SetOptionUint32(message.Size1, s.size1())
+		default:
 			next.ServeCOAP(w, r)
 		}
 		path, _ := r.Options().Path()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,6 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/mux"
-	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options"
 	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
@@ -37,11 +37,14 @@ var ErrServerClosed = errors.New("gateway: Server closed")
 
 // Defaults of the Server fields.
 const (
-	DefaultAddress        = ":5683"
-	DefaultTimeout        = 5 * time.Second
-	DefaultMaxSessions    = 10000
-	DefaultIdleTimeout    = time.Hour
-	DefaultSessionRenewal = 25 * time.Minute
+	DefaultAddress              = ":5683"
+	DefaultTimeout              = 5 * time.Second
+	DefaultMaxSessions          = 10000
+	DefaultMaxPendingHandshakes = 1000
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultIdleTimeout          = time.Hour
+	DefaultMaxRequestBytes      = 64 << 10
+	DefaultSessionRenewal       = 25 * time.Minute
 )
 
 // blockwiseMargin is added to Timeout to give the block-wise transfer
@@ -103,14 +106,36 @@ type Server struct {
 	// authentication is bounded by four times Timeout. If zero, 5 seconds.
 	Timeout time.Duration
 
-	// MaxSessions caps the DTLS sessions held at once; handshakes beyond
-	// it are refused. If zero, 10000.
+	// MaxSessions caps the established DTLS sessions held at once; new
+	// handshakes are refused while it is reached. A handshake takes a slot
+	// only when it completes. If zero, 10000.
 	MaxSessions int
+
+	// MaxPendingHandshakes caps the DTLS handshakes in progress, from a
+	// peer's first ClientHello until its session is established (or the
+	// handshake fails or times out); new handshakes beyond it are refused
+	// at their first datagram. It keeps peers that never finish a
+	// handshake from holding session slots or unbounded memory. If zero,
+	// 1000.
+	MaxPendingHandshakes int
+
+	// HandshakeTimeout bounds a DTLS handshake, from the peer's first
+	// ClientHello. If zero, 10 seconds.
+	HandshakeTimeout time.Duration
 
 	// IdleTimeout closes a DTLS session without traffic for that long.
 	// iot-edge things never re-dial, so a short timeout disconnects them
 	// for good. If zero, one hour.
 	IdleTimeout time.Duration
+
+	// MaxRequestBytes caps the body of a request. A larger one is answered
+	// 4.13 Request Entity Too Large with a Size1 option giving the limit
+	// (RFC 7959 §2.9.3, §4) as soon as its Size1 option or a Block1 block
+	// passes the limit, before more of it is buffered and before AM is
+	// called. iot-edge's largest requests (registration and
+	// authentication with a certificate) are about 1.5 KiB. If zero, 64
+	// KiB.
+	MaxRequestBytes int
 
 	// SessionRenewal is how often the gateway authenticates itself again
 	// (and logs the previous session out). The gateway's own session is
@@ -138,7 +163,9 @@ type Server struct {
 	cert     tls.Certificate
 	certErr  error
 
-	sessions atomic.Int64 // DTLS sessions held
+	sessions atomic.Int64 // established DTLS sessions held
+	pending  atomic.Int64 // DTLS handshakes in progress
+	refusals refusalLog
 	inflight atomic.Int64 // requests being handled
 	draining atomic.Bool  // Shutdown started: refuse sessions and requests
 
@@ -158,9 +185,8 @@ type Server struct {
 	restoreCF atomic.Bool // T6 hook on; false only in tests
 }
 
-// Listener is what [Server.Serve] accepts: a DTLS listener of go-coap, such
-// as *net.DTLSListener from [Server.Listen] or go-coap's
-// net.NewDTLSListener.
+// Listener is what [Server.Serve] accepts: a DTLS listener such as the
+// [DTLSListener] of [Server.Listen] or go-coap's net.NewDTLSListener.
 type Listener interface {
 	AcceptWithContext(ctx context.Context) (net.Conn, error)
 	Close() error
@@ -169,12 +195,26 @@ type Listener interface {
 
 func (s *Server) timeout() time.Duration     { return durOr(s.Timeout, DefaultTimeout) }
 func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) handshakeTimeout() time.Duration {
+	return durOr(s.HandshakeTimeout, DefaultHandshakeTimeout)
+}
 
-func (s *Server) maxSessions() int64 {
-	if s.MaxSessions > 0 {
-		return int64(s.MaxSessions)
+func (s *Server) maxSessions() int64 { return int64(intOr(s.MaxSessions, DefaultMaxSessions)) }
+func (s *Server) maxPendingHandshakes() int64 {
+	return int64(intOr(s.MaxPendingHandshakes, DefaultMaxPendingHandshakes))
+}
+func (s *Server) maxRequestBytes() int64 {
+	return int64(intOr(s.MaxRequestBytes, DefaultMaxRequestBytes))
+}
+
+// size1 is MaxRequestBytes as the value of a Size1 option.
+func (s *Server) size1() uint32 { return uint32(min(s.maxRequestBytes(), math.MaxUint32)) }
+
+func intOr(n, def int) int {
+	if n > 0 {
+		return n
 	}
-	return DefaultMaxSessions
+	return def
 }
 
 func (s *Server) now() time.Time {
@@ -302,8 +342,10 @@ func mergeCancel(ctx, other context.Context) (context.Context, context.CancelFun
 
 // Listen binds a DTLS listener on address (host:port; ":5683" if empty)
 // for network "udp", "udp4" or "udp6", with the gateway's DTLS settings
-// (coapx.ServerOptions with DTLSCertificate) and the session cap.
-func (s *Server) Listen(network, address string) (*coapnet.DTLSListener, error) {
+// (coapx.ServerOptions with DTLSCertificate), the session and handshake
+// caps, and the replacement of a session by a new handshake from its
+// address (see [DTLSListener]).
+func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 	if err := s.init(); err != nil {
 		return nil, err
 	}
@@ -314,22 +356,27 @@ func (s *Server) Listen(network, address string) (*coapnet.DTLSListener, error) 
 	if err != nil {
 		return nil, err
 	}
-	opts := coapx.ServerOptions(cert, piondtls.WithOnConnectionAttempt(func(addr net.Addr) error {
-		if s.draining.Load() || s.sessions.Load() >= s.maxSessions() {
-			s.log.LogAttrs(context.Background(), slog.LevelDebug, "handshake refused", slog.String("peer", addr.String()),
-				slog.Int64("sessions", s.sessions.Load()))
-			return errTooManySessions
-		}
-		return nil
-	}))
-	l, err := coapnet.NewDTLSListener(network, address, coapnet.NewDTLSServerOptions(opts...))
+	// The listener routes records by connection ID, so it must know
+	// their length.
+	opts := coapx.ServerOptions(cert, piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(cidLength)))
+	if err := checkServerOptions(opts); err != nil {
+		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
+	}
+	switch network {
+	case "udp", "udp4", "udp6":
+	default:
+		return nil, fmt.Errorf("gateway: listen on %s: unsupported network %q", address, network)
+	}
+	ua, err := net.ResolveUDPAddr(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", address, err)
 	}
-	return l, nil
+	udp, err := net.ListenUDP(network, ua)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listen on %s: %w", address, err)
+	}
+	return newDTLSListener(s, udp, opts), nil
 }
-
-var errTooManySessions = errors.New("gateway: too many DTLS sessions")
 
 func (s *Server) dtlsCertificate() (tls.Certificate, error) {
 	if len(s.DTLSCertificate.Certificate) > 0 {
@@ -366,8 +413,10 @@ func (s *Server) ListenAndServe(address string) error {
 // which it returns [ErrServerClosed]. Serve closes l when it returns.
 //
 // When l was not made by [Server.Listen], its DTLS settings are the
-// caller's, and sessions beyond MaxSessions are closed right after they
-// are accepted rather than refused at the first handshake message.
+// caller's; handshakes beyond MaxPendingHandshakes or MaxSessions are
+// closed right after they are accepted rather than refused at their first
+// datagram, and a new handshake from the address of an established
+// session is up to l.
 func (s *Server) Serve(l Listener) error {
 	if err := s.init(); err != nil {
 		l.Close()
@@ -399,7 +448,8 @@ func (s *Server) Serve(l Listener) error {
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "gateway serving", slog.String("address", l.Addr().String()),
 		slog.String("am", s.AM.URL), slog.String("realm", s.AM.Realm), slog.String("tree", s.AM.Tree),
 		slog.String("id", s.ID), slog.Int64("max_sessions", s.maxSessions()), slog.Duration("idle_timeout", s.idleTimeout()),
-		slog.Duration("timeout", s.timeout()))
+		slog.Int64("max_pending_handshakes", s.maxPendingHandshakes()), slog.Duration("handshake_timeout", s.handshakeTimeout()),
+		slog.Int64("max_request_bytes", s.maxRequestBytes()), slog.Duration("timeout", s.timeout()))
 	err := cs.Serve(&sessionListener{Listener: l, s: s})
 	l.Close()
 	if s.isClosed() {
@@ -528,6 +578,11 @@ func (s *Server) stop() {
 	}
 }
 
+// maxUploadsPerSession bounds the Block1 uploads a session has in
+// progress at once (go-coap allows 4096), so that a session buffers at
+// most that many times MaxRequestBytes. Things send one request at a time.
+const maxUploadsPerSession = 16
+
 // newCoAPServer builds a go-coap DTLS server with the gateway's resources
 // and the settings iot-edge things need (traps T5, T6, T8).
 func (s *Server) newCoAPServer() *dtlsserver.Server {
@@ -566,6 +621,8 @@ func (s *Server) newCoAPServer() *dtlsserver.Server {
 		}),
 		// T8: a transfer must outlive the AM call that produces its response.
 		options.WithBlockwise(true, blockwise.SZX1024, s.timeout()+blockwiseMargin),
+		options.WithBlockwiseReceivingMessagesCacheMaxEntries(maxUploadsPerSession),
+		options.WithDTLSHandshakeTimeout(s.handshakeTimeout()),
 		options.WithOnNewConn(s.onNewConn),
 		// T6: restore the Content-Format of Block2 continuations.
 		options.WithProcessReceivedMessageFunc(s.processReceived),

@@ -9,6 +9,8 @@
 //	        [--audience AUD] [--kid KID] [--cert FILE] [--address :5683]
 //	        [--timeout 5s] [-d] [--dtls-cert FILE --dtls-key FILE]
 //	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
+//	        [--max-pending-handshakes N] [--handshake-timeout 10s]
+//	        [--max-request-bytes N]
 //
 // Every flag can also be set with an environment variable GATEWAY_<NAME>,
 // for example GATEWAY_URL or GATEWAY_DTLS_CERT.
@@ -80,6 +82,10 @@ const (
 	flagMaxSessions = "max-sessions"
 	flagIdleTimeout = "idle-timeout"
 	flagLocalAM     = "local-am"
+
+	flagMaxPendingHandshakes = "max-pending-handshakes"
+	flagHandshakeTimeout     = "handshake-timeout"
+	flagMaxRequestBytes      = "max-request-bytes"
 )
 
 // Defaults without --url (the embedded local AM). The local AM listens
@@ -120,6 +126,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
 			&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "most DTLS sessions held at once", EnvVars: envVars(flagMaxSessions)},
 			&cli.DurationFlag{Name: flagIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "close DTLS sessions idle this long", EnvVars: envVars(flagIdleTimeout)},
+			&cli.IntFlag{Name: flagMaxPendingHandshakes, Value: gateway.DefaultMaxPendingHandshakes, Usage: "most DTLS handshakes in progress at once", EnvVars: envVars(flagMaxPendingHandshakes)},
+			&cli.DurationFlag{Name: flagHandshakeTimeout, Value: gateway.DefaultHandshakeTimeout, Usage: "abandon DTLS handshakes not finished in this time", EnvVars: envVars(flagHandshakeTimeout)},
+			&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
 			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 		},
 		Action: func(c *cli.Context) error {
@@ -145,6 +154,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				MaxSessions:  c.Int(flagMaxSessions),
 				IdleTimeout:  c.Duration(flagIdleTimeout),
 				LocalAM:      c.String(flagLocalAM),
+
+				MaxPendingHandshakes: c.Int(flagMaxPendingHandshakes),
+				HandshakeTimeout:     c.Duration(flagHandshakeTimeout),
+				MaxRequestBytes:      c.Int(flagMaxRequestBytes),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

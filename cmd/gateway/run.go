@@ -50,6 +50,10 @@ type options struct {
 	MaxSessions  int
 	IdleTimeout  time.Duration
 	LocalAM      string
+
+	MaxPendingHandshakes int
+	HandshakeTimeout     time.Duration
+	MaxRequestBytes      int
 }
 
 // String is iot-edge's options block, which users and scripts read.
@@ -178,6 +182,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		Timeout:         o.Timeout,
 		MaxSessions:     o.MaxSessions,
 		IdleTimeout:     o.IdleTimeout,
+
+		MaxPendingHandshakes: o.MaxPendingHandshakes,
+		HandshakeTimeout:     o.HandshakeTimeout,
+		MaxRequestBytes:      o.MaxRequestBytes,
 	}
 	defer srv.Close()
 	if err := srv.Authenticate(ctx); err != nil {

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/dtls"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
+	"github.com/thingway/thingway/coapx"
+)
+
+// --max-pending-handshakes, --handshake-timeout and --max-request-bytes
+// (here from GATEWAY_MAX_REQUEST_BYTES) reach the gateway: a larger body
+// gets 4.13 with the limit in Size1.
+func TestLimitFlags(t *testing.T) {
+	p := start(t, []string{"GATEWAY_MAX_REQUEST_BYTES=2000"}, "--address", "127.0.0.1:0",
+		"--max-pending-handshakes", "7", "--handshake-timeout", "3s")
+	p.waitFor("IoT Gateway server started.\n")
+	for _, attr := range []string{"max_pending_handshakes=7", "handshake_timeout=3s", "max_request_bytes=2000"} {
+		if !strings.Contains(p.stderr.String(), attr) {
+			t.Errorf("no %s in the serving line:\n%s", attr, p.stderr)
+		}
+	}
+	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
+	opts, err := coapx.ClientOptions(cert, coapx.Trust{InsecureAnyGateway: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := dtls.Dial(p.address(), dtls.NewDTLSClientOptions(opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cc.Post(ctx, coapx.PathAuthenticate, coapx.AppJSON, bytes.NewReader(bytes.Repeat([]byte{' '}, 3000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size1, err := resp.GetOptionUint32(message.Size1); resp.Code() != codes.RequestEntityTooLarge || err != nil || size1 != 2000 {
+		t.Errorf("3000-byte body = %v, Size1 %d (%v); want 4.13 and 2000", resp.Code(), size1, err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exit(); code != 0 {
+		t.Errorf("exit status %d\nstderr:\n%s", code, p.stderr)
+	}
+}

@@ -1,0 +1,620 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/protocol/extension"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	coapnet "github.com/plgd-dev/go-coap/v3/net"
+)
+
+// The listener's limits.
+const (
+	// maxDatagram is the largest datagram read, as pion's own listener
+	// and DTLS connections do; a longer one is truncated and so dropped.
+	maxDatagram = 8192
+	// cidLength is the length of the DTLS connection IDs the gateway
+	// hands out (RFC 9146); records carrying one are routed by it.
+	cidLength = 8
+	// acceptBacklog bounds the new sessions not yet taken by Serve.
+	acceptBacklog = 128
+	// peerQueue bounds the datagrams waiting for one session; more are
+	// dropped, as a full socket buffer would.
+	peerQueue = 64
+)
+
+// DTLS record and handshake types the listener looks at (RFC 6347, RFC 9146).
+const (
+	recordHandshake    = 22
+	recordCID          = 25
+	recordHeaderLength = 13
+	handshakeHeaderLen = 12
+	typeClientHello    = 1
+	typeServerHello    = 2
+)
+
+// DTLSListener is the listener of [Server.Listen]: one UDP socket whose
+// datagrams it sorts into DTLS sessions, by the DTLS connection ID of a
+// record when it carries one of the gateway's, else by the peer's address
+// and port.
+//
+// It refuses new handshakes beyond [Server.MaxPendingHandshakes] and
+// [Server.MaxSessions] at their first datagram. A ClientHello that
+// starts a new handshake from the address of an established session (a
+// thing that restarted without closing its session, behind a NAT that
+// kept its port) goes to a new session; once that peer has answered the
+// cookie exchange, proving it receives at the address, the old session is
+// closed and its slot freed (RFC 6347 §4.2.8). Until then the old session
+// keeps working, so a forged ClientHello cannot end it.
+type DTLSListener struct {
+	s      *Server
+	udp    *net.UDPConn
+	opts   []piondtls.ServerOption
+	accept chan *peerConn
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	readDone  chan struct{} // closed when the read loop ends
+	readErr   error         // why it ended; set before readDone is closed
+
+	mu        sync.Mutex
+	closed    bool
+	peers     map[netip.AddrPort]*peerConn
+	cids      map[string]*peerConn
+	open      int // peer connections not yet closed
+	udpClosed bool
+}
+
+// newDTLSListener serves DTLS sessions with opts on udp.
+func newDTLSListener(s *Server, udp *net.UDPConn, opts []piondtls.ServerOption) *DTLSListener {
+	l := &DTLSListener{
+		s:        s,
+		udp:      udp,
+		opts:     opts,
+		accept:   make(chan *peerConn, acceptBacklog),
+		done:     make(chan struct{}),
+		readDone: make(chan struct{}),
+		peers:    map[netip.AddrPort]*peerConn{},
+		cids:     map[string]*peerConn{},
+	}
+	go l.read()
+	return l
+}
+
+// AcceptWithContext returns the next DTLS session, before its handshake.
+func (l *DTLSListener) AcceptWithContext(ctx context.Context) (net.Conn, error) {
+	select {
+	case p := <-l.accept:
+		d := &dtlsConn{peer: p}
+		opts := append(l.opts[:len(l.opts):len(l.opts)], piondtls.WithVerifyConnection(d.verify))
+		c, err := piondtls.ServerWithOptions(p, p.raddr, opts...)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("gateway: DTLS session: %w", err)
+		}
+		d.Conn = c
+		return d, nil
+	case <-l.done:
+		return nil, coapnet.ErrListenerIsClosed
+	case <-l.readDone:
+		return nil, fmt.Errorf("%w: %w", coapnet.ErrListenerIsClosed, l.readErr)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops accepting sessions. The sessions already accepted go on
+// (and the socket stays open for them) until they are closed.
+func (l *DTLSListener) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		close(l.done)
+		var queued []*peerConn
+	drain:
+		for {
+			select {
+			case p := <-l.accept:
+				queued = append(queued, p)
+			default:
+				break drain
+			}
+		}
+		l.closeUDPLocked()
+		l.mu.Unlock()
+		for _, p := range queued {
+			p.Close()
+		}
+	})
+	return nil
+}
+
+// Addr returns the address of the UDP socket.
+func (l *DTLSListener) Addr() net.Addr { return l.udp.LocalAddr() }
+
+// closeUDPLocked closes the socket once the listener is closed and no
+// session uses it.
+func (l *DTLSListener) closeUDPLocked() {
+	if l.closed && l.open == 0 && !l.udpClosed {
+		l.udpClosed = true
+		_ = l.udp.Close()
+	}
+}
+
+func (l *DTLSListener) read() {
+	defer close(l.readDone)
+	buf := make([]byte, maxDatagram)
+	for {
+		n, from, err := l.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				l.readErr = err
+				return
+			}
+			// ICMP-reported errors and the like concern one peer.
+			l.s.log.LogAttrs(context.Background(), slog.LevelDebug, "UDP read", slog.String("error", err.Error()))
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		l.dispatch(from, buf[:n])
+	}
+}
+
+// dispatch hands a datagram to its session, creating one for a
+// ClientHello that is admitted.
+func (l *DTLSListener) dispatch(from netip.AddrPort, b []byte) {
+	l.mu.Lock()
+	p, refused := l.route(from, b)
+	l.mu.Unlock()
+	if refused != "" {
+		l.s.refuseHandshake(from.String(), refused)
+	}
+	if p != nil {
+		p.deliver(from, b)
+	}
+}
+
+// route finds the session of a datagram; with l.mu held. It returns the
+// reason when a new handshake is refused.
+func (l *DTLSListener) route(from netip.AddrPort, b []byte) (*peerConn, string) {
+	if cid, ok := recordConnectionID(b); ok {
+		if p := l.cids[string(cid)]; p != nil {
+			return p, ""
+		}
+	}
+	hello := isClientHello(b)
+	p := l.peers[from]
+	switch {
+	case p == nil:
+	case p.next != nil && isEpoch0(b):
+		// The new handshake from the address of an established session.
+		return p.next, ""
+	case hello && p.next == nil && p.established.Load():
+		// RFC 6347 §4.2.8: a new handshake (epoch 0) from the address of
+		// an established session. The old session goes when the new
+		// peer has answered the cookie exchange (see outgoing).
+		if reason, ok := l.admit(true); !ok {
+			return nil, reason
+		}
+		n := l.newPeer(from)
+		if n != nil {
+			n.prev, p.next = p, n
+		}
+		return n, ""
+	default:
+		return p, ""
+	}
+	if !hello {
+		return nil, ""
+	}
+	if reason, ok := l.admit(false); !ok {
+		return nil, reason
+	}
+	p = l.newPeer(from)
+	if p != nil {
+		l.peers[from] = p
+	}
+	return p, ""
+}
+
+// admit says whether a new handshake may start; with l.mu held.
+// Replacing an established session needs no new session slot.
+func (l *DTLSListener) admit(replacing bool) (string, bool) {
+	if l.closed {
+		return "", false
+	}
+	reason := l.s.admission(replacing, len(l.accept))
+	return reason, reason == ""
+}
+
+// newPeer queues a new session for Accept; with l.mu held. It returns nil
+// when the backlog is full.
+func (l *DTLSListener) newPeer(from netip.AddrPort) *peerConn {
+	p := &peerConn{
+		l:      l,
+		addr:   from,
+		raddr:  net.UDPAddrFromAddrPort(from),
+		in:     make(chan datagram, peerQueue),
+		closed: make(chan struct{}),
+		rd:     makeDeadline(),
+	}
+	p.inspect.Store(true)
+	select {
+	case l.accept <- p:
+		l.open++
+		return p
+	default:
+		return nil
+	}
+}
+
+// outgoing looks at a session's datagrams until its ServerHello has gone
+// out: the ServerHello carries the session's connection ID, and is sent
+// only after the peer has echoed the cookie of the HelloVerifyRequest.
+func (l *DTLSListener) outgoing(p *peerConn, b []byte) {
+	body, ok := handshakeMessage(b, typeServerHello)
+	if !ok {
+		return
+	}
+	p.inspect.Store(false)
+	var cid string
+	var sh handshake.MessageServerHello
+	if sh.Unmarshal(body) == nil {
+		for _, e := range sh.Extensions {
+			if c, ok := e.(*extension.ConnectionID); ok && len(c.CID) == cidLength {
+				cid = string(c.CID)
+			}
+		}
+	}
+	l.mu.Lock()
+	if cid != "" && !p.isClosed() {
+		p.cid = cid
+		l.cids[cid] = p
+	}
+	old := p.prev
+	if old != nil {
+		old.next, p.prev = nil, nil
+		if l.peers[p.addr] == old {
+			l.peers[p.addr] = p
+		}
+	}
+	l.mu.Unlock()
+	if old != nil {
+		l.s.log.LogAttrs(context.Background(), slog.LevelInfo, "DTLS session replaced by a new handshake from its address",
+			slog.String("peer", p.addr.String()))
+		old.replace()
+	}
+}
+
+// moved releases the address of a session whose peer now sends from
+// another one (with its connection ID); with l.mu held.
+func (l *DTLSListener) moved(p *peerConn) {
+	if l.peers[p.addr] != p {
+		return
+	}
+	delete(l.peers, p.addr)
+	if n := p.next; n != nil {
+		l.peers[p.addr] = n
+		n.prev, p.next = nil, nil
+	}
+}
+
+// remove forgets a closed session.
+func (l *DTLSListener) remove(p *peerConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.cid != "" && l.cids[p.cid] == p {
+		delete(l.cids, p.cid)
+	}
+	if l.peers[p.addr] == p {
+		delete(l.peers, p.addr)
+		if n := p.next; n != nil {
+			l.peers[p.addr] = n
+		}
+	}
+	if n := p.next; n != nil && n.prev == p {
+		n.prev = nil
+	}
+	if pr := p.prev; pr != nil && pr.next == p {
+		pr.next = nil
+	}
+	p.next, p.prev = nil, nil
+	l.open--
+	l.closeUDPLocked()
+}
+
+// checkServerOptions reports the errors pion would return for every
+// session.
+func checkServerOptions(opts []piondtls.ServerOption) error {
+	c, err := piondtls.ServerWithOptions(nopPacketConn{}, &net.UDPAddr{}, opts...)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// nopPacketConn is a packet connection that never delivers a datagram.
+type nopPacketConn struct{}
+
+func (nopPacketConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, net.ErrClosed }
+func (nopPacketConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	return 0, net.ErrClosed
+}
+func (nopPacketConn) Close() error                     { return nil }
+func (nopPacketConn) LocalAddr() net.Addr              { return &net.UDPAddr{} }
+func (nopPacketConn) SetDeadline(time.Time) error      { return nil }
+func (nopPacketConn) SetReadDeadline(time.Time) error  { return nil }
+func (nopPacketConn) SetWriteDeadline(time.Time) error { return nil }
+
+// peerConn is the packet connection of one DTLS session: the datagrams
+// routed to it, and writes to its peer through the listener's socket.
+type peerConn struct {
+	l     *DTLSListener
+	addr  netip.AddrPort
+	raddr *net.UDPAddr
+	in    chan datagram
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	rd        deadline
+
+	inspect     atomic.Bool // outgoing datagrams are looked at
+	established atomic.Bool // the handshake has completed
+	replaced    atomic.Bool
+	onReplace   atomic.Pointer[func()]
+	moved       atomic.Bool
+
+	// Guarded by l.mu.
+	cid  string
+	prev *peerConn // the established session this handshake replaces
+	next *peerConn // the new handshake from this session's address
+}
+
+type datagram struct {
+	b    []byte
+	from netip.AddrPort
+}
+
+func (p *peerConn) deliver(from netip.AddrPort, b []byte) {
+	select {
+	case p.in <- datagram{b: append([]byte(nil), b...), from: from}:
+	default: // full: dropped
+	}
+}
+
+func (p *peerConn) isClosed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case d := <-p.in:
+		var from net.Addr = p.raddr
+		if d.from != p.addr {
+			from = net.UDPAddrFromAddrPort(d.from)
+		}
+		return copy(b, d.b), from, nil
+	case <-p.closed:
+		return 0, nil, net.ErrClosed
+	case <-p.rd.wait():
+		return 0, nil, os.ErrDeadlineExceeded
+	}
+}
+
+func (p *peerConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if p.isClosed() {
+		return 0, net.ErrClosed
+	}
+	if p.inspect.Load() {
+		p.l.outgoing(p, b)
+	}
+	if ua, ok := to.(*net.UDPAddr); ok && ua != p.raddr && !p.moved.Load() {
+		// pion writes to a new address only when a record with the
+		// session's connection ID came from there (RFC 9146 §6).
+		if ap := ua.AddrPort(); netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) != p.addr {
+			p.moved.Store(true)
+			p.l.mu.Lock()
+			p.l.moved(p)
+			p.l.mu.Unlock()
+		}
+	}
+	return p.l.udp.WriteTo(b, to)
+}
+
+// Close ends the session's packet flow: reads return net.ErrClosed and
+// writes are not sent.
+func (p *peerConn) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.l.remove(p)
+	})
+	return nil
+}
+
+// replace ends an established session that a new handshake from its
+// address replaces: it tells the session's owner, then ends the packet
+// flow, so that the DTLS connection fails to read and is closed without
+// a close_notify (which would reach the new peer).
+func (p *peerConn) replace() {
+	p.replaced.Store(true)
+	if f := p.onReplace.Swap(nil); f != nil {
+		(*f)()
+	}
+	p.Close()
+}
+
+// setOnReplace registers what to do when the session is replaced, before
+// its packet flow ends; at once if it already is. f must not do I/O on
+// the session.
+func (p *peerConn) setOnReplace(f func()) {
+	p.onReplace.Store(&f)
+	if p.replaced.Load() {
+		if f := p.onReplace.Swap(nil); f != nil {
+			(*f)()
+		}
+	}
+}
+
+func (p *peerConn) LocalAddr() net.Addr { return p.l.udp.LocalAddr() }
+
+func (p *peerConn) SetDeadline(t time.Time) error { return p.SetReadDeadline(t) }
+
+func (p *peerConn) SetReadDeadline(t time.Time) error {
+	p.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline does nothing: writes to a UDP socket do not wait.
+func (p *peerConn) SetWriteDeadline(time.Time) error { return nil }
+
+// dtlsConn is a DTLS session of a DTLSListener.
+type dtlsConn struct {
+	*piondtls.Conn
+	peer *peerConn
+	// establish, if set, takes a session slot for the session or refuses
+	// it. It runs when the peer's Finished has been verified, before the
+	// gateway's Finished is sent, so that a refusal fails the handshake
+	// and a thing whose handshake succeeded is counted.
+	establish func(peer string) error
+}
+
+// verify is pion's VerifyConnection callback.
+func (c *dtlsConn) verify(*piondtls.State) error {
+	if c.establish == nil {
+		return nil
+	}
+	return c.establish(c.peer.addr.String())
+}
+
+// HandshakeContext runs the DTLS handshake and marks the session
+// established, so that a new ClientHello from its address replaces it.
+func (c *dtlsConn) HandshakeContext(ctx context.Context) error {
+	if err := c.Conn.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	c.peer.established.Store(true)
+	return nil
+}
+
+// deadline is a read deadline that wakes a waiting reader (as
+// net.Pipe's).
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{} // closed when the deadline passes
+}
+
+func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait until it has closed cancel
+	}
+	d.timer = nil
+	closed := isClosedChan(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		cancel := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func isClosedChan(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// isEpoch0 reports whether the first record of a datagram is
+// unencrypted (epoch 0): a handshake message, ChangeCipherSpec or alert of
+// a handshake in progress.
+func isEpoch0(b []byte) bool {
+	return len(b) >= recordHeaderLength && b[0] != recordCID && b[3] == 0 && b[4] == 0
+}
+
+// isClientHello reports whether a datagram starts with a ClientHello in
+// epoch 0.
+func isClientHello(b []byte) bool {
+	_, ok := handshakeMessage(b, typeClientHello)
+	return ok
+}
+
+// handshakeMessage returns the body of the handshake message of type t
+// that starts the datagram's first record, if it is unencrypted and
+// unfragmented enough to hold the message header.
+func handshakeMessage(b []byte, t byte) ([]byte, bool) {
+	if !isEpoch0(b) || b[0] != recordHandshake || len(b) < recordHeaderLength+handshakeHeaderLen || b[recordHeaderLength] != t {
+		return nil, false
+	}
+	rec := b[recordHeaderLength:]
+	if n := int(b[11])<<8 | int(b[12]); n < len(rec) {
+		rec = rec[:n]
+	}
+	if len(rec) < handshakeHeaderLen {
+		return nil, false
+	}
+	n := int(rec[9])<<16 | int(rec[10])<<8 | int(rec[11]) // fragment length
+	body := rec[handshakeHeaderLen:]
+	if n < len(body) {
+		body = body[:n]
+	}
+	return body, true
+}
+
+// recordConnectionID returns the connection ID of the first record of
+// the datagram that carries one (content type tls12_cid, RFC 9146).
+func recordConnectionID(b []byte) ([]byte, bool) {
+	for len(b) >= recordHeaderLength {
+		if b[0] == recordCID {
+			if len(b) < recordHeaderLength+cidLength {
+				return nil, false
+			}
+			return b[11 : 11+cidLength], true
+		}
+		n := recordHeaderLength + (int(b[11])<<8 | int(b[12]))
+		if n > len(b) {
+			return nil, false
+		}
+		b = b[n:]
+	}
+	return nil, false
+}
