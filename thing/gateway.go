@@ -62,10 +62,12 @@ type Gateway struct {
 	opts []piondtls.ClientOption
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	conn      *client.Conn
-	info      *callback.AMInfo
-	verifyErr error // why the last handshake refused the gateway's certificate
+	mu   sync.Mutex // guards conn and info; held while dialling
+	conn *client.Conn
+	info *callback.AMInfo
+
+	verifyMu  sync.Mutex // not mu: the handshake runs while mu is held
+	verifyErr error      // why the last handshake refused the gateway's certificate
 }
 
 // DialGateway connects to a gateway and checks it answers a CoAP ping.
@@ -92,9 +94,9 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 		// failed handshake as a cancelled context or a peer's decode error.
 		opts = append(opts, piondtls.WithVerifyPeerCertificate(func(raw [][]byte, chains [][]*x509.Certificate) error {
 			err := v(raw, chains)
-			g.mu.Lock()
+			g.verifyMu.Lock()
 			g.verifyErr = err
-			g.mu.Unlock()
+			g.verifyMu.Unlock()
 			return err
 		}))
 	}
@@ -106,8 +108,11 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Ping(ctx); err != nil {
+	if err := untilDone(ctx, conn, func() error { return conn.Ping(ctx) }); err != nil {
 		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if verr := g.takeVerifyErr(); verr != nil {
 			return nil, fmt.Errorf("thing: the gateway at %s is not trusted: %w", addr, verr)
 		}
@@ -183,10 +188,26 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	}
 }
 
+// untilDone runs f, but returns when ctx ends even if f is stuck: pion/dtls
+// v3 runs the handshake on the first write, under its own context, so a
+// gateway that never completes a handshake would block f. Closing conn
+// ends f.
+func untilDone(ctx context.Context, conn *client.Conn, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		conn.Close()
+		return ctx.Err()
+	}
+}
+
 // takeVerifyErr returns and clears the last certificate refusal.
 func (g *Gateway) takeVerifyErr() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.verifyMu.Lock()
+	defer g.verifyMu.Unlock()
 	err := g.verifyErr
 	g.verifyErr = nil
 	return err
@@ -236,7 +257,12 @@ func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Con
 			return 0, nil, err
 		}
 		start := time.Now()
-		res, err := do(conn)
+		var res *pool.Message
+		err = untilDone(ctx, conn, func() error {
+			var err error
+			res, err = do(conn)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, nil, ctx.Err()

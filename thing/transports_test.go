@@ -440,3 +440,23 @@ func TestDevicePollingErrorsBothTransports(t *testing.T) {
 		})
 	}
 }
+
+// DialGateway gives up when its context ends, even if the peer never
+// completes a DTLS handshake (here a UDP socket that never answers).
+func TestDialGatewayHonoursContext(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = thing.DialGateway(ctx, thing.GatewayConfig{Address: pc.LocalAddr().String(), Trust: coapx.Trust{InsecureAnyGateway: true}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("DialGateway returned after %v", d)
+	}
+}
