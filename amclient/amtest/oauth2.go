@@ -175,7 +175,7 @@ func (s *Server) putGrant(g *grant) error {
 	s.st.mu.Lock()
 	c := *g
 	s.st.grants[g.ID] = &c
-	s.sweepLocked(g.AuthTime)
+	s.sweepLocked(s.now())
 	s.st.mu.Unlock()
 	return nil
 }

@@ -297,11 +297,8 @@ func (s *Server) handleNodes(c *reqCtx, p string) error {
 	if err != nil {
 		return err
 	}
-	if v, ok := body["_id"]; ok {
-		var bid string
-		if json.Unmarshal(v, &bid) != nil || bid != id {
-			return crestErr(http.StatusBadRequest, "The _id in the body is not the node's ID "+id)
-		}
+	if err := checkBodyID(body, id, "node's ID"); err != nil {
+		return err
 	}
 	if v, ok := body["_type"]; ok {
 		var bt nodeType
@@ -410,11 +407,8 @@ func (s *Server) handleTrees(c *reqCtx, name string) error {
 	if err != nil {
 		return err
 	}
-	if v, ok := body["_id"]; ok {
-		var bid string
-		if json.Unmarshal(v, &bid) != nil || bid != name {
-			return crestErr(http.StatusBadRequest, "The _id in the body is not the tree's name "+name)
-		}
+	if err := checkBodyID(body, name, "tree's name"); err != nil {
+		return err
 	}
 	t := &Tree{}
 	if err := json.Unmarshal(raw, t); err != nil {
@@ -562,11 +556,8 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 	if err != nil {
 		return err
 	}
-	if v, ok := body["_id"]; ok {
-		var bid string
-		if json.Unmarshal(v, &bid) != nil || bid != id {
-			return crestErr(http.StatusBadRequest, "The _id in the body is not the agent's ID "+id)
-		}
+	if err := checkBodyID(body, id, "agent's ID"); err != nil {
+		return err
 	}
 	created := false
 	r, err := s.inRealm(c, func(_ *Config, r *Realm) error {
@@ -764,4 +755,18 @@ func (s *Server) putScript(c *reqCtx, id string, create bool) error {
 		status = http.StatusCreated
 	}
 	return writeResource(c, status, id, r.Scripts[id], nil)
+}
+
+// checkBodyID refuses a body whose _id is not the ID the URL names (what:
+// "node's ID", "tree's name", ...); a body without _id is fine.
+func checkBodyID(body map[string]json.RawMessage, want, what string) error {
+	v, ok := body["_id"]
+	if !ok {
+		return nil
+	}
+	var got string
+	if json.Unmarshal(v, &got) != nil || got != want {
+		return crestErr(http.StatusBadRequest, "The _id in the body is not the "+what+" "+want)
+	}
+	return nil
 }
