@@ -18,6 +18,7 @@ import (
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/gateway"
 )
 
 // T3: the iot-edge SDK presents a minimal self-signed certificate (serial
@@ -48,7 +49,8 @@ func TestOldSDKMinimalCertificate(t *testing.T) {
 // the AM call.
 func TestSlowAMAnswerIsPiggybacked(t *testing.T) {
 	e := newEnv(t)
-	g := e.gateway()
+	var c clock
+	g := e.gateway(func(s *gateway.Server) { s.Time = c.now })
 	key := newKey(t)
 	e.identity("patient-thing", "device", key, nil)
 	sess, err := (&amclient.Client{URL: e.url, Realm: "/"}).Authenticate(context.Background(), "auth-tree",
@@ -79,7 +81,10 @@ func TestSlowAMAnswerIsPiggybacked(t *testing.T) {
 		if !more {
 			break
 		}
-		time.Sleep(500 * time.Millisecond) // a slow thing
+		// A slow thing: longer between blocks than go-coap's default
+		// block-wise timeout (3 s), well within the gateway's.
+		c.advance(10 * time.Second)
+		g.s.ForTest().CheckExpiry()
 		next, _ := blockwise.EncodeBlockOption(blockwise.SZX1024, num, true)
 		resp = rc.exchange(message.Message{Token: token, Code: codes.POST, Options: opts(message.URIPath, "accesstoken", message.Block2, next)})
 		if resp.Code != codes.Changed {

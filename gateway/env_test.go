@@ -36,6 +36,7 @@ import (
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/proctest"
 )
 
 // env is a local AM, reachable over real HTTP on a loopback port that
@@ -162,13 +163,8 @@ func (e *env) startAM() {
 	e.t.Helper()
 	var l net.Listener
 	var err error
-	for range 50 {
-		if l, err = net.Listen("tcp", e.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	// The port was just released; retry until it can be bound again.
+	if !proctest.Eventually(10*time.Second, func() bool { l, err = net.Listen("tcp", e.addr); return err == nil }) {
 		e.t.Fatalf("listen again on %s: %v", e.addr, err)
 	}
 	e.serve(l)
@@ -259,6 +255,7 @@ var gatewayN atomic.Int64
 // gw is a running gateway.
 type gw struct {
 	s    *gateway.Server
+	l    *gateway.DTLSListener
 	addr string
 	logs *logSink
 	errc chan error
@@ -298,7 +295,7 @@ func startGateway(t *testing.T, s *gateway.Server, logs *logSink) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gw{s: s, addr: l.Addr().String(), logs: logs, errc: make(chan error, 1)}
+	g := &gw{s: s, l: l, addr: l.Addr().String(), logs: logs, errc: make(chan error, 1)}
 	go func() { g.errc <- s.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -622,14 +619,17 @@ func jsonString(v any) string {
 
 func netResolve(addr string) (*net.UDPAddr, error) { return net.ResolveUDPAddr("udp4", addr) }
 
-// waitFor polls cond until it holds or d passes.
+// clock is a Server.Time that a test moves on: real time plus an offset.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// waitFor waits until cond holds, checking it every few milliseconds,
+// and fails the test if it does not hold within d.
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !proctest.Eventually(d, cond) {
+		t.Fatal("condition not met in time")
 	}
 }

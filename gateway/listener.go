@@ -66,6 +66,7 @@ type DTLSListener struct {
 	closeOnce sync.Once
 	readDone  chan struct{} // closed when the read loop ends
 	readErr   error         // why it ended; set before readDone is closed
+	datagrams atomic.Int64  // datagrams routed (or dropped) so far
 
 	mu        sync.Mutex
 	closed    bool
@@ -183,6 +184,7 @@ func (l *DTLSListener) dispatch(from netip.AddrPort, b []byte) {
 	if p != nil {
 		p.deliver(from, b)
 	}
+	l.datagrams.Add(1)
 }
 
 // route finds the session of a datagram; with l.mu held. It returns the

@@ -187,26 +187,29 @@ func TestSpoofedClientHelloKeepsSession(t *testing.T) {
 	rc.exchange(aminfoGET)
 	ua, _ := netResolve(g.addr)
 	hello := clientHello(t)
+	lt := g.l.ForTest()
+	peers, sorted := lt.Peers(), lt.Datagrams()
 	for range 3 {
 		if _, err := pc.WriteTo(hello, ua); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	if n := g.s.ForTest().PendingHandshakes(); n != 1 {
-		t.Errorf("pending handshakes = %d, want 1 (the forged one)", n)
+	waitFor(t, 10*time.Second, func() bool { return lt.Datagrams() >= sorted+3 })
+	if n := lt.Peers(); n != peers+1 {
+		t.Errorf("peer connections = %d after 3 forged ClientHellos, want %d (the session and one handshake)", n, peers+1)
 	}
+	waitFor(t, 10*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 1 })
 	if resp := rc.exchange(aminfoGET); resp.Code != codes.Content {
 		t.Fatalf("/aminfo after forged ClientHellos = %v", resp.Code)
 	}
-	time.Sleep(1500 * time.Millisecond) // the forged handshake times out
+	// The forged handshake times out (HandshakeTimeout).
+	waitFor(t, 10*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 0 })
 	if resp := rc.exchange(aminfoGET); resp.Code != codes.Content {
 		t.Fatalf("/aminfo after the forged handshake expired = %v", resp.Code)
 	}
 	if n := g.s.ForTest().Sessions(); n != 1 {
 		t.Errorf("sessions = %d, want 1", n)
 	}
-	waitFor(t, 5*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 0 })
 }
 
 // With DTLS connection IDs (RFC 9146), records that carry the gateway's
@@ -293,9 +296,7 @@ func TestPendingHandshakesHoldNoSession(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.MaxSessions = 2 })
 	sendHellos(t, g.addr, 5)
-	for deadline := time.Now().Add(5 * time.Second); g.s.ForTest().PendingHandshakes() < 5 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 5 })
 	dialRaw(t, g.addr).exchange(aminfoGET)
 	dialRaw(t, g.addr).exchange(aminfoGET)
 	if n, p := g.s.ForTest().Sessions(), g.s.ForTest().PendingHandshakes(); n != 2 || p != 5 {

@@ -51,6 +51,10 @@ const (
 // timeout: a Block1 upload or Block2 download must survive an AM call.
 const blockwiseMargin = 30 * time.Second
 
+// expiryInterval is how often go-coap's expiry checks run (idle sessions,
+// block-wise transfers, message caches): its own default.
+const expiryInterval = 4 * time.Second
+
 // Server is a Thingway gateway. Set its fields before the first call of
 // Authenticate, Serve or ListenAndServe and do not change them afterwards.
 // A Server serves until Shutdown or Close; it cannot be restarted.
@@ -183,6 +187,9 @@ type Server struct {
 	serving   sync.WaitGroup
 
 	restoreCF atomic.Bool // T6 hook on; false only in tests
+
+	expiryMu sync.Mutex
+	expiry   []func(now time.Time) bool // each Serve's expiry check
 }
 
 // Listener is what [Server.Serve] accepts: a DTLS listener such as the
@@ -215,6 +222,24 @@ func intOr(n, def int) int {
 		return n
 	}
 	return def
+}
+
+// runExpiry is go-coap's periodic runner: it calls check, go-coap's
+// expiry of idle sessions, block-wise transfers and message caches, every
+// expiryInterval with the server's clock until check returns false.
+func (s *Server) runExpiry(check func(now time.Time) bool) {
+	s.expiryMu.Lock()
+	s.expiry = append(s.expiry, check)
+	s.expiryMu.Unlock()
+	go func() {
+		t := time.NewTicker(expiryInterval)
+		defer t.Stop()
+		for range t.C {
+			if !check(s.now()) {
+				return
+			}
+		}
+	}()
 }
 
 func (s *Server) now() time.Time {
@@ -614,6 +639,9 @@ func (s *Server) newCoAPServer() *dtlsserver.Server {
 		options.WithErrors(func(err error) {
 			s.log.LogAttrs(context.Background(), slog.LevelDebug, "coap", slog.String("error", err.Error()))
 		}),
+		// Expiry on the server's clock (Time), so that it can be tested
+		// without waiting.
+		options.WithPeriodicRunner(s.runExpiry),
 		// T5: iot-edge things never re-dial; go-coap's default closes after 16 s.
 		options.WithInactivityMonitor(s.idleTimeout(), func(cc *udpclient.Conn) {
 			s.log.LogAttrs(context.Background(), slog.LevelDebug, "closing idle DTLS session", slog.String("peer", cc.RemoteAddr().String()))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -274,6 +275,8 @@ func (t *Thing) UserToken(ctx context.Context, da *DeviceAuthorization) (*Access
 		default:
 			return nil, err
 		}
+		t.log.LogAttrs(ctx, slog.LevelDebug, "user token pending, polling again", slog.String("reason", e.OAuthError),
+			slog.Duration("interval", interval))
 		timer := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():

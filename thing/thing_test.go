@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -497,13 +498,36 @@ func (e *env) consent(da *thing.DeviceAuthorization, decision string) {
 	}
 }
 
+// messageSignal is a slog.Handler whose channel seen is closed when a
+// record with its message is logged.
+type messageSignal struct {
+	msg  string
+	once *sync.Once
+	seen chan struct{}
+}
+
+func newMessageSignal(msg string) messageSignal {
+	return messageSignal{msg: msg, once: new(sync.Once), seen: make(chan struct{})}
+}
+
+func (h messageSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (h messageSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h messageSignal) WithGroup(string) slog.Handler            { return h }
+func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+
 func TestUserToken(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
 	key := ecKey(t)
 	e.manualThing("user-thing", key)
-	th, err := thing.New(ctx, thing.Config{Connector: e.connector("auth-tree"), ID: "user-thing", Key: key})
+	pending := newMessageSignal("user token pending, polling again")
+	th, err := thing.New(ctx, thing.Config{Connector: e.connector("auth-tree"), ID: "user-thing", Key: key, Logger: slog.New(pending)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,8 +536,10 @@ func TestUserToken(t *testing.T) {
 		if err != nil || da.Interval != 1 || !strings.Contains(da.VerificationURIComplete, da.UserCode) {
 			t.Fatalf("user code = %+v, %v", da, err)
 		}
+		// The user allows while the thing polls: after its first poll
+		// was answered authorization_pending.
 		go func() {
-			time.Sleep(1500 * time.Millisecond)
+			<-pending.seen
 			e.consent(da, "allow")
 		}()
 		tok, err := th.UserToken(ctx, da)

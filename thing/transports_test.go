@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
+	"github.com/thingway/thingway/internal/proctest"
 	"github.com/thingway/thingway/thing"
 )
 
@@ -248,7 +250,8 @@ func TestDeviceGrantBothTransports(t *testing.T) {
 			e.manualThing("grant-thing", key)
 			e.manualThing("other-thing", otherKey)
 			conn := e.via(tr, "auth-tree")
-			th, err := thing.New(ctx, thing.Config{Connector: conn, ID: "grant-thing", Key: key, Time: e.now})
+			pending := newMessageSignal("user token pending, polling again")
+			th, err := thing.New(ctx, thing.Config{Connector: conn, ID: "grant-thing", Key: key, Time: e.now, Logger: slog.New(pending)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +272,7 @@ func TestDeviceGrantBothTransports(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() { time.Sleep(1200 * time.Millisecond); e.consent(da, "allow") }()
+			go func() { <-pending.seen; e.consent(da, "allow") }()
 			tok, err := th.UserToken(ctx, da)
 			if err != nil {
 				t.Fatalf("allow: %v", err)
@@ -325,16 +328,17 @@ func TestGatewayRestart(t *testing.T) {
 	}
 	gw.Close()
 	// The same address, a new gateway process (in spirit): the DTLS
-	// session is gone.
-	for i := 0; ; i++ {
-		if pc, err := net.ListenPacket("udp4", addr); err == nil {
+	// session is gone. The port is free once the old sessions have ended.
+	var err2 error
+	if !proctest.Eventually(10*time.Second, func() bool {
+		pc, err := net.ListenPacket("udp4", addr)
+		if err == nil {
 			pc.Close()
-			break
 		}
-		if i > 50 {
-			t.Fatal("address not released")
-		}
-		time.Sleep(20 * time.Millisecond)
+		err2 = err
+		return err == nil
+	}) {
+		t.Fatalf("address not released: %v", err2)
 	}
 	e.gateway("auth-tree", addr)
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -97,6 +97,7 @@ type browserFixture struct {
 	thing *restricted
 	b     *browser
 	ctx   context.Context
+	clock *fakeClock // the local AM's
 }
 
 const bjensenPassword = "Ch4ng31t"
@@ -106,7 +107,7 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 	path := chromiumPath(t)
 	cfg := amtest.DefaultConfig()
 	cfg.Realms["/"].OAuth2.Device.DevicePollInterval = 1
-	srv, c := startWith(t, cfg)
+	srv, c, clk := startClocked(t, cfg)
 	admin := c.adminLogin()
 	th := newThing(t, "user-authorized-thing")
 	c.createThing(admin, "/", th, nil)
@@ -128,7 +129,7 @@ func newBrowserFixture(t *testing.T) *browserFixture {
 		t.Fatalf("chromium does not answer: %v", err)
 	}
 	t.Logf("browser: %s", v.Product)
-	return &browserFixture{srv: srv, c: c, thing: c.restrictedSession(th, c.mustPoP(th, "auth-tree", "/")), b: b, ctx: ctx}
+	return &browserFixture{srv: srv, c: c, thing: c.restrictedSession(th, c.mustPoP(th, "auth-tree", "/")), b: b, ctx: ctx, clock: clk}
 }
 
 // userCode starts a device authorization for the thing.
@@ -137,51 +138,24 @@ func (f *browserFixture) userCode(t *testing.T, scopes ...string) map[string]any
 	return expectStatus(t, f.thing.things("POST", "get_user_code", "/", map[string]any{"scope": scopes}), 200)
 }
 
-// pollUserToken polls get_user_token as the SDK does, every interval, until
-// an answer other than authorization_pending or slow_down, while the browser
-// (run) works; a browser error fails the test.
+// pollUserToken polls get_user_token as the SDK does: once before the
+// user acts in the browser (run), which must answer authorization_pending,
+// then, with the local AM's clock moved past the poll interval, once after
+// the browser has finished; a browser error fails the test.
 func (f *browserFixture) pollUserToken(t *testing.T, deviceCode string, run func() error) response {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- run() }()
-	browserDone := false
-	deadline := time.Now().Add(90 * time.Second)
-	for polls := 1; ; polls++ {
-		if !browserDone {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("browser: %v", err)
-				}
-				browserDone = true
-			default:
-			}
-		}
-		r := f.thing.things("POST", "get_user_token", "/", map[string]any{"device_code": deviceCode})
-		if r.status == 200 {
-			t.Logf("token after %d polls", polls)
-			if !browserDone {
-				if err := <-done; err != nil {
-					t.Fatalf("browser: %v", err)
-				}
-			}
-			return r
-		}
-		m := r.json(t)
-		detail, _ := m["detail"].(map[string]any)
-		if e := detail["error"]; e != "authorization_pending" && e != "slow_down" {
-			if !browserDone {
-				if err := <-done; err != nil {
-					t.Fatalf("browser: %v", err)
-				}
-			}
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %v after %d polls", detail["error"], polls)
-		}
-		time.Sleep(1100 * time.Millisecond)
+	poll := func() response {
+		return f.thing.things("POST", "get_user_token", "/", map[string]any{"device_code": deviceCode})
 	}
+	r := poll()
+	if detail, _ := r.json(t)["detail"].(map[string]any); r.status == 200 || detail["error"] != "authorization_pending" {
+		t.Fatalf("poll before the user acted: %d %s, want authorization_pending", r.status, r.body)
+	}
+	if err := run(); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	f.clock.Advance(2 * time.Second) // past the poll interval: no slow_down
+	return poll()
 }
 
 // checkConsole fails the test on console errors, such as a style sheet

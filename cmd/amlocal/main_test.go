@@ -1,139 +1,50 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/thingway/thingway/internal/proctest"
 )
 
 // The tests below run the amlocal binary as a user would: built with
-// go build, on a free loopback port, stopped with signals.
+// go build, on a port of its own choosing (it prints its URL), stopped
+// with signals.
 
-// buildAmlocal builds the command into a temporary directory.
-func buildAmlocal(t *testing.T) string {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	proctest.Cleanup()
+	os.Exit(code)
+}
+
+// startAmlocal starts amlocal with args (and extra environment).
+func startAmlocal(t *testing.T, env []string, args ...string) *proctest.Proc {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "amlocal")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return proctest.Start(t, proctest.Build(t, "."), env, args...)
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t *testing.T) string {
+var urlLine = regexp.MustCompile(`(?m)^  URL +(\S+)\n`)
+
+// serving waits until amlocal has printed its whole summary (it listens
+// before it prints) and returns the URL it printed.
+func serving(t *testing.T, p *proctest.Proc) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	out := p.Stdout.Wait("Press Ctrl-C to stop.\n")
+	m := urlLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("amlocal printed no URL line:\n%s", out)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a running amlocal.
-type proc struct {
-	t              *testing.T
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{} // closed when the process has exited
-	err            error         // Wait's result, set before done is closed
-}
-
-// startAmlocal starts bin with args (and extra environment) and stops it
-// with SIGKILL when the test ends if it is still running.
-func startAmlocal(t *testing.T, bin string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(bin, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("amlocal %v stdout:\n%s\nstderr:\n%s", args, p.stdout, p.stderr)
-		}
-	})
-	return p
-}
-
-// waitReady polls server info until it answers 200.
-func (p *proc) waitReady(base string) {
-	p.t.Helper()
-	c := newHTTPClient()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			p.t.Fatalf("amlocal exited before it was ready: %v\nstderr:\n%s", p.err, p.stderr)
-		default:
-		}
-		res, err := c.Get(base + "/json/serverinfo/*")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("amlocal did not answer %s/json/serverinfo/* within 30s\nstderr:\n%s", base, p.stderr)
-}
-
-// wait waits up to d for the process to exit and returns its exit code.
-func (p *proc) wait(d time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(d):
-		p.t.Fatalf("amlocal did not exit within %v", d)
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		p.t.Fatalf("wait: %v", p.err)
-	}
-	return 0
+	return m[1]
 }
 
 func newHTTPClient() *http.Client {
@@ -197,19 +108,17 @@ func TestPersistsAcrossKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
-	addr := freeAddr(t)
-	base := "http://" + addr + "/openam"
 	data := filepath.Join(t.TempDir(), "data")
-	args := []string{"--listen", addr, "--data", data}
+	args := []string{"--listen", "127.0.0.1:0", "--data", data}
 	jwks, err := os.ReadFile("../../resources/manual-thing.jwks")
 	if err != nil {
 		t.Fatal(err)
 	}
-	userURL := base + "/json/realms/root/users/persist-thing"
+	const userPath = "/json/realms/root/users/persist-thing"
 
-	p := startAmlocal(t, bin, nil, args...)
-	p.waitReady(base)
+	p := startAmlocal(t, nil, args...)
+	base := serving(t, p)
+	userURL := base + userPath
 	tok := adminLogin(t, base)
 	body, _ := json.Marshal(map[string]string{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device", "thingKeys": strings.TrimSpace(string(jwks))})
 	r := do(t, "PUT", userURL, string(body), "Content-Type: application/json",
@@ -217,19 +126,17 @@ func TestPersistsAcrossKill(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("PUT identity: %d %s", r.status, r.body)
 	}
-	if !strings.Contains(p.stdout.String(), "data        "+data) {
-		t.Errorf("stdout does not name the data directory:\n%s", p.stdout)
+	if !strings.Contains(p.Stdout.String(), "data        "+data) {
+		t.Errorf("stdout does not name the data directory:\n%s", p.Stdout)
 	}
 
 	// SIGKILL: nothing is flushed at exit, so only what was on disk when
 	// the PUT was acknowledged survives.
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	p.wait(10 * time.Second)
+	p.Kill()
 
-	p = startAmlocal(t, bin, nil, args...)
-	p.waitReady(base)
+	p = startAmlocal(t, nil, args...)
+	base = serving(t, p)
+	userURL = base + userPath
 	tok2 := adminLogin(t, base)
 	r = do(t, "GET", userURL, "", "Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+tok2)
 	if r.status != http.StatusOK {
@@ -266,30 +173,25 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
-	addr := freeAddr(t)
-	base := "http://" + addr + "/openam"
 	// The listen address comes from the environment.
-	p := startAmlocal(t, bin, []string{"AMLOCAL_LISTEN=" + addr})
-	p.waitReady(base)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	p := startAmlocal(t, []string{"AMLOCAL_LISTEN=127.0.0.1:0"})
+	base := serving(t, p)
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
+		t.Errorf("exit status after SIGTERM = %d, want 0\nstderr:\n%s", code, p.Stderr)
 	}
-	if code := p.wait(10 * time.Second); code != 0 {
-		t.Errorf("exit status after SIGTERM = %d, want 0\nstderr:\n%s", code, p.stderr)
-	}
-	out := p.stdout.String()
+	out := p.Stdout.String()
 	for _, want := range []string{base, "amAdmin (default password)", "in memory", "CN=Thingway Example CA",
 		"iot-software-publisher, issuer https://soft-pub.example.com", "auth-tree"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "changeit") || strings.Contains(p.stderr.String(), "changeit") {
-		t.Errorf("the admin password was printed:\nstdout:\n%s\nstderr:\n%s", out, p.stderr)
+	if strings.Contains(out, "changeit") || strings.Contains(p.Stderr.String(), "changeit") {
+		t.Errorf("the admin password was printed:\nstdout:\n%s\nstderr:\n%s", out, p.Stderr)
 	}
-	if !strings.Contains(p.stderr.String(), "stopped") {
-		t.Errorf("stderr lacks the stop log line:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr.String(), "stopped") {
+		t.Errorf("stderr lacks the stop log line:\n%s", p.Stderr)
 	}
 }
 
@@ -297,7 +199,6 @@ func TestBadInputExits1(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -345,11 +246,11 @@ func TestBadInputExits1(t *testing.T) {
 			if args[0] != "--listen" {
 				args = append([]string{"--listen", "127.0.0.1:0"}, args...)
 			}
-			p := startAmlocal(t, bin, nil, args...)
-			if code := p.wait(10 * time.Second); code != 1 {
+			p := startAmlocal(t, nil, args...)
+			if code := p.Exit(); code != 1 {
 				t.Errorf("exit status = %d, want 1", code)
 			}
-			stderr := p.stderr.String()
+			stderr := p.Stderr.String()
 			for _, w := range tt.want {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, stderr)
@@ -358,8 +259,8 @@ func TestBadInputExits1(t *testing.T) {
 			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
 				t.Errorf("stderr has %d lines, want one:\n%s", lines, stderr)
 			}
-			if p.stdout.String() != "" {
-				t.Errorf("stdout = %q, want nothing", p.stdout)
+			if p.Stdout.String() != "" {
+				t.Errorf("stdout = %q, want nothing", p.Stdout)
 			}
 		})
 	}
@@ -369,17 +270,15 @@ func TestDataDirInUse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
-	addr := freeAddr(t)
 	data := t.TempDir()
-	p := startAmlocal(t, bin, nil, "--listen", addr, "--data", data)
-	p.waitReady("http://" + addr + "/openam")
-	q := startAmlocal(t, bin, nil, "--listen", "127.0.0.1:0", "--data", data)
-	if code := q.wait(10 * time.Second); code != 1 {
+	p := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--data", data)
+	serving(t, p)
+	q := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--data", data)
+	if code := q.Exit(); code != 1 {
 		t.Errorf("second amlocal on the same data directory: exit status %d, want 1", code)
 	}
-	if want := "data directory " + data + " is in use"; !strings.Contains(q.stderr.String(), want) {
-		t.Errorf("stderr lacks %q:\n%s", want, q.stderr)
+	if want := "data directory " + data + " is in use"; !strings.Contains(q.Stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, q.Stderr)
 	}
 }
 
@@ -390,7 +289,6 @@ func TestImportAndAdminChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
 	dir := t.TempDir()
 	for name, body := range map[string]string{
 		"services/iot/iot.json":               `{"oauthClientName":"forgerock-iot-oauth2-client","createOAuthClient":true,"attributeAllowlist":["thingConfig"]}`,
@@ -409,14 +307,12 @@ func TestImportAndAdminChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
-	base := "http://" + addr + "/openam"
 	data := filepath.Join(t.TempDir(), "data")
-	p := startAmlocal(t, bin, nil, "--listen", addr, "--data", data, "--fresh", "--import", dir)
-	p.waitReady(base)
+	p := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--data", data, "--fresh", "--import", dir)
+	base := serving(t, p)
 	for _, want := range []string{"imported    " + dir, "realm /     trees ThingAuth, ldapService", "realm /Fleet trees \n"} {
-		if !strings.Contains(p.stdout.String(), want) {
-			t.Errorf("stdout lacks %q:\n%s", want, p.stdout)
+		if !strings.Contains(p.Stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, p.Stdout)
 		}
 	}
 	tok := adminLogin(t, base)
@@ -430,15 +326,12 @@ func TestImportAndAdminChanges(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("admin change: %d %s", r.status, r.body)
 	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	p.wait(10 * time.Second)
+	p.Kill()
 
-	p = startAmlocal(t, bin, nil, "--listen", addr, "--data", data)
-	p.waitReady(base)
-	if !strings.Contains(p.stdout.String(), "from the data directory") {
-		t.Errorf("stdout does not say the configuration was restored:\n%s", p.stdout)
+	p = startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--data", data)
+	base = serving(t, p)
+	if !strings.Contains(p.Stdout.String(), "from the data directory") {
+		t.Errorf("stdout does not say the configuration was restored:\n%s", p.Stdout)
 	}
 	tok = adminLogin(t, base)
 	hdr[2] = "iPlanetDirectoryPro: " + tok
@@ -456,9 +349,9 @@ func TestImportAndAdminChanges(t *testing.T) {
 	bad := t.TempDir()
 	os.MkdirAll(filepath.Join(bad, "trees"), 0o755)
 	os.WriteFile(filepath.Join(bad, "trees", "T.json"), []byte(`{"entryNodeId":"nope","nodes":{}}`), 0o600)
-	p2 := startAmlocal(t, bin, nil, "--listen", freeAddr(t), "--import", bad)
-	if code := p2.wait(30 * time.Second); code != 1 || !strings.Contains(p2.stderr.String(), "T.json") {
-		t.Errorf("broken import: exit %d, stderr:\n%s", code, p2.stderr)
+	p2 := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--import", bad)
+	if code := p2.Exit(); code != 1 || !strings.Contains(p2.Stderr.String(), "T.json") {
+		t.Errorf("broken import: exit %d, stderr:\n%s", code, p2.Stderr)
 	}
 }
 
@@ -468,24 +361,21 @@ func TestUserFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the amlocal binary")
 	}
-	bin := buildAmlocal(t)
-	addr := freeAddr(t)
-	base := "http://" + addr + "/openam"
-	p := startAmlocal(t, bin, nil, "--listen", addr, "--user", "bjensen=Ch4ng31t=x")
-	p.waitReady(base)
+	p := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--user", "bjensen=Ch4ng31t=x")
+	base := serving(t, p)
 	r := do(t, "POST", base+"/json/authenticate", "", "X-OpenAM-Username: bjensen", "X-OpenAM-Password: Ch4ng31t=x",
 		"Accept-API-Version: resource=2.0, protocol=1.0")
 	if r.status != http.StatusOK {
 		t.Fatalf("bjensen login: %d %s", r.status, r.body)
 	}
-	if strings.Contains(p.stdout.String()+p.stderr.String(), "Ch4ng31t") {
+	if strings.Contains(p.Stdout.String()+p.Stderr.String(), "Ch4ng31t") {
 		t.Errorf("the user's password was printed")
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(10 * time.Second)
+	p.Signal(syscall.SIGTERM)
+	p.Exit()
 
-	q := startAmlocal(t, bin, nil, "--listen", freeAddr(t), "--user", "no-password")
-	if code := q.wait(10 * time.Second); code != 1 || !strings.Contains(q.stderr.String(), "NAME=PASSWORD") {
-		t.Errorf("--user without a password: exit %d, stderr %s", code, q.stderr)
+	q := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--user", "no-password")
+	if code := q.Exit(); code != 1 || !strings.Contains(q.Stderr.String(), "NAME=PASSWORD") {
+		t.Errorf("--user without a password: exit %d, stderr %s", code, q.Stderr)
 	}
 }

@@ -21,10 +21,10 @@ import (
 func TestLimitFlags(t *testing.T) {
 	p := start(t, []string{"GATEWAY_MAX_REQUEST_BYTES=2000"}, "--address", "127.0.0.1:0",
 		"--max-pending-handshakes", "7", "--handshake-timeout", "3s")
-	p.waitFor("IoT Gateway server started.\n")
+	line := p.Stderr.WaitMatch(servingAddr)[0]
 	for _, attr := range []string{"max_pending_handshakes=7", "handshake_timeout=3s", "max_request_bytes=2000"} {
-		if !strings.Contains(p.stderr.String(), attr) {
-			t.Errorf("no %s in the serving line:\n%s", attr, p.stderr)
+		if !strings.Contains(line, attr) {
+			t.Errorf("no %s in the serving line %q", attr, line)
 		}
 	}
 	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
@@ -32,7 +32,7 @@ func TestLimitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := dtls.Dial(p.address(), dtls.NewDTLSClientOptions(opts...))
+	cc, err := dtls.Dial(address(p), dtls.NewDTLSClientOptions(opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,8 @@ func TestLimitFlags(t *testing.T) {
 	if size1, err := resp.GetOptionUint32(message.Size1); resp.Code() != codes.RequestEntityTooLarge || err != nil || size1 != 2000 {
 		t.Errorf("3000-byte body = %v, Size1 %d (%v); want 4.13 and 2000", resp.Code(), size1, err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exit(); code != 0 {
-		t.Errorf("exit status %d\nstderr:\n%s", code, p.stderr)
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
+		t.Errorf("exit status %d\nstderr:\n%s", code, p.Stderr)
 	}
 }

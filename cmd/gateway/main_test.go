@@ -14,11 +14,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,136 +30,31 @@ import (
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/internal/pemkey"
+	"github.com/thingway/thingway/internal/proctest"
 )
 
 // The tests run the gateway binary as a user would: built with go build,
 // on a free loopback port, stopped with signals.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func buildGateway(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gateway-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "gateway")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{err, out}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	proctest.Cleanup()
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	t              *testing.T
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{}
-	err            error
-}
-
-func start(t *testing.T, env []string, args ...string) *proc {
+// start starts the gateway with args (and extra environment).
+func start(t *testing.T, env []string, args ...string) *proctest.Proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(buildGateway(t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	// Never the fixed default port of the local AM (127.0.0.1:8080): a
 	// free one, unless the test says otherwise.
-	p.cmd.Env = append(append(os.Environ(), "GATEWAY_LOCAL_AM=127.0.0.1:0"), env...)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return proctest.Start(t, proctest.Build(t, "."), append([]string{"GATEWAY_LOCAL_AM=127.0.0.1:0"}, env...), args...)
 }
 
-// waitFor waits until stdout contains s, or the process ends.
-func (p *proc) waitFor(s string) {
-	p.t.Helper()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(p.stdout.String(), s) {
-		select {
-		case <-p.done:
-			p.t.Fatalf("gateway exited (%v) before printing %q\nstdout:\n%s\nstderr:\n%s", p.err, s, p.stdout, p.stderr)
-		case <-deadline:
-			p.t.Fatalf("no %q\nstdout:\n%s\nstderr:\n%s", s, p.stdout, p.stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+var servingAddr = regexp.MustCompile(`msg="gateway serving" address=(\S+).*\n`)
 
-// exit waits for the process and returns its exit code.
-func (p *proc) exit() int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.t.Fatalf("gateway did not exit\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-var servingAddr = regexp.MustCompile(`msg="gateway serving" address=(\S+)`)
-
-// address is the UDP address the gateway logged.
-func (p *proc) address() string {
-	p.t.Helper()
-	m := servingAddr.FindStringSubmatch(p.stderr.String())
-	if m == nil {
-		p.t.Fatalf("no serving line in stderr:\n%s", p.stderr)
-	}
-	return m[1]
-}
+// address waits for the serving line on stderr (logged once the gateway
+// listens) and returns the UDP address in it.
+func address(p *proctest.Proc) string { return p.Stderr.WaitMatch(servingAddr)[1] }
 
 // ping checks the gateway answers /aminfo over DTLS, with the given trust.
 func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
@@ -196,8 +89,8 @@ func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
 // its session out.
 func TestLocalAM(t *testing.T) {
 	p := start(t, nil, "--address", "127.0.0.1:0")
-	p.waitFor("IoT Gateway server started.\n")
-	out := p.stdout.String()
+	p.Stdout.Wait("IoT Gateway server started.\n")
+	out := p.Stdout.String()
 	want := regexp.MustCompile(`^Provided commandline options:
 	url: http://127\.0\.0\.1:\d+/openam
 	realm: /
@@ -215,19 +108,19 @@ $`)
 	if !want.MatchString(out) {
 		t.Errorf("stdout:\n%q", out)
 	}
-	info := ping(t, p.address(), coapx.Trust{InsecureAnyGateway: true})
+	info := ping(t, address(p), coapx.Trust{InsecureAnyGateway: true})
 	if !strings.HasPrefix(info.AccessTokenURL, "http://127.0.0.1:") {
 		t.Errorf("aminfo %+v", info)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exit(); code != 0 {
-		t.Errorf("exit status %d\nstderr:\n%s", code, p.stderr)
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
+		t.Errorf("exit status %d\nstderr:\n%s", code, p.Stderr)
 	}
-	if !strings.HasSuffix(p.stdout.String(), "IoT Gateway server started.\nIoT Gateway server shutting down.\n") {
-		t.Errorf("stdout:\n%s", p.stdout)
+	if !strings.HasSuffix(p.Stdout.String(), "IoT Gateway server started.\nIoT Gateway server shutting down.\n") {
+		t.Errorf("stdout:\n%s", p.Stdout)
 	}
-	if !strings.Contains(p.stderr.String(), "gateway session logged out") {
-		t.Errorf("the gateway's session was not logged out:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr.String(), "gateway session logged out") {
+		t.Errorf("the gateway's session was not logged out:\n%s", p.Stderr)
 	}
 }
 
@@ -246,11 +139,11 @@ func TestLocalAMAddress(t *testing.T) {
 	}
 	defer l.Close()
 	p := start(t, nil, "--address", "127.0.0.1:0", "--local-am", l.Addr().String())
-	if code := p.exit(); code != 1 {
+	if code := p.Exit(); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
 	want := "local AM: listen tcp " + l.Addr().String() + ": bind: address already in use (is ./run.sh am running? Give --url to use it, or --local-am 127.0.0.1:0 for any free port)\n"
-	if errOut := p.stderr.String(); !logLine.MatchString(errOut) || !strings.HasSuffix(errOut, want) {
+	if errOut := p.Stderr.String(); !logLine.MatchString(errOut) || !strings.HasSuffix(errOut, want) {
 		t.Errorf("stderr = %q, want a timestamped %q", errOut, want)
 	}
 }
@@ -310,27 +203,21 @@ func TestManualGateway(t *testing.T) {
 	p := start(t, []string{"GATEWAY_TIMEOUT=3s", "GATEWAY_REALM=/"},
 		"--name", "manual-gateway", "--url", am.URL, "--audience", "/", "--tree", "auth-tree",
 		"--key", eckey1, "--address", "127.0.0.1:0", "--debug")
-	p.waitFor("IoT Gateway server started.\n")
+	p.Stdout.Wait("IoT Gateway server started.\n")
 	want := "Provided commandline options:\n\turl: " + am.URL + "\n\trealm: /\n\ttree: auth-tree\n\tname: manual-gateway\n" +
 		"\taddress: 127.0.0.1:0\n\tkey: " + eckey1 + "\n\tkid: " + kid + "\n\tcertificate: \n\ttimeout 3s\n\tdebug: true\n" +
 		"IoT Gateway server started.\n"
-	if got := p.stdout.String(); got != want {
+	if got := p.Stdout.String(); got != want {
 		t.Errorf("stdout:\n%q\nwant\n%q", got, want)
 	}
-	ping(t, p.address(), coapx.Trust{InsecureAnyGateway: true})
+	ping(t, address(p), coapx.Trust{InsecureAnyGateway: true})
 	// The request line is written once the answer is out.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stderr.String(), `msg="coap request"`); {
-		if time.Now().After(deadline) {
-			t.Error("no debug request line with --debug")
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if strings.Contains(p.stderr.String(), "AQIC") || strings.Contains(p.stderr.String(), "eyJ") {
+	p.Stderr.Wait(`msg="coap request"`)
+	if strings.Contains(p.Stderr.String(), "AQIC") || strings.Contains(p.Stderr.String(), "eyJ") {
 		t.Error("a token or JWT reached the log")
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	if code := p.exit(); code != 0 {
+	p.Signal(syscall.SIGINT)
+	if code := p.Exit(); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 }
@@ -341,16 +228,16 @@ func TestDynamicGateway(t *testing.T) {
 	am, admin := newAM(t)
 	p := start(t, nil, "--name", "dynamic-gateway", "--url", am.URL, "--audience", "/", "--realm", "/",
 		"--tree", "auth-reg-tree", "--key", eckey1, "--cert", "../../resources/dynamic-gateway.cert.pem", "--address", "127.0.0.1:0")
-	p.waitFor("IoT Gateway server started.\n")
-	if !strings.Contains(p.stdout.String(), "\tcertificate: ../../resources/dynamic-gateway.cert.pem\n") {
-		t.Errorf("stdout:\n%s", p.stdout)
+	p.Stdout.Wait("IoT Gateway server started.\n")
+	if !strings.Contains(p.Stdout.String(), "\tcertificate: ../../resources/dynamic-gateway.cert.pem\n") {
+		t.Errorf("stdout:\n%s", p.Stdout)
 	}
 	code, b := adminDo(t, am, admin, "GET", "/json/realms/root/users/dynamic-gateway", nil)
 	if code != 200 || !strings.Contains(string(b), `"gateway"`) {
 		t.Errorf("identity: %d %s", code, b)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exit(); code != 0 {
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 }
@@ -368,24 +255,25 @@ func TestStableDTLSCertificate(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "k.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	p := start(t, []string{"GATEWAY_DTLS_CERT=" + filepath.Join(dir, "c.pem")}, "--address", "127.0.0.1:0",
 		"--dtls-key", filepath.Join(dir, "k.pem"), "--log-format", "json")
-	p.waitFor("IoT Gateway server started.\n")
+	p.Stdout.Wait("IoT Gateway server started.\n")
+	p.Stderr.Wait(`"msg":"gateway serving"`)
 	var addr string
-	for _, line := range strings.Split(p.stderr.String(), "\n") {
+	for _, line := range strings.Split(p.Stderr.String(), "\n") {
 		var v map[string]any
 		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "gateway serving" {
 			addr, _ = v["address"].(string)
 		}
 	}
 	if addr == "" {
-		t.Fatalf("no JSON serving line:\n%s", p.stderr)
+		t.Fatalf("no JSON serving line:\n%s", p.Stderr)
 	}
-	if strings.Contains(p.stderr.String(), "no DTLS certificate configured") {
+	if strings.Contains(p.Stderr.String(), "no DTLS certificate configured") {
 		t.Error("warned about a missing DTLS certificate")
 	}
 	sum := sha256.Sum256(cert.Certificate[0])
 	ping(t, addr, coapx.Trust{PinnedSHA256: sum[:]})
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.exit()
+	p.Signal(syscall.SIGTERM)
+	p.Exit()
 }
 
 var logLine = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d .+\n$`)
@@ -411,14 +299,14 @@ func TestStartupFailures(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := start(t, nil, c.args...)
-			if code := p.exit(); code != 1 {
+			if code := p.Exit(); code != 1 {
 				t.Errorf("exit status %d, want 1", code)
 			}
-			errOut := p.stderr.String()
+			errOut := p.Stderr.String()
 			if !logLine.MatchString(errOut) || !strings.Contains(errOut, c.stderr) {
 				t.Errorf("stderr = %q, want one timestamped line with %q", errOut, c.stderr)
 			}
-			out := p.stdout.String()
+			out := p.Stdout.String()
 			if c.hasBlock != strings.HasPrefix(out, "Provided commandline options:\n") {
 				t.Errorf("stdout = %q", out)
 			}
@@ -445,10 +333,10 @@ func TestExampleDTLSIdentity(t *testing.T) {
 	}
 	p := start(t, nil, "--address", "127.0.0.1:0",
 		"--dtls-cert", "../../resources/gateway-dtls.cert.pem", "--dtls-key", "../../resources/gateway-dtls.key.pem")
-	p.waitFor("IoT Gateway server started.\n")
-	ping(t, p.address(), coapx.Trust{RootCAs: pool, ServerName: "thingway-gateway"})
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.exit(); code != 0 {
+	p.Stdout.Wait("IoT Gateway server started.\n")
+	ping(t, address(p), coapx.Trust{RootCAs: pool, ServerName: "thingway-gateway"})
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 }
