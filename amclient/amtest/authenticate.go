@@ -173,6 +173,9 @@ func (s *Server) putAuthState(st *authState, now time.Time) (string, error) {
 
 // takeAuthState verifies an authId and removes its state, so that it cannot be replayed.
 func (s *Server) takeAuthState(c *reqCtx, authID string) (*authState, error) {
+	if err := checkCompactJSON(authID); err != nil {
+		return nil, errLoginFailure.withLog("malformed authId: %v", err)
+	}
 	t, err := jwt.ParseSigned(authID, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
 		return nil, errLoginFailure.withLog("malformed authId: %v", err)

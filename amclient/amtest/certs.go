@@ -1,6 +1,7 @@
 package amtest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -13,18 +14,47 @@ import (
 	"time"
 )
 
+// maxChain is the most certificates an x5c chain may hold.
+const maxChain = 10
+
+var (
+	oidExtKeyUsage        = asn1.ObjectIdentifier{2, 5, 29, 15}
+	oidExtNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
+)
+
 // verifyThingCertificate checks a thing's x5c chain (leaf first) against the
-// certificate-verification CAs. Like AM, it trusts the CA's key and ignores
-// the CA certificate's own validity, and it accepts SHA-1 signatures (the
-// guide's dynamic-gateway certificate uses ecdsa-with-SHA1). The leaf and any
-// intermediates must be within their validity period.
+// certificate-verification CAs: the chain must reach a certificate signed by
+// one of their keys, through intermediates that are proven CAs. Like AM, it
+// trusts the CA's key and ignores the CA certificate itself (its validity,
+// version and extensions), and it accepts SHA-1 signatures (the guide's
+// dynamic-gateway certificate uses ecdsa-with-SHA1), which crypto/x509's
+// Verify would refuse. Every certificate up to the one the CA signed must
+// be within its validity period at now (with skew either side) and carry
+// no critical extension the server does not process; each intermediate
+// must pass checkIntermediate. The caller checks that the leaf certifies
+// the confirmation key.
 func verifyThingCertificate(chain []*x509.Certificate, cas []*x509.Certificate, now time.Time, skew time.Duration) error {
 	if len(cas) == 0 {
 		return errors.New("no CA is mapped to am.services.iot.cert.verification")
 	}
+	if len(chain) == 0 {
+		return errors.New("no certificate")
+	}
+	if len(chain) > maxChain {
+		return fmt.Errorf("the chain has %d certificates, more than %d", len(chain), maxChain)
+	}
 	for i, cert := range chain {
 		if now.Add(skew).Before(cert.NotBefore) || now.Add(-skew).After(cert.NotAfter) {
-			return fmt.Errorf("certificate %d (%s) is not valid at %s", i, cert.Subject, now.UTC().Format(time.RFC3339))
+			return fmt.Errorf("certificate %d (%s) is not valid at %s (valid %s to %s)", i, cert.Subject,
+				now.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if len(cert.UnhandledCriticalExtensions) > 0 {
+			return fmt.Errorf("certificate %d (%s) has a critical extension the server does not process (%v)", i, cert.Subject, cert.UnhandledCriticalExtensions)
+		}
+		if i > 0 {
+			if err := checkIntermediate(chain, i); err != nil {
+				return err
+			}
 		}
 		for _, ca := range cas {
 			if checkCertSignature(cert, ca.PublicKey) == nil {
@@ -34,15 +64,52 @@ func verifyThingCertificate(chain []*x509.Certificate, cas []*x509.Certificate, 
 		if i+1 == len(chain) {
 			break
 		}
-		issuer := chain[i+1]
-		if issuer.Version >= 3 && (!issuer.BasicConstraintsValid || !issuer.IsCA) {
-			return fmt.Errorf("certificate %d (%s) is not a CA", i+1, issuer.Subject)
-		}
-		if err := checkCertSignature(cert, issuer.PublicKey); err != nil {
+		if err := checkCertSignature(cert, chain[i+1].PublicKey); err != nil {
 			return fmt.Errorf("certificate %d is not signed by certificate %d: %w", i, i+1, err)
 		}
 	}
 	return errors.New("the certificate is not signed by a trusted CA")
+}
+
+// checkIntermediate checks that chain[i], which signed chain[i-1], is a CA
+// (RFC 5280 §6.1.4): an X.509 v3 certificate (v1 and v2 intermediates are
+// refused, as §6.1.4(k) permits) with basicConstraints cA=true, keyUsage
+// keyCertSign when it has a keyUsage extension, a pathLenConstraint that
+// the intermediates below it do not exceed, and no name constraints, which
+// the server does not enforce.
+func checkIntermediate(chain []*x509.Certificate, i int) error {
+	cert := chain[i]
+	switch {
+	case cert.Version < 3:
+		return fmt.Errorf("certificate %d (%s) is an X.509 v%d certificate, which cannot be proven a CA", i, cert.Subject, cert.Version)
+	case !cert.BasicConstraintsValid || !cert.IsCA:
+		return fmt.Errorf("certificate %d (%s) is not a CA: no basicConstraints with cA=true", i, cert.Subject)
+	case hasExtension(cert, oidExtKeyUsage) && cert.KeyUsage&x509.KeyUsageCertSign == 0:
+		return fmt.Errorf("certificate %d (%s) is not a CA: its keyUsage lacks keyCertSign", i, cert.Subject)
+	case hasExtension(cert, oidExtNameConstraints):
+		return fmt.Errorf("certificate %d (%s) has name constraints, which the server does not enforce", i, cert.Subject)
+	}
+	if cert.MaxPathLen > 0 || cert.MaxPathLenZero {
+		below := 0 // intermediates between it and the leaf, self-issued ones excepted
+		for _, c := range chain[1:i] {
+			if !bytes.Equal(c.RawSubject, c.RawIssuer) {
+				below++
+			}
+		}
+		if below > cert.MaxPathLen {
+			return fmt.Errorf("certificate %d (%s) allows %d intermediates below it (pathLenConstraint), the chain has %d", i, cert.Subject, cert.MaxPathLen, below)
+		}
+	}
+	return nil
+}
+
+func hasExtension(cert *x509.Certificate, oid asn1.ObjectIdentifier) bool {
+	for _, e := range cert.Extensions {
+		if e.Id.Equal(oid) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkCertSignature verifies cert's signature with pub, SHA-1 included.

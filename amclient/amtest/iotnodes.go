@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -54,6 +55,9 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 		if err := checkTimes(claims, c.now, s.skew(), true, true); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
+		if err := checkLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
 		if !constantTimeEqual(claims.Nonce, st.nonce) {
 			return s.nodeFail(c, node, "failure", "nonce does not match the challenge")
 		}
@@ -72,6 +76,12 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 		if err := checkTimes(claims, c.now, s.skew(), true, false); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
+		if err := checkLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if claims.Jti == "" && s.RequireAssertionJTI {
+			return s.nodeFail(c, node, "failure", "the client assertion has no jti")
+		}
 		iss := c.issuer()
 		if !claims.Aud.containsAny(append([]string{iss, iss + "/access_token", c.base, c.base + "/"}, cfg.AdditionalAudienceValues...)...) {
 			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(claims.Aud))
@@ -88,8 +98,14 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 	if err := jws.verify(key); err != nil {
 		return s.nodeFail(c, node, "failure", "%v", err)
 	}
-	if !pop && claims.Jti != "" && !s.firstUseOfAssertion(c.realm, thing.ID, claims) {
-		return s.nodeFail(c, node, "failure", "client assertion jti %q was already used", claims.Jti)
+	if !pop && claims.Jti != "" {
+		first, err := s.firstUseOfAssertion(c.realm, thing.ID, claims, c.now)
+		if err != nil {
+			return "", nil, err
+		}
+		if !first {
+			return s.nodeFail(c, node, "failure", "client assertion jti %q was already used", claims.Jti)
+		}
 	}
 	st.username, st.claims, st.key, st.restrict = thing.ID, claims.all, key, cfg.IssueRestrictedToken
 	// Later nodes (a Scripted Decision) find the verified claims in both
@@ -106,16 +122,27 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 	return "success", nil, nil
 }
 
-// firstUseOfAssertion records a client assertion's jti until it expires.
-func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims) bool {
-	k := realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti
+// firstUseOfAssertion records a client assertion's jti, per realm and
+// thing, until the assertion expires (exp plus the skew). With a data
+// directory the record is on disk before the login succeeds, so a restart
+// does not reopen the assertion for replay.
+func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims, now time.Time) (bool, error) {
+	h := hashToken(realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti)
+	exp := cl.Exp.t.Add(s.skew())
 	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if _, seen := s.st.assertions[k]; seen {
-		return false
+	if until, seen := s.st.assertions[h]; seen && !now.After(until) {
+		s.st.mu.Unlock()
+		return false, nil
 	}
-	s.st.assertions[k] = cl.Exp.t.Add(s.skew())
-	return true
+	s.st.assertions[h] = exp
+	s.st.mu.Unlock()
+	if err := s.j.put(kindAssertion, h, &usedAssertion{Expires: exp}); err != nil {
+		s.st.mu.Lock()
+		delete(s.st.assertions, h)
+		s.st.mu.Unlock()
+		return false, err
+	}
+	return true, nil
 }
 
 // thingKeys returns the identity's confirmation keys.
@@ -195,6 +222,9 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			return s.nodeFail(c, node, "failure", "a required claim (sub, aud, nonce, cnf) is missing")
 		}
 		if err := checkTimes(cl, c.now, s.skew(), true, true); err != nil {
+			return s.nodeFail(c, node, "failure", "%v", err)
+		}
+		if err := checkLifetime(cl, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if !constantTimeEqual(cl.Nonce, st.nonce) {

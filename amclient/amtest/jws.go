@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/internal/strictjson"
 )
 
 const cryptoSHA256 = crypto.SHA256
@@ -25,7 +26,8 @@ const cryptoSHA256 = crypto.SHA256
 // compactJWS is a parsed, not yet verified, compact JWS. The local AM
 // parses JWS itself because signed requests carry an integer "nonce" in the
 // protected header, which JOSE libraries that type "nonce" as a string
-// refuse.
+// refuse. Header and payload are both JSON objects that passed
+// [strictjson.CheckObject].
 type compactJWS struct {
 	header  map[string]json.RawMessage
 	alg     string
@@ -61,6 +63,15 @@ func parseCompact(tok string) (*compactJWS, error) {
 	sig, err := dec.DecodeString(parts[2])
 	if err != nil {
 		return nil, fmt.Errorf("JWS signature: %w", err)
+	}
+	// Header and payload are each one JSON object without duplicate member
+	// names: {"nonce":0,...,"nonce":1} or {"sub":"a",...,"sub":"b"} would
+	// mean one thing to this server and another to the next reader.
+	if err := strictjson.CheckObject(hb); err != nil {
+		return nil, fmt.Errorf("JWS header: %w", err)
+	}
+	if err := strictjson.CheckObject(pb); err != nil {
+		return nil, fmt.Errorf("JWS payload: %w", err)
 	}
 	j := &compactJWS{payload: pb, signed: parts[0] + "." + parts[1], sig: sig}
 	if err := json.Unmarshal(hb, &j.header); err != nil || j.header == nil {
@@ -343,6 +354,64 @@ func checkTimes(c *thingClaims, now time.Time, skew time.Duration, requireExp, r
 	}
 	if c.Exp.set && c.Iat.set && c.Exp.t.Before(c.Iat.t) {
 		return errors.New("the JWT expires before it was issued")
+	}
+	return nil
+}
+
+// checkLifetime refuses a JWT that lives longer than max: exp − iat, or,
+// without iat, exp − now less the skew the device's clock may be ahead.
+// max ≤ 0 means no ceiling.
+func checkLifetime(c *thingClaims, now time.Time, max, skew time.Duration) error {
+	if max <= 0 || !c.Exp.set {
+		return nil
+	}
+	if c.Iat.set {
+		if life := c.Exp.t.Sub(c.Iat.t); life > max {
+			return fmt.Errorf("the JWT lives %s (exp − iat), longer than the %s allowed", life, max)
+		}
+		return nil
+	}
+	if left := c.Exp.t.Sub(now); left > max+skew {
+		return fmt.Errorf("the JWT has no iat and expires in %s, later than the %s allowed", left.Truncate(time.Second), max)
+	}
+	return nil
+}
+
+// timeClaims reads only the time claims (exp, nbf, iat) of a JSON object,
+// by their exact names: a signed request's payload is a request body, whose
+// other members are not JWT claims.
+func timeClaims(payload []byte) (*thingClaims, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil || raw == nil {
+		return nil, errors.New("the payload is not a JSON object")
+	}
+	c := &thingClaims{}
+	for name, dst := range map[string]*numericDate{"iat": &c.Iat, "exp": &c.Exp, "nbf": &c.Nbf} {
+		if v, ok := raw[name]; ok && string(v) != "null" {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return nil, fmt.Errorf("claim %s: %v", name, err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// checkCompactJSON checks that a compact JWS's header and payload are JSON
+// objects without duplicate member names, for tokens parsed with go-jose
+// (which, like encoding/json, keeps the last of two members).
+func checkCompactJSON(tok string) error {
+	parts := strings.Split(strings.TrimSpace(tok), ".")
+	if len(parts) != 3 {
+		return errNotJWS
+	}
+	for i, what := range []string{"header", "payload"} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			return fmt.Errorf("JWS %s: %w", what, err)
+		}
+		if err := strictjson.CheckObject(b); err != nil {
+			return fmt.Errorf("JWS %s: %w", what, err)
+		}
 	}
 	return nil
 }

@@ -61,9 +61,26 @@ type Server struct {
 	// stays valid. If zero, 5 minutes.
 	AuthTimeout time.Duration
 
-	// ClockSkew is the leeway allowed on iat, nbf and exp of the JWTs things
-	// present. If zero, 60 seconds.
+	// ClockSkew is the leeway allowed on the time claims (iat, nbf, exp) of
+	// the JWTs things present and of signed requests, and on the validity
+	// periods of thing certificates. If zero, 60 seconds.
 	ClockSkew time.Duration
+
+	// MaxJWTLifetime caps how long the JWTs of the Authenticate Thing and
+	// Register Thing nodes may live: PoP authentication and registration
+	// JWTs and client assertions. The lifetime is exp − iat, or exp − now
+	// (less ClockSkew) for a client assertion without iat. A longer-lived
+	// JWT takes the node's failure outcome, as any invalid JWT does (401
+	// Login failure). If zero, 10 minutes: iot-edge v7.4 and this module's
+	// SDK sign for 5. If negative, no ceiling.
+	MaxJWTLifetime time.Duration
+
+	// RequireAssertionJTI makes the Authenticate Thing node refuse a client
+	// assertion without a jti claim. If false, an assertion without jti is
+	// accepted, as AM 7.4 accepts the ones iot-edge v7.4 and this module's
+	// SDK send (neither sets jti). Either way, a jti is accepted once per
+	// thing until the assertion expires; with DataDir, across restarts.
+	RequireAssertionJTI bool
 
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero, 64 KiB.
 	MaxBodyBytes int64
@@ -252,6 +269,14 @@ func (s *Server) sessionMax() time.Duration  { return durOr(s.SessionMaxTime, 12
 func (s *Server) sessionIdle() time.Duration { return durOr(s.SessionIdleTime, 30*time.Minute) }
 func (s *Server) authTimeout() time.Duration { return durOr(s.AuthTimeout, 5*time.Minute) }
 func (s *Server) skew() time.Duration        { return durOr(s.ClockSkew, 60*time.Second) }
+
+// maxJWTLifetime is MaxJWTLifetime with its default; 0 means no ceiling.
+func (s *Server) maxJWTLifetime() time.Duration {
+	if s.MaxJWTLifetime < 0 {
+		return 0
+	}
+	return durOr(s.MaxJWTLifetime, 10*time.Minute)
+}
 func (s *Server) maxBody() int64 {
 	if s.MaxBodyBytes > 0 {
 		return s.MaxBodyBytes

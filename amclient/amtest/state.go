@@ -25,7 +25,16 @@ const (
 	kindToken    = "token"
 	kindKeys     = "keys"
 	kindConfig   = "config"
+	// kindAssertion records a used client-assertion jti, keyed by the
+	// SHA-256 of realm, thing and jti.
+	kindAssertion = "assertion"
 )
+
+// usedAssertion is a replay-cache entry: the jti may not be used again
+// before Expires.
+type usedAssertion struct {
+	Expires time.Time `json:"expires"`
+}
 
 // identity is an entry of a realm's identity store.
 type identity struct {
@@ -120,7 +129,7 @@ type state struct {
 	tokens     map[string]*token // sha256(token)
 	keys       *serverKeys
 	auths      map[string]*authState
-	assertions map[string]time.Time   // client-assertion jti replay cache
+	assertions map[string]time.Time   // client-assertion jti replay cache: key hash → expiry
 	devices    map[string]*deviceCode // sha256(device_code)
 	userCodes  map[string]string      // user_code → sha256(device_code)
 	lastSweep  time.Time
@@ -178,6 +187,12 @@ func (st *state) apply(kind, id string, v json.RawMessage) error {
 		}
 		st.devices[id] = &x
 		st.userCodes[x.UserCode] = id
+	case kindAssertion:
+		var x usedAssertion
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		st.assertions[id] = x.Expires
 	case kindConfig:
 		st.config = append(json.RawMessage(nil), v...)
 	case kindKeys:
@@ -438,9 +453,10 @@ func (s *Server) sweepLocked(now time.Time) {
 			gone = append(gone, journalRecord{Kind: kindDevice, ID: h})
 		}
 	}
-	for jti, exp := range s.st.assertions {
+	for h, exp := range s.st.assertions {
 		if now.After(exp) {
-			delete(s.st.assertions, jti)
+			delete(s.st.assertions, h)
+			gone = append(gone, journalRecord{Kind: kindAssertion, ID: h})
 		}
 	}
 	if s.j != nil && len(gone) > 0 {

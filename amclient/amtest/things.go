@@ -18,8 +18,12 @@ var popFailure = crestErr(http.StatusUnauthorized, "Access Denied")
 // restricted session's requests must carry a compact JWS signed with its
 // confirmation key, whose protected header names this exact URL (aud), the
 // Accept-API-Version (api) and a nonce above every nonce used before, and
-// whose payload carries the SSO token (csrf). Unrestricted sessions may send
-// plain JSON, or a JWS that is checked the same way when the session knows a key.
+// whose payload carries the SSO token (csrf). Header and payload must be
+// JSON objects without duplicate member names, and time claims in the
+// payload (exp, nbf, iat), though not required, must hold at the server's
+// clock with ClockSkew. A refused request consumes no nonce. Unrestricted
+// sessions may send plain JSON, or a JWS that is checked the same way when
+// the session knows a key.
 func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	body, err := c.readBody()
 	if err != nil {
@@ -42,17 +46,30 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		}
 		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("%v", err)
 	}
-	var csrf struct {
-		CSRF string `json:"csrf"`
-	}
-	if err := json.Unmarshal(jws.payload, &csrf); err != nil {
+	// The payload passed strictjson in parseCompact: one csrf member at
+	// most, whatever the case of its name. Read it by its exact name.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(jws.payload, &members); err != nil {
 		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("payload is not a JSON object")
+	}
+	var csrf string
+	if raw, ok := members["csrf"]; ok && json.Unmarshal(raw, &csrf) != nil {
+		return nil, popFailure.withLog("signed request csrf is not a string")
+	}
+	// Time claims are honoured wherever they appear, although neither
+	// iot-edge nor this module's SDK sends them in signed requests.
+	times, err := timeClaims(jws.payload)
+	if err == nil {
+		err = checkTimes(times, c.now, c.s.skew(), false, false)
+	}
+	if err != nil {
+		return nil, popFailure.withLog("signed request: %v", err)
 	}
 	if x.Key == nil {
 		if x.Restricted {
 			return nil, popFailure.withLog("restricted session has no key")
 		}
-		if csrf.CSRF != "" && csrf.CSRF != tok {
+		if csrf != "" && csrf != tok {
 			return nil, popFailure.withLog("csrf is not the session's token")
 		}
 		return jws.payload, nil
@@ -81,7 +98,7 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	if err != nil || n < 0 {
 		return nil, popFailure.withLog("signed request nonce %q is not a non-negative integer", nonce)
 	}
-	if !constantTimeEqual(csrf.CSRF, tok) {
+	if !constantTimeEqual(csrf, tok) {
 		return nil, popFailure.withLog("csrf is not the session's token")
 	}
 	ok, err := c.s.acceptNonce(tok, n)
