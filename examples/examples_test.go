@@ -289,7 +289,7 @@ func TestManualRegistration(t *testing.T) {
 		}
 	})
 	t.Run("unknown thing", func(t *testing.T) {
-		out, code := run(t, "manual-registration", "-name", "unknown-thing", "-url", a.srv.URL, "-tree", "auth-tree", "-secrets", store)
+		out, code := run(t, "manual-registration", "-name", "unknown-thing", "-url", a.srv.URL, "-tree", "auth-tree", "-secrets", store, "-create-secrets")
 		if code != 1 {
 			t.Errorf("exit status %d, want 1", code)
 		}
@@ -331,7 +331,16 @@ func TestDynamicRegistration(t *testing.T) {
 			a := startAM(t, tc.preset, nil)
 			store := filepath.Join(t.TempDir(), ".secrets") // a new store: the key is created
 			args := []string{"-name", "dynamic-thing", "-url", a.srv.URL, "-tree", "auth-reg-tree", "-secrets", store}
+			// A store named with -secrets is only read, unless -create-secrets.
 			out, code := run(t, tc.program, args...)
+			if code != 1 {
+				t.Errorf("exit status %d without -create-secrets, want 1", code)
+			}
+			checkLines(t, out, []string{lit("Fatal error: secrets: " + store + " does not exist (give -create-secrets to generate the key \"dynamic-thing\" there, or -secrets FILE with a JWK set that holds it)")})
+			if _, err := os.Stat(store); !os.IsNotExist(err) {
+				t.Errorf("the store was created without -create-secrets: %v", err)
+			}
+			out, code = run(t, tc.program, append(args, "-create-secrets")...)
 			if code != 0 {
 				t.Errorf("exit status %d", code)
 			}
@@ -407,7 +416,7 @@ func userToken(t *testing.T, a *am, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	args = append([]string{"-name", "user-authorized-thing", "-secrets", filepath.Join(t.TempDir(), ".secrets")}, args...)
+	args = append([]string{"-name", "user-authorized-thing", "-secrets", filepath.Join(t.TempDir(), ".secrets"), "-create-secrets"}, args...)
 	cmd := exec.CommandContext(ctx, program(t, "user-token"), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -512,7 +521,8 @@ func TestFlags(t *testing.T) {
 	for _, want := range []string{
 		"Usage of ", "-url string\n    \tURL of AM or Gateway (default \"http://127.0.0.1:8080/openam\")",
 		"-secrets string\n    \tPath to pre-created JWK set file (default \"resources/example.secrets\")",
-		"-tree string\n    \tAuthentication tree (default \"iot-tree\")",
+		"-tree string\n    \tAuthentication tree (default \"auth-tree\")",
+		"-create-secrets\n    \tGenerate the thing's key in the -secrets file if it is missing there (creating the file)",
 		"-gateway-ca FILE\n    \tPEM FILE of the CA certificates that verify a coap(s) gateway's DTLS certificate (default resources/example-ca.cert.pem, ",
 		"-gateway-name NAME\n    \tthe NAME a coap(s) gateway's DTLS certificate must be issued for (default \"thingway-gateway\")",
 		"-insecure-gateway\n    \taccept any coap(s) gateway certificate, unverified",

@@ -212,7 +212,7 @@ func TestGatewayDynamicRegistration(t *testing.T) {
 				cert = ""
 			}
 			u := startGateway(t, a, tc.gateway, "auth-reg-tree", cert)
-			args := []string{"-name", "dynamic-thing", "-url", u, "-secrets", filepath.Join(t.TempDir(), ".secrets")}
+			args := []string{"-name", "dynamic-thing", "-url", u, "-secrets", filepath.Join(t.TempDir(), ".secrets"), "-create-secrets"}
 			out, code := run(t, tc.program, args...)
 			if code != 0 {
 				t.Errorf("exit status %d", code)

@@ -14,9 +14,10 @@
 // The JWT header holds only alg, derived from the key. The claims are sub,
 // aud, iat, exp (iat + 5 minutes), nonce (the challenge) and cnf {kid};
 // with --certificate, cnf {jwk} with the public key, kid, use "sig" and
-// x5c, plus thingType (--type). The default kid, pop.cnf, is iot-edge's:
-// pass --kid with the key ID the identity was registered with (usually
-// the key's thumbprint, see pem-to-jwks --thumbprint-kid).
+// x5c, plus thingType (--type). The kid is --kid, by default the key's
+// RFC 7638 thumbprint (padded base64url), the key ID that pem-to-jwks, the
+// SDK and the README register; iot-edge's tool used pop.cnf, which
+// --kid pop.cnf gives.
 //
 // Errors are reported on one line on stderr, with exit status 1.
 package main
@@ -48,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			&cli.StringFlag{Name: "audience", Aliases: []string{"a"}, Usage: "the aud claim, usually the realm path such as / (required)"},
 			&cli.StringFlag{Name: "challenge", Aliases: []string{"c"}, Usage: "the callback's challenge, the nonce claim (required)"},
 			&cli.StringFlag{Name: "key", Aliases: []string{"k"}, Usage: "PEM file of the private key (required)"},
-			&cli.StringFlag{Name: "kid", Value: jwttool.DefaultKeyID, Usage: "key ID"},
+			&cli.StringFlag{Name: "kid", Usage: "key ID (default: the key's RFC 7638 thumbprint, as the SDK registers it; iot-edge's tools use pop.cnf)"},
 			&cli.StringFlag{Name: "certificate", Usage: "PEM file of the key's certificate (chain, leaf first): makes a registration JWT"},
 			&cli.StringFlag{Name: "type", Value: "device", Usage: "thing type of a registration JWT: device, service or gateway"},
 		},

@@ -102,6 +102,10 @@ func TestRun(t *testing.T) {
 	b, _ := f.key.PublicKey.Bytes()
 	x, y := base64.RawURLEncoding.EncodeToString(b[1:33]), base64.RawURLEncoding.EncodeToString(b[33:])
 	x5c := base64.StdEncoding.EncodeToString(f.cert.Raw)
+	tp, err := callback.Thumbprint(f.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name string
@@ -112,6 +116,11 @@ func TestRun(t *testing.T) {
 		{
 			name: "authentication",
 			args: []string{"-s", "manual-thing", "-a", "/", "-c", "Vg7McIhuLQ", "-k", f.keyFile},
+			want: `{"sub":"manual-thing","aud":"/","iat":%d,"exp":%d,"nonce":"Vg7McIhuLQ","cnf":{"kid":"` + tp + `"}}`,
+		},
+		{
+			name: "authentication, iot-edge's kid",
+			args: []string{"-s", "manual-thing", "-a", "/", "-c", "Vg7McIhuLQ", "-k", f.keyFile, "--kid", "pop.cnf"},
 			want: `{"sub":"manual-thing","aud":"/","iat":%d,"exp":%d,"nonce":"Vg7McIhuLQ","cnf":{"kid":"pop.cnf"}}`,
 		},
 		{
@@ -127,7 +136,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "registration as gateway",
 			args: []string{"-s", "thingymabot", "-a", "/", "-c", "n", "-k", f.keyFile, "--certificate", f.certFile, "--type", "gateway"},
-			want: `{"sub":"thingymabot","aud":"/","iat":%d,"exp":%d,"nonce":"n","cnf":{"jwk":{"use":"sig","kty":"EC","kid":"pop.cnf","crv":"P-256","x":"` + x + `","y":"` + y + `","x5c":["` + x5c + `"]}},"thingType":"gateway"}`,
+			want: `{"sub":"thingymabot","aud":"/","iat":%d,"exp":%d,"nonce":"n","cnf":{"jwk":{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `","x5c":["` + x5c + `"]}},"thingType":"gateway"}`,
 		},
 	}
 	for _, tt := range tests {
@@ -189,7 +198,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	for _, f := range []string{"--subject value, -s value", "--audience value, -a value", "--challenge value, -c value",
-		"--key value, -k value", `--kid value`, `(default: "pop.cnf")`, "--certificate value", `(default: "device")`} {
+		"--key value, -k value", `--kid value`, "default: the key's RFC 7638 thumbprint", "--certificate value", `(default: "device")`} {
 		if !strings.Contains(out, f) {
 			t.Errorf("help lacks %q:\n%s", f, out)
 		}

@@ -3,14 +3,14 @@
 //
 // # Usage
 //
-//	pem-to-jwks --in resources/eckey1.key.pem --thumbprint-kid
+//	pem-to-jwks --in resources/eckey1.key.pem
 //	pem-to-jwks --in resources/eckey1.key.pem --kid my-key --out thing.jwks
 //
 // The set holds one key with the members, in this order, use ("sig"),
 // kty, kid, then crv, x, y (EC), n, e (RSA) or crv, x (Ed25519); no alg.
-// The kid is --kid (default pop.cnf, iot-edge's), or with --thumbprint-kid
-// the key's RFC 7638 thumbprint in padded base64url, the kid AM and the
-// Thingway SDK use. On stdout the set is followed by a newline; a file
+// The kid is --kid, by default the key's RFC 7638 thumbprint in padded
+// base64url, the kid AM and the Thingway SDK use (--thumbprint-kid says
+// so explicitly; iot-edge's tool used pop.cnf, which --kid pop.cnf gives). On stdout the set is followed by a newline; a file
 // written with --out (mode 0644) has none.
 //
 // Errors are reported on one line on stderr, with exit status 1.
@@ -41,8 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "in", Usage: "PEM file of the private key (required)"},
 			&cli.StringFlag{Name: "out", Usage: "output file (default: stdout)"},
-			&cli.StringFlag{Name: "kid", Value: jwttool.DefaultKeyID, Usage: "key ID"},
-			&cli.BoolFlag{Name: "thumbprint-kid", Usage: "use the key's RFC 7638 thumbprint (padded base64url) as key ID"},
+			&cli.StringFlag{Name: "kid", Usage: "key ID (default: the key's RFC 7638 thumbprint, as the SDK registers it; iot-edge's tools use pop.cnf)"},
+			&cli.BoolFlag{Name: "thumbprint-kid", Usage: "use the key's RFC 7638 thumbprint (padded base64url) as key ID, the default"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := cliutil.CheckArgs(c, "in"); err != nil {

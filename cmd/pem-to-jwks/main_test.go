@@ -71,15 +71,17 @@ func TestRun(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"EC", []string{"--in", ecFile},
+		{"EC, thumbprint by default", []string{"--in", ecFile},
+			`{"keys":[{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
+		{"EC, iot-edge's kid", []string{"--in", ecFile, "--kid", "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"pop.cnf","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
 		{"EC SEC 1, kid", []string{"--in", sec1File, "--kid", "my-key"},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"my-key","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
 		{"EC thumbprint", []string{"--in", ecFile, "--thumbprint-kid"},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
-		{"RSA", []string{"--in", rsaFile},
+		{"RSA", []string{"--in", rsaFile, "--kid", "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"RSA","kid":"pop.cnf","n":"` + b64(rk.N.Bytes()) + `","e":"AQAB"}]}`},
-		{"Ed25519", []string{"--in", edFile},
+		{"Ed25519", []string{"--in", edFile, "--kid", "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"OKP","kid":"pop.cnf","crv":"Ed25519","x":"` + b64(edPub) + `"}]}`},
 	}
 	for _, tt := range tests {
@@ -173,7 +175,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	for _, f := range []string{"--in value", "--out value", "--kid value", `(default: "pop.cnf")`, "--thumbprint-kid"} {
+	for _, f := range []string{"--in value", "--out value", "--kid value", "default: the key's RFC 7638 thumbprint", "--thumbprint-kid"} {
 		if !strings.Contains(out, f) {
 			t.Errorf("help lacks %q:\n%s", f, out)
 		}

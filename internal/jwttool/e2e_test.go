@@ -210,7 +210,7 @@ func TestWalkthrough(t *testing.T) {
 		if err := json.Unmarshal(body, &step); err != nil || len(step.Callbacks) == 0 {
 			t.Fatalf("auth-tree: %s", body)
 		}
-		jwt, err := jwttool.AuthJWT(jwttool.AuthJWTOptions{Subject: "manual-thing", Audience: "/", Challenge: step.Callbacks[0].Value(), Key: key})
+		jwt, err := jwttool.AuthJWT(jwttool.AuthJWTOptions{Subject: "manual-thing", Audience: "/", Challenge: step.Callbacks[0].Value(), Key: key, KeyID: jwttool.IoTEdgeKeyID})
 		if err != nil {
 			t.Fatal(err)
 		}

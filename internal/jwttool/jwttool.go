@@ -53,16 +53,29 @@ import (
 )
 
 const (
-	// DefaultKeyID is the key ID the tools use when none is given. It is
-	// iot-edge's, and does not match the thumbprint key IDs that the SDK
-	// and gateway register by default.
-	DefaultKeyID = "pop.cnf"
+	// IoTEdgeKeyID is the key ID iot-edge's tools use when none is given.
+	// Ours default to the key's thumbprint instead, the key ID that the
+	// SDK, the gateway and the README register; give this one explicitly
+	// (--kid pop.cnf) for identities registered with iot-edge's tools.
+	IoTEdgeKeyID = "pop.cnf"
 	// DefaultAPIVersion is the api header ThingsJWT uses when none is
 	// given: the Accept-API-Version of the things endpoint.
 	DefaultAPIVersion = "protocol=2.0,resource=1.0"
 	// Lifetime is the time between the iat and exp claims of AuthJWT.
 	Lifetime = 5 * time.Minute
 )
+
+// keyID returns kid, or the thumbprint of pub if kid is empty.
+func keyID(kid string, pub crypto.PublicKey) (string, error) {
+	if kid != "" {
+		return kid, nil
+	}
+	tp, err := callback.Thumbprint(pub)
+	if err != nil {
+		return "", fmt.Errorf("jwttool: key ID: %w", err)
+	}
+	return tp, nil
+}
 
 // ReadKey reads the private key of a PEM file, as [pemkey.ParsePrivateKey]
 // does. Errors name the file.
@@ -105,7 +118,8 @@ type AuthJWTOptions struct {
 	// or ed25519.PrivateKey that callback.SigningAlgorithm accepts.
 	Key crypto.Signer
 	// KeyID is the key ID: cnf.kid, or the kid of cnf.jwk when
-	// Certificates is set. If empty, DefaultKeyID.
+	// Certificates is set. If empty, the key's thumbprint
+	// (callback.Thumbprint).
 	KeyID string
 	// Certificates, if not empty, makes a registration JWT: the chain,
 	// leaf first, is sent as the x5c of cnf.jwk. The leaf must certify Key.
@@ -160,11 +174,14 @@ func AuthJWT(opts AuthJWTOptions) (string, error) {
 	default:
 		return "", fmt.Errorf("jwttool: thing type %q is not device, service or gateway", thingType)
 	}
-	kid := opts.KeyID
-	if kid == "" {
-		kid = DefaultKeyID
+	if opts.Key == nil {
+		return "", errors.New("jwttool: no key")
 	}
 	alg, err := algorithm(opts.Key)
+	if err != nil {
+		return "", err
+	}
+	kid, err := keyID(opts.KeyID, opts.Key.Public())
 	if err != nil {
 		return "", err
 	}
@@ -309,10 +326,10 @@ func jsonKind(c byte) string {
 type PEMToJWKSOptions struct {
 	// Key is the key whose public half is written. Required.
 	Key crypto.Signer
-	// KeyID is the kid of the JWK. If empty, DefaultKeyID.
+	// KeyID is the kid of the JWK. If empty, the key's padded RFC 7638
+	// thumbprint (callback.Thumbprint), the kid AM and the SDK use.
 	KeyID string
-	// ThumbprintKeyID, if true, uses the key's padded RFC 7638 thumbprint
-	// (callback.Thumbprint), the kid AM and the SDK use, instead of KeyID.
+	// ThumbprintKeyID, if true, uses the thumbprint even if KeyID is set.
 	ThumbprintKeyID bool
 }
 
@@ -327,12 +344,11 @@ func PEMToJWKS(opts PEMToJWKSOptions) ([]byte, error) {
 	pub := opts.Key.Public()
 	kid := opts.KeyID
 	if opts.ThumbprintKeyID {
-		var err error
-		if kid, err = callback.Thumbprint(pub); err != nil {
-			return nil, fmt.Errorf("jwttool: %w", err)
-		}
-	} else if kid == "" {
-		kid = DefaultKeyID
+		kid = ""
+	}
+	kid, err := keyID(kid, pub)
+	if err != nil {
+		return nil, err
 	}
 	jwks := struct {
 		Keys []jose.JSONWebKey `json:"keys"`

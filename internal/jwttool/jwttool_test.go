@@ -75,6 +75,10 @@ func TestAuthJWT(t *testing.T) {
 	x, y := ecCoords(ec)
 	chain := issue(t, ec.Public(), "thingymabot")
 	x5c := fmt.Sprintf("%q,%q", base64.StdEncoding.EncodeToString(chain[0].Raw), base64.StdEncoding.EncodeToString(chain[1].Raw))
+	tp, err := callback.Thumbprint(ec.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string
@@ -85,6 +89,12 @@ func TestAuthJWT(t *testing.T) {
 		{
 			name:       "authentication, default kid",
 			opts:       jwttool.AuthJWTOptions{Subject: "manual-thing", Audience: "/", Challenge: "Vg7McIhuLQ", Key: ec},
+			wantHeader: `{"alg":"ES256"}`,
+			wantClaims: `{"sub":"manual-thing","aud":"/","iat":1700000000,"exp":1700000300,"nonce":"Vg7McIhuLQ","cnf":{"kid":"` + tp + `"}}`,
+		},
+		{
+			name:       "authentication, iot-edge's kid",
+			opts:       jwttool.AuthJWTOptions{Subject: "manual-thing", Audience: "/", Challenge: "Vg7McIhuLQ", Key: ec, KeyID: jwttool.IoTEdgeKeyID},
 			wantHeader: `{"alg":"ES256"}`,
 			wantClaims: `{"sub":"manual-thing","aud":"/","iat":1700000000,"exp":1700000300,"nonce":"Vg7McIhuLQ","cnf":{"kid":"pop.cnf"}}`,
 		},
@@ -104,7 +114,7 @@ func TestAuthJWT(t *testing.T) {
 			name:       "registration, chain, gateway",
 			opts:       jwttool.AuthJWTOptions{Subject: "thingymabot", Audience: "/", Challenge: "n", Key: ec, Certificates: chain, ThingType: "gateway"},
 			wantHeader: `{"alg":"ES256"}`,
-			wantClaims: `{"sub":"thingymabot","aud":"/","iat":1700000000,"exp":1700000300,"nonce":"n","cnf":{"jwk":{"use":"sig","kty":"EC","kid":"pop.cnf","crv":"P-256","x":"` + x + `","y":"` + y + `","x5c":[` + x5c + `]}},"thingType":"gateway"}`,
+			wantClaims: `{"sub":"thingymabot","aud":"/","iat":1700000000,"exp":1700000300,"nonce":"n","cnf":{"jwk":{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `","x5c":[` + x5c + `]}},"thingType":"gateway"}`,
 		},
 	}
 	for _, tt := range tests {
@@ -171,7 +181,8 @@ func TestAuthJWTAlgorithms(t *testing.T) {
 			if err := jwk.UnmarshalJSON(reg.Cnf.JWK); err != nil {
 				t.Fatalf("cnf.jwk %s: %v", reg.Cnf.JWK, err)
 			}
-			if !jwk.IsPublic() || jwk.Use != "sig" || jwk.KeyID != "pop.cnf" || len(jwk.Certificates) != 1 {
+			tp, _ := callback.Thumbprint(tt.key.Public())
+			if !jwk.IsPublic() || jwk.Use != "sig" || jwk.KeyID != tp || len(jwk.Certificates) != 1 {
 				t.Errorf("cnf.jwk = %s", reg.Cnf.JWK)
 			}
 		})
@@ -316,16 +327,18 @@ func TestPEMToJWKS(t *testing.T) {
 		want string
 	}{
 		{"EC default kid", jwttool.PEMToJWKSOptions{Key: ec},
+			`{"keys":[{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
+		{"EC iot-edge's kid", jwttool.PEMToJWKSOptions{Key: ec, KeyID: jwttool.IoTEdgeKeyID},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"pop.cnf","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
 		{"EC kid", jwttool.PEMToJWKSOptions{Key: ec, KeyID: "my-key"},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"my-key","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
 		{"EC thumbprint", jwttool.PEMToJWKSOptions{Key: ec, KeyID: "ignored", ThumbprintKeyID: true},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"` + tp + `","crv":"P-256","x":"` + x + `","y":"` + y + `"}]}`},
-		{"P-521", jwttool.PEMToJWKSOptions{Key: ec521},
+		{"P-521", jwttool.PEMToJWKSOptions{Key: ec521, KeyID: "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"EC","kid":"pop.cnf","crv":"P-521","x":"` + x521 + `","y":"` + y521 + `"}]}`},
-		{"RSA", jwttool.PEMToJWKSOptions{Key: rk},
+		{"RSA", jwttool.PEMToJWKSOptions{Key: rk, KeyID: "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"RSA","kid":"pop.cnf","n":"` + b64url(rk.N.Bytes()) + `","e":"AQAB"}]}`},
-		{"Ed25519", jwttool.PEMToJWKSOptions{Key: ed},
+		{"Ed25519", jwttool.PEMToJWKSOptions{Key: ed, KeyID: "pop.cnf"},
 			`{"keys":[{"use":"sig","kty":"OKP","kid":"pop.cnf","crv":"Ed25519","x":"` + b64url(edPub) + `"}]}`},
 	}
 	for _, tt := range tests {

@@ -13,9 +13,13 @@
 //	-debug          the SDK's debug log, and AM's token response, on stdout
 //
 // and the gateway's trust flags of [connect.Flags.Register].
-// [ThingFlags.Register] adds -tree (default iot-tree) and -name for a
-// program with one thing. Each program adds -secrets itself: its default
-// and wording differ.
+// [ThingFlags.Register] adds -tree and -name for a program with one thing,
+// with the program's defaults (the tree the evaluation guide runs it
+// with), and [ThingFlags.RegisterSecrets] adds -secrets, the key store,
+// and -create-secrets. A store named with -secrets is only read: a
+// missing file or key is an error, unless -create-secrets is given; the
+// program's own default store (.secrets in the working directory) is
+// created as needed.
 //
 // # Output
 //
@@ -27,8 +31,8 @@
 //
 //	func main() {
 //		var o program.ThingFlags
-//		o.Register(flag.CommandLine, "dynamic-thing")
-//		flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created secret store")
+//		o.Register(flag.CommandLine, "dynamic-thing", "auth-reg-tree")
+//		o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created secret store")
 //		flag.Parse()
 //		program.Main(func(ctx context.Context) error { return run(ctx, o) })
 //	}
@@ -48,6 +52,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -167,18 +172,30 @@ type ThingFlags struct {
 	Tree string
 	// Name is -name, the thing's ID and the name of its key in Secrets.
 	Name string
-	// Secrets is the JWK set file of the thing's key (.secrets in the
-	// working directory if empty). Each program registers its own
-	// -secrets flag.
+	// Secrets is -secrets, the JWK set file of the thing's key (.secrets
+	// in the working directory if empty).
 	Secrets string
+	// CreateSecrets is -create-secrets: a key missing from Secrets is
+	// generated and stored there.
+	CreateSecrets bool
+
+	fs *flag.FlagSet // where -secrets is registered
 }
 
 // Register adds the flags of [Flags.Register] with the audience "/", -tree
-// and -name with the default name to fs.
-func (f *ThingFlags) Register(fs *flag.FlagSet, name string) {
+// with the default tree and -name with the default name to fs.
+func (f *ThingFlags) Register(fs *flag.FlagSet, name, tree string) {
 	f.Flags.Register(fs, "/")
-	fs.StringVar(&f.Tree, "tree", "iot-tree", "Authentication tree")
+	fs.StringVar(&f.Tree, "tree", tree, "Authentication tree")
 	fs.StringVar(&f.Name, "name", name, "Thing name")
+}
+
+// RegisterSecrets adds -secrets, with the default path def and usage,
+// and -create-secrets to fs.
+func (f *ThingFlags) RegisterSecrets(fs *flag.FlagSet, def, usage string) {
+	f.fs = fs
+	fs.StringVar(&f.Secrets, "secrets", def, usage)
+	fs.BoolVar(&f.CreateSecrets, "create-secrets", false, "Generate the thing's key in the -secrets file if it is missing there (creating the file)")
 }
 
 // Setup is what [ThingFlags.Open] prepares for thing.New.
@@ -205,7 +222,7 @@ func (f *ThingFlags) Open(ctx context.Context) (*Setup, error) {
 	key, err := f.store().Signer(f.Name)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, f.secretsHint(err)
 	}
 	return &Setup{Connector: conn, Key: key, Logger: logger}, nil
 }
@@ -214,7 +231,30 @@ func (f *ThingFlags) Open(ctx context.Context) (*Setup, error) {
 // in the key store, or else a new certificate for its key issued by the
 // example CA, which the local AM trusts.
 func (f *ThingFlags) Certificates() ([]*x509.Certificate, error) {
-	return f.store().Certificates(f.Name)
+	certs, err := f.store().Certificates(f.Name)
+	return certs, f.secretsHint(err)
 }
 
-func (f *ThingFlags) store() *secrets.Store { return &secrets.Store{Path: f.Secrets} }
+// store is the key store: it may create keys with -create-secrets, or
+// when it is the program's own default file.
+func (f *ThingFlags) store() *secrets.Store {
+	return &secrets.Store{Path: f.Secrets, Create: f.CreateSecrets || (f.Secrets == "" && !f.secretsGiven())}
+}
+
+// secretsGiven says whether -secrets was on the command line.
+func (f *ThingFlags) secretsGiven() bool {
+	given := false
+	if f.fs != nil {
+		f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "secrets" })
+	}
+	return given
+}
+
+// secretsHint adds to a missing key what to do about it.
+func (f *ThingFlags) secretsHint(err error) error {
+	var mk *secrets.MissingKeyError
+	if errors.As(err, &mk) {
+		return fmt.Errorf("%w (give -create-secrets to generate the key %q there, or -secrets FILE with a JWK set that holds it)", err, mk.Name)
+	}
+	return err
+}

@@ -70,13 +70,13 @@ func TestInRepository(t *testing.T) {
 func TestRegister(t *testing.T) {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	var o program.ThingFlags
-	o.Register(fs, "my-thing")
+	o.Register(fs, "my-thing", "auth-tree")
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
 	want := program.ThingFlags{
 		Flags: program.Flags{URL: program.DefaultURL, Realm: "/", Audience: "/", Gateway: o.Gateway},
-		Tree:  "iot-tree",
+		Tree:  "auth-tree",
 		Name:  "my-thing",
 	}
 	if o != want {
@@ -89,7 +89,7 @@ func TestRegister(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	store := filepath.Join(t.TempDir(), ".secrets")
-	o := program.ThingFlags{Flags: program.Flags{URL: "http://127.0.0.1:1/openam"}, Name: "t1", Secrets: store}
+	o := program.ThingFlags{Flags: program.Flags{URL: "http://127.0.0.1:1/openam"}, Name: "t1", Secrets: store, CreateSecrets: true}
 
 	s, err := o.Open(context.Background())
 	if err != nil {

@@ -11,10 +11,13 @@
 //
 // # Semantics
 //
-// A missing file is an empty set. Asking [Store.Signer] for a name that is
-// not in the set generates a P-256 key (alg ES256, use sig, kid = name),
-// appends it and rewrites the whole file (two-space indented JSON, mode
-// 0600). [Store.Certificates] returns the entry's x5c, or else a new
+// A missing file is an empty set. With [Store.Create] set, asking
+// [Store.Signer] for a name that is not in the set generates a P-256 key
+// (alg ES256, use sig, kid = name), appends it and rewrites the whole file
+// (two-space indented JSON, mode 0600); without it, that is a
+// [*MissingKeyError] and the file is left as it is. A file that holds
+// public keys only (a JWK set to register, such as
+// resources/manual-thing.jwks) is refused either way. [Store.Certificates] returns the entry's x5c, or else a new
 // certificate on every call (not stored): subject CN=name, valid from 24
 // hours ago to 24 hours from now, issued by the example CA of
 // resources/example-ca.key.pem and resources/example-ca.cert.pem, which
@@ -26,7 +29,7 @@
 //
 // # Usage
 //
-//	store := &secrets.Store{Path: *secretsFlag} // "" means .secrets
+//	store := &secrets.Store{Path: *secretsFlag, Create: true} // "" means .secrets
 //	key, err := store.Signer("dynamic-thing")
 //	if err != nil {
 //		return err
@@ -83,8 +86,26 @@ type Store struct {
 	// working directory).
 	Path string
 
+	// Create lets Signer generate a missing key and create or rewrite the
+	// file to store it. If false, the store only reads.
+	Create bool
+
 	// Time returns the current time for generated certificates. If nil, time.Now.
 	Time func() time.Time
+}
+
+// MissingKeyError is the error of a Store that may not create the key it
+// was asked for.
+type MissingKeyError struct {
+	Name, Path string
+	NoFile     bool // the file does not exist
+}
+
+func (e *MissingKeyError) Error() string {
+	if e.NoFile {
+		return fmt.Sprintf("secrets: %s does not exist", e.Path)
+	}
+	return fmt.Sprintf("secrets: no key %q in %s", e.Name, e.Path)
 }
 
 func (s *Store) path() string {
@@ -101,20 +122,32 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-// read returns the key set; a missing file is an empty set.
-func (s *Store) read() (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
+// read returns the key set; a missing file is an empty set, and missing
+// says so.
+func (s *Store) read() (set jose.JSONWebKeySet, missing bool, err error) {
 	b, err := os.ReadFile(s.path())
 	if errors.Is(err, fs.ErrNotExist) {
-		return set, nil
+		return set, true, nil
 	}
 	if err != nil {
-		return set, fmt.Errorf("secrets: %w", err)
+		return set, false, fmt.Errorf("secrets: %w", err)
 	}
 	if err := json.Unmarshal(b, &set); err != nil {
-		return set, fmt.Errorf("secrets: %s is not a JWK set: %w", s.path(), err)
+		return set, false, fmt.Errorf("secrets: %s is not a JWK set: %w", s.path(), err)
 	}
-	return set, nil
+	if len(set.Keys) > 0 && publicOnly(set) {
+		return set, false, fmt.Errorf("secrets: %s holds public keys only (a JWK set to register); the store needs the thing's private key", s.path())
+	}
+	return set, false, nil
+}
+
+func publicOnly(set jose.JSONWebKeySet) bool {
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return false
+		}
+	}
+	return true
 }
 
 // write replaces the file with set: written to a temporary file in the
@@ -172,12 +205,15 @@ func (s *Store) Signer(name string) (crypto.Signer, error) {
 	if name == "" {
 		return nil, errors.New("secrets: empty key name")
 	}
-	set, err := s.read()
+	set, missing, err := s.read()
 	if err != nil {
 		return nil, err
 	}
 	if k := entry(set, name); k != nil {
 		return signer(k, name, s.path())
+	}
+	if !s.Create {
+		return nil, &MissingKeyError{Name: name, Path: s.path(), NoFile: missing}
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -194,7 +230,7 @@ func (s *Store) Signer(name string) (crypto.Signer, error) {
 // stored x5c if the entry has one, otherwise a new certificate issued by
 // the example CA for the key (which Signer creates if it is missing).
 func (s *Store) Certificates(name string) ([]*x509.Certificate, error) {
-	set, err := s.read()
+	set, _, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -324,13 +360,13 @@ func SoftwareStatement(thingKey crypto.Signer, issuer string) (string, error) {
 
 // existing returns the private key named name without creating one.
 func (s *Store) existing(name string) (crypto.Signer, error) {
-	set, err := s.read()
+	set, missing, err := s.read()
 	if err != nil {
 		return nil, err
 	}
 	k := entry(set, name)
 	if k == nil {
-		return nil, fmt.Errorf("secrets: no key %q in %s", name, s.path())
+		return nil, &MissingKeyError{Name: name, Path: s.path(), NoFile: missing}
 	}
 	return signer(k, name, s.path())
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func readSet(t *testing.T, path string) jose.JSONWebKeySet {
 
 func TestSignerCreatesAndReuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store")
-	s := &secrets.Store{Path: path}
+	s := &secrets.Store{Path: path, Create: true}
 	k1, err := s.Signer("thing-1")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestSignerCreatesAndReuses(t *testing.T) {
 func TestDefaultPath(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	if _, err := (&secrets.Store{}).Signer("t"); err != nil {
+	if _, err := (&secrets.Store{Create: true}).Signer("t"); err != nil {
 		t.Fatal(err)
 	}
 	if set := readSet(t, filepath.Join(dir, secrets.DefaultPath)); len(set.Keys) != 1 {
@@ -104,6 +105,53 @@ func TestBadStores(t *testing.T) {
 	}
 }
 
+// Without Create a store only reads: a missing file or key is a
+// MissingKeyError and nothing is written; a file of public keys only (what
+// is registered, such as resources/manual-thing.jwks) is refused even with
+// Create, and left as it was.
+func TestStoreReadsOnly(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	_, err := (&secrets.Store{Path: missing}).Signer("t")
+	var mk *secrets.MissingKeyError
+	if !errors.As(err, &mk) || !mk.NoFile || mk.Name != "t" {
+		t.Errorf("missing file: %v, want a MissingKeyError for the file", err)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("the missing file was created: %v", err)
+	}
+
+	other := filepath.Join(dir, "other")
+	if _, err := (&secrets.Store{Path: other, Create: true}).Signer("a"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(other)
+	if _, err := (&secrets.Store{Path: other}).Signer("b"); !errors.As(err, &mk) || mk.NoFile || err.Error() != `secrets: no key "b" in `+other {
+		t.Errorf("missing key: %v", err)
+	}
+	if after, _ := os.ReadFile(other); string(after) != string(before) {
+		t.Error("the store was rewritten without Create")
+	}
+
+	root, err := secrets.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered, err := os.ReadFile(filepath.Join(root, "resources/manual-thing.jwks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := filepath.Join(dir, "manual-thing.jwks")
+	os.WriteFile(public, registered, 0o644)
+	_, err = (&secrets.Store{Path: public, Create: true}).Signer("manual-thing")
+	if err == nil || !strings.Contains(err.Error(), "holds public keys only") {
+		t.Errorf("public JWK set: %v", err)
+	}
+	if after, _ := os.ReadFile(public); string(after) != string(registered) {
+		t.Error("the public JWK set was rewritten")
+	}
+}
+
 // exampleCA returns the certificate of resources/example-ca.cert.pem.
 func exampleCA(t *testing.T) *x509.Certificate {
 	t.Helper()
@@ -125,7 +173,7 @@ func exampleCA(t *testing.T) *x509.Certificate {
 func TestCertificates(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	path := filepath.Join(t.TempDir(), "store")
-	s := &secrets.Store{Path: path, Time: func() time.Time { return now }}
+	s := &secrets.Store{Path: path, Create: true, Time: func() time.Time { return now }}
 	certs, err := s.Certificates("cert-thing")
 	if err != nil {
 		t.Fatal(err)

@@ -44,8 +44,8 @@ import (
 
 func main() {
 	var o program.ThingFlags
-	o.Register(flag.CommandLine, "manual-thing")
-	flag.StringVar(&o.Secrets, "secrets", secrets.ExampleSecrets, "Path to pre-created JWK set file")
+	o.Register(flag.CommandLine, "manual-thing", "auth-tree")
+	o.RegisterSecrets(flag.CommandLine, secrets.ExampleSecrets, "Path to pre-created JWK set file")
 	flag.Parse()
 	// The default names the repository's file, wherever the program runs.
 	if err := program.InRepository(flag.CommandLine, "secrets"); err != nil {

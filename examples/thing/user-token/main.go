@@ -29,8 +29,8 @@ import (
 
 func main() {
 	var o program.ThingFlags
-	o.Register(flag.CommandLine, "dynamic-thing")
-	flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created secret store")
+	o.Register(flag.CommandLine, "dynamic-thing", "auth-reg-tree")
+	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created secret store")
 	flag.Parse()
 	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }

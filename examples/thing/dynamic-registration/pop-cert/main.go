@@ -10,7 +10,9 @@
 //	./run.sh example thing/dynamic-registration/pop-cert -name dynamic-thing -url http://127.0.0.1:8080/openam -tree auth-reg-tree
 //
 // The thing's key is the entry named -name in the JWK set file -secrets
-// (.secrets in the working directory if empty), created there on first use.
+// (.secrets in the working directory if not given, where it is created on
+// first use; a file named with -secrets is only read, unless
+// -create-secrets).
 // Its certificate is the entry's x5c, or else a new one for CN=<name>,
 // issued by the example CA (resources/example-ca.*.pem) that the local AM
 // trusts. It prints the same five lines as manual-registration.
@@ -27,8 +29,8 @@ import (
 
 func main() {
 	var o program.ThingFlags
-	o.Register(flag.CommandLine, "dynamic-pop-cert-thing")
-	flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created secret store")
+	o.Register(flag.CommandLine, "dynamic-pop-cert-thing", "auth-reg-tree")
+	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created secret store")
 	flag.Parse()
 	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }

@@ -10,8 +10,9 @@
 //	./run.sh example thing/dynamic-registration/pop-sw-stmt -name dynamic-thing -url http://127.0.0.1:8080/openam -tree auth-reg-tree
 //
 // The thing's key is the entry named -name in the JWK set file -secrets
-// (.secrets in the working directory if empty), created there on first
-// use. The software statement names -iss as its issuer, carries the
+// (.secrets in the working directory if not given, where it is created on
+// first use; a file named with -secrets is only read, unless
+// -create-secrets). The software statement names -iss as its issuer, carries the
 // thing's public key and is signed with the key software-publisher of
 // resources/example.secrets, whose public half the local AM's software
 // publisher agent iot-software-publisher holds. It prints the same five
@@ -35,8 +36,8 @@ type options struct {
 
 func main() {
 	var o options
-	o.Register(flag.CommandLine, "dynamic-pop-sw-stmt-thing")
-	flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created JWK set file")
+	o.Register(flag.CommandLine, "dynamic-pop-sw-stmt-thing", "auth-reg-tree")
+	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created JWK set file")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
 	flag.Parse()
 	program.Main(func(ctx context.Context) error { return run(ctx, o) })

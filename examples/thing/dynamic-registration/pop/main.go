@@ -11,8 +11,9 @@
 //	./run.sh example thing/dynamic-registration/pop -name dynamic-thing -url http://127.0.0.1:8080/openam -tree auth-reg-tree
 //
 // The thing's key is the entry named -name in the JWK set file -secrets
-// (.secrets in the working directory if empty), created there on first
-// use. It prints the same five lines as manual-registration. Unlike the
+// (.secrets in the working directory if not given, where it is created on
+// first use; a file named with -secrets is only read, unless
+// -create-secrets). It prints the same five lines as manual-registration. Unlike the
 // other examples it does not log out, as the iot-edge original does not.
 package main
 
@@ -27,8 +28,8 @@ import (
 
 func main() {
 	var o program.ThingFlags
-	o.Register(flag.CommandLine, "dynamic-pop-thing")
-	flag.StringVar(&o.Secrets, "secrets", "", "Path to pre-created secret store")
+	o.Register(flag.CommandLine, "dynamic-pop-thing", "auth-reg-tree")
+	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created secret store")
 	flag.Parse()
 	program.Main(func(ctx context.Context) error { return run(ctx, o) })
 }

@@ -53,8 +53,8 @@ type options struct {
 func main() {
 	var o options
 	o.Register(flag.CommandLine, "http://127.0.0.1:8080/openam/oauth2/access_token")
-	flag.StringVar(&o.regTree, "reg-tree", "oauth-reg-tree", "Registration tree")
-	flag.StringVar(&o.authTree, "auth-tree", "oauth-auth-tree", "Authentication tree")
+	flag.StringVar(&o.regTree, "reg-tree", "reg-tree", "Registration tree")
+	flag.StringVar(&o.authTree, "auth-tree", "auth-tree", "Authentication tree")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
 	flag.Parse()
 	program.Main(func(ctx context.Context) error { return run(ctx, o) })
