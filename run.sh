@@ -23,11 +23,33 @@ verbs:
 USAGE
 }
 
+# build PKG OUT builds the Go package PKG into OUT. A build that takes more
+# than a few seconds (the first one compiles every dependency) says so on
+# stderr, and every 10 seconds after that, so that it is not mistaken for a
+# hang; a quick one says nothing.
+build() {
+	local pkg=$1 out=$2 start=$SECONDS next=3 pid
+	go build -o "$out" "$pkg" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $((SECONDS - start)) -ge "$next" ]; then
+			if [ "$next" -eq 3 ]; then
+				echo "run.sh: building $pkg (the first build compiles every dependency: a minute or two)..." >&2
+			else
+				echo "run.sh: still building $pkg ($((SECONDS - start)) s)" >&2
+			fi
+			next=$((next == 3 ? 10 : next + 10))
+		fi
+		sleep 0.2
+	done
+	wait "$pid"
+}
+
 # am builds into bin/ and execs the binary rather than using go run, so that
 # SIGTERM reaches amlocal (go run does not forward it and would leave the
 # server running) and its exit status and error line come through unchanged.
 cmd_am() {
-	go build -o bin/amlocal ./cmd/amlocal
+	build ./cmd/amlocal bin/amlocal
 	exec bin/amlocal "$@"
 }
 
@@ -37,7 +59,7 @@ cmd_am() {
 # the example one in resources/ (CN thingway-gateway, issued by the example
 # CA), so that things can verify it.
 cmd_gateway() {
-	go build -o bin/gateway ./cmd/gateway
+	build ./cmd/gateway bin/gateway
 	local args=("$@") a
 	local given=${GATEWAY_DTLS_CERT:-}
 	for a in "$@"; do
@@ -64,7 +86,7 @@ cmd_test() {
 			return 1
 		fi
 	fi
-	echo "==> go vet ./..."
+	echo "==> go vet ./... (a first run compiles every package: a minute or two)"
 	go vet ./...
 	echo "==> go test -race -count=1 -timeout 20m ./..."
 	go test -race -count=1 -timeout 20m ./...
@@ -76,9 +98,11 @@ examples() {
 	(cd examples && find . -name main.go -not -path './internal/*') | sed -e 's|^\./||' -e 's|/main\.go$||' | sort
 }
 
-# cmd_example runs go run ./examples/NAME from the repository root, so the
-# program's working directory is the root (its default .secrets file lands
-# there; resources/ is found from anywhere in the repository).
+# cmd_example builds examples/NAME into bin/examples/NAME and runs it from
+# the repository root, so the program's working directory is the root (its
+# default .secrets file lands there; resources/ is found from anywhere in
+# the repository). It runs under the name NAME, which its usage line shows,
+# and gets SIGINT/SIGTERM itself, as go run would not pass them on.
 cmd_example() {
 	local available name
 	available=$(examples)
@@ -97,7 +121,8 @@ cmd_example() {
 		echo "$available" | sed 's/^/  /' >&2
 		return 1
 	fi
-	exec go run "./examples/$name" "$@"
+	build "./examples/$name" "bin/examples/$name"
+	exec -a "$name" "bin/examples/$name" "$@"
 }
 
 if [ $# -eq 0 ]; then

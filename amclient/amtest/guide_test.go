@@ -1,49 +1,60 @@
 package amtest_test
 
 import (
-	"strings"
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest"
+	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/pemkey"
 )
 
-// TestGuideManualRegistration runs the evaluation guide's AM-side flow for
-// manual registration: admin login, PUT of the identity, PoP authentication
-// on auth-tree, then signed things requests.
-func TestGuideManualRegistration(t *testing.T) {
-	srv, c := startServer(t)
+// The embedded defaults are copies of resources/ (resources/gen writes
+// both): a regenerated PKI that skipped them would leave the local AM
+// trusting old keys.
+func TestDefaultsMatchResources(t *testing.T) {
+	for _, name := range []string{"example-ca.cert.pem", "software-publisher-public.jwks", "manual-thing.jwks"} {
+		embedded, err := os.ReadFile(filepath.Join("defaults", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := os.ReadFile(filepath.Join("..", "..", "resources", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(embedded, res) {
+			t.Errorf("defaults/%s differs from resources/%s: run go run ./resources/gen -force, or copy it", name, name)
+		}
+	}
+}
+
+// The guide's identities log in with the example key, as the README's
+// manually registered manual-thing does.
+func TestGuideIdentities(t *testing.T) {
+	cfg := amtest.DefaultConfig()
+	cfg.Realms["/"].Identities = amtest.GuideIdentities()
+	_, c := startWith(t, cfg)
+	b, err := os.ReadFile("../../resources/eckey1.key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pemkey.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := examplepki.Thumbprint(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{amtest.GuideThingID, amtest.GuideGatewayID} {
+		c.mustPoP(&thing{id: id, key: key, kid: kid, alg: jose.ES256}, "auth-tree", "/")
+	}
 	admin := c.adminLogin()
-	th := newThing(t, "manual-thing")
-	r := c.register(admin, th, "/realms/root")
-	if r.status != 201 {
-		t.Fatalf("PUT identity: %d %s", r.status, r.body)
-	}
-	got := r.json(t)
-	if got["_id"] != "manual-thing" || got["username"] != "manual-thing" || got["realm"] != "/" {
-		t.Errorf("identity response = %v", got)
-	}
-	tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
-	if tok == "" {
-		t.Fatalf("PoP authentication: %d %s", r.status, r.body)
-	}
-	u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
-	r = c.signedRequest(th, "POST", u, thingsAPI, tok, 0, map[string]any{"scope": []string{"publish"}})
-	if r.status != 200 {
-		t.Fatalf("get_access_token: %d %s", r.status, r.body)
-	}
-	at := r.json(t)
-	if at["scope"] != "publish" || at["expires_in"] != float64(3599) || at["token_type"] != "Bearer" || !strings.Contains(at["access_token"].(string), ".") {
-		t.Errorf("token response = %v", at)
-	}
-	// The same nonce again is a replay.
-	r = c.signedRequest(th, "POST", u, thingsAPI, tok, 0, map[string]any{"scope": []string{"publish"}})
-	if r.status != 401 {
-		t.Errorf("replayed nonce: %d %s", r.status, r.body)
-	}
-	r = c.signedRequest(th, "GET", srv.URL+"/json/things/*?realm=/", thingsAPI, tok, 1, nil)
-	if r.status != 200 {
-		t.Fatalf("attributes: %d %s", r.status, r.body)
-	}
-	attrs := r.json(t)
-	if attrs["_id"] != "manual-thing" {
-		t.Errorf("attributes = %v", attrs)
+	r := c.do("GET", c.srv.URL+"/json/realms/root/users/"+amtest.GuideGatewayID, nil, "Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+admin)
+	if !bytes.Contains(r.body, []byte(`"thingType":["gateway"]`)) {
+		t.Errorf("%s: %s", amtest.GuideGatewayID, r.body)
 	}
 }

@@ -103,6 +103,8 @@ func TestLocalAM(t *testing.T) {
 	timeout 5s
 	debug: false
 Local AM started at http://127\.0\.0\.1:\d+/openam \(.*\)\.
+Local AM identities manual-thing and manual-gateway registered with the example key \(resources/manual-thing\.jwks\)\.
+Connect a thing: \./run\.sh example thing/manual-registration -name manual-thing -url coap://127\.0\.0\.1:(\d+)
 IoT Gateway server started\.
 $`)
 	if !want.MatchString(out) {
@@ -338,5 +340,35 @@ func TestExampleDTLSIdentity(t *testing.T) {
 	p.Signal(syscall.SIGTERM)
 	if code := p.Exit(); code != 0 {
 		t.Errorf("exit status %d", code)
+	}
+}
+
+var connectLine = regexp.MustCompile(`(?m)^Connect a thing: \./run\.sh example (\S+) (.*)\n`)
+
+// The two-command quickstart: ./run.sh gateway (the example DTLS identity,
+// the local AM with the guide's identities), then the command it prints,
+// the guide's "Connect a thing to the gateway", gets a token with no other
+// step.
+func TestQuickstart(t *testing.T) {
+	p := start(t, nil, "--address", "127.0.0.1:0",
+		"--dtls-cert", "../../resources/gateway-dtls.cert.pem", "--dtls-key", "../../resources/gateway-dtls.key.pem")
+	m := p.Stdout.WaitMatch(connectLine)
+	example := proctest.Build(t, filepath.Join("../../examples", m[1]))
+	q := proctest.Start(t, example, nil, strings.Fields(m[2])...)
+	if code := q.Exit(); code != 0 {
+		t.Fatalf("%s %s: exit status %d\n%s", m[1], m[2], code, q.Stdout)
+	}
+	want := regexp.MustCompile(`^Creating Thing manual-thing\.\.\. Done
+Requesting access token\.\.\. Done
+Access token: \S+
+Expires in: 3599
+Scope\(s\): \[publish\]
+$`)
+	if out := q.Stdout.String(); !want.MatchString(out) {
+		t.Errorf("%s output:\n%s", m[1], out)
+	}
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(); code != 0 {
+		t.Errorf("gateway exit status %d", code)
 	}
 }

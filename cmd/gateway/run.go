@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -150,6 +151,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if local != nil {
 		fmt.Fprintf(stdout, "Local AM started at %s (no --url given; in memory; identity %s registered, realm %s, tree %s).\n",
 			local.url, o.Name, o.Realm, o.Tree)
+		fmt.Fprintf(stdout, "Local AM identities %s and %s registered with the example key (resources/manual-thing.jwks).\n",
+			amtest.GuideThingID, amtest.GuideGatewayID)
 	}
 
 	var certs []*x509.Certificate
@@ -198,6 +201,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if local != nil {
+		fmt.Fprintf(stdout, "Connect a thing: ./run.sh example thing/manual-registration -name %s -url %s\n",
+			amtest.GuideThingID, coapURL(o.Address, l.Addr()))
+	}
 	fmt.Fprintln(stdout, "IoT Gateway server started.")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -219,6 +226,23 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "serve", slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// coapURL is the coap:// URL of the gateway listening on a for --address
+// address: the host given (none for all interfaces, as in the guide's
+// coap://:5683) and the port bound.
+func coapURL(address string, a net.Addr) string {
+	host, _, err := net.SplitHostPort(address)
+	if ip := net.ParseIP(host); err != nil || (ip != nil && ip.IsUnspecified()) {
+		host = ""
+	}
+	port := ""
+	if ua, ok := a.(*net.UDPAddr); ok {
+		port = strconv.Itoa(ua.Port)
+	} else if _, p, err := net.SplitHostPort(a.String()); err == nil {
+		port = p
+	}
+	return "coap://" + net.JoinHostPort(host, port)
 }
 
 // loadKey reads --key, or makes a key in the local-AM mode.
@@ -262,6 +286,13 @@ func startLocalAM(o options, key crypto.Signer, logger *slog.Logger) (*localAM, 
 	}
 	if _, ok := realm.Identities[o.Name]; !ok {
 		realm.Identities[o.Name] = map[string]any{"thingType": callback.ThingTypeGateway, "thingKeys": string(set)}
+	}
+	// The guide's "Register identities" steps, done: the thing of "Connect
+	// a thing to the gateway" and the gateway of its manual registration.
+	for id, attrs := range amtest.GuideIdentities() {
+		if _, ok := realm.Identities[id]; !ok {
+			realm.Identities[id] = attrs
+		}
 	}
 	l, err := net.Listen("tcp", o.LocalAM)
 	if errors.Is(err, syscall.EADDRINUSE) {

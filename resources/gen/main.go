@@ -144,7 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fset := flag.NewFlagSet("gen", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	fset.StringVar(&cfg.out, "out", defaultOut, "directory to write the example resources to")
-	fset.StringVar(&cfg.amtest, "amtest", defaultAMTest, "directory of the local AM's embedded defaults, which receives copies of the CA certificate and the software publisher JWK set (empty: skip)")
+	fset.StringVar(&cfg.amtest, "amtest", defaultAMTest, "directory of the local AM's embedded defaults, which receives copies of the CA certificate, the software publisher JWK set and manual-thing's public JWK set (empty: skip)")
 	fset.BoolVar(&cfg.force, "force", false, "overwrite existing files")
 	fset.BoolVar(&cfg.gatewayOnly, "gateway-dtls-only", false, "only issue the gateway's DTLS key and certificate from the example CA already in -out")
 	if err := fset.Parse(args); err != nil {
@@ -169,7 +169,7 @@ func (cfg config) paths() []string {
 		ps = append(ps, filepath.Join(cfg.out, name))
 	}
 	if cfg.amtest != "" {
-		ps = append(ps, filepath.Join(cfg.amtest, caCertFile), filepath.Join(cfg.amtest, publisherJWKS))
+		ps = append(ps, filepath.Join(cfg.amtest, caCertFile), filepath.Join(cfg.amtest, publisherJWKS), filepath.Join(cfg.amtest, manualThingJWKS))
 	}
 	return ps
 }
@@ -358,6 +358,7 @@ func (p *pki) outputs(cfg config) ([]output, error) {
 		outs = append(outs,
 			output{path: filepath.Join(cfg.amtest, caCertFile), data: caCertPEM, mode: publicMode},
 			output{path: filepath.Join(cfg.amtest, publisherJWKS), data: publisherJWKSData, mode: publicMode},
+			output{path: filepath.Join(cfg.amtest, manualThingJWKS), data: manualJWKS, mode: publicMode},
 		)
 	}
 	return outs, nil
@@ -436,7 +437,7 @@ func (p *pki) readme(cfg config, ecKey1Kid, publisherKid string) ([]byte, error)
 	w("Regenerate all files (new keys, new certificates) from the repository root with:\n\n")
 	w("```sh\n%s\n```\n\n", cfg.command())
 	if cfg.amtest != "" {
-		w("This also refreshes the copies of `%s` and `%s`\n", caCertFile, publisherJWKS)
+		w("This also refreshes the copies of `%s`, `%s` and `%s`\n", caCertFile, publisherJWKS, manualThingJWKS)
 		w("embedded as the local AM's defaults in `%s/`.\n", filepath.ToSlash(cfg.amtest))
 	}
 	w("Key ids and certificates change on every run, so update anything that hard-codes them.\n\n")
