@@ -293,7 +293,23 @@ func TestManualRegistration(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit status %d, want 1", code)
 		}
-		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: AM refused the authentication: ") + ".+"})
+		checkLines(t, out, []string{lit("Creating Thing unknown-thing... Fatal error: thing: AM refused the authentication: 401 Unauthorized: Login failure (if this is the local AM, ./run.sh am, its log says why)")})
+	})
+	// Errors say what to do.
+	t.Run("unknown tree", func(t *testing.T) {
+		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", a.srv.URL, "-secrets", store, "-tree", "iot-tree")
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		checkLines(t, out, []string{lit(`Creating Thing manual-thing... Fatal error: thing: AM refused the authentication: 400 Bad Request: No Configuration found (AM has no tree "iot-tree" in realm /: give -tree with one it has, such as auth-tree)`)})
+	})
+	t.Run("no deployment path", func(t *testing.T) {
+		root := strings.TrimSuffix(a.srv.URL, "/openam")
+		out, code := run(t, "manual-registration", "-name", "manual-thing", "-url", root, "-secrets", store, "-tree", "auth-tree")
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		checkLines(t, out, []string{lit("Creating Thing manual-thing... Fatal error: thing: AM refused the authentication: 404 Not Found: Not Found (-url is AM's deployment URL with its path: did you mean " + a.srv.URL + "?)")})
 	})
 	t.Run("no gateway", func(t *testing.T) {
 		u := "coap://" + closedUDPPort(t)

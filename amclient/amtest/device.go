@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 const kindDevice = "device"
@@ -35,8 +36,10 @@ const (
 	deviceUsed     = "used"
 )
 
-// userCodeAlphabet avoids characters people confuse (0/O, 1/l/I).
-const userCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+// userCodeAlphabet avoids characters people confuse (0/O, 1/I): upper case
+// only, 32 characters, so that 8 of them carry 40 bits and the code can
+// be compared without regard to case (RFC 8628 §6.1).
+const userCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 func newUserCode() string {
 	b := randomBytes(8)
@@ -44,6 +47,19 @@ func newUserCode() string {
 		b[i] = userCodeAlphabet[int(b[i])%len(userCodeAlphabet)]
 	}
 	return string(b)
+}
+
+// canonicalUserCode is the form user codes are looked up by: as RFC 8628
+// §6.1 advises, case and the separators people type ("ABCD-EFGH",
+// "abcd efgh") do not matter.
+func canonicalUserCode(code string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', ' ', '\t':
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, code)
 }
 
 func (s *Server) putDevice(h string, d *deviceCode) error {
@@ -56,7 +72,7 @@ func (s *Server) putDevice(h string, d *deviceCode) error {
 		c.lastPoll = old.lastPoll
 	}
 	s.st.devices[h] = &c
-	s.st.userCodes[d.UserCode] = h
+	s.st.userCodes[canonicalUserCode(d.UserCode)] = h
 	s.st.mu.Unlock()
 	return nil
 }
@@ -200,7 +216,7 @@ func verifyURL(c *reqCtx, userCode string) string {
 func (s *Server) lookupUserCode(code string) (string, deviceCode, bool) {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	h, ok := s.st.userCodes[code]
+	h, ok := s.st.userCodes[canonicalUserCode(code)]
 	if !ok || s.st.devices[h] == nil {
 		return "", deviceCode{}, false
 	}

@@ -140,3 +140,22 @@ func TestDeviceGrantFailures(t *testing.T) {
 		expectDeviceError(t, s.things("POST", "get_user_token", "/", map[string]any{"device_code": dc["device_code"]}), 403, "authorization_pending")
 	})
 }
+
+// User codes are upper case and compared without regard to case or the
+// separators people type (RFC 8628 §6.1): "abcd-efgh" is ABCDEFGH.
+func TestUserCodeTypedLoosely(t *testing.T) {
+	_, c, clk, s, _ := deviceSetup(t)
+	dc := expectStatus(t, s.things("POST", "get_user_code", "/", map[string]any{"scope": []string{"publish"}}), 200)
+	code := dc["user_code"].(string)
+	if strings.ToUpper(code) != code || strings.ContainsAny(code, "01IO") {
+		t.Errorf("user code %q: want upper case without 0, 1, I or O", code)
+	}
+	typed := strings.ToLower(code[:4]) + "-" + strings.ToLower(code[4:])
+	user := c.userLogin("bjensen", "Ch4ng31t")
+	page := c.consent(dc["verification_uri"].(string), user, typed, "allow")
+	if page.status != 200 || !strings.Contains(string(page.body), "done: true") || strings.Contains(string(page.body), "errorCode") {
+		t.Fatalf("consent with %q for %q: %d %s", typed, code, page.status, page.body)
+	}
+	clk.Advance(5 * time.Second)
+	expectStatus(t, s.things("POST", "get_user_token", "/", map[string]any{"device_code": dc["device_code"]}), 200)
+}

@@ -186,7 +186,7 @@ func (st *state) apply(kind, id string, v json.RawMessage) error {
 			return err
 		}
 		st.devices[id] = &x
-		st.userCodes[x.UserCode] = id
+		st.userCodes[canonicalUserCode(x.UserCode)] = id
 	case kindAssertion:
 		var x usedAssertion
 		if err := json.Unmarshal(v, &x); err != nil {

@@ -56,8 +56,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/thingway/thingway/examples/internal/connect"
@@ -77,6 +80,55 @@ func Main(run func(ctx context.Context) error) {
 	if err != nil {
 		Fatal(err)
 	}
+}
+
+// Main runs run as the package's Main does, with a failure explained for
+// the flags given: an unknown tree named (trees are the trees run uses),
+// a -url without AM's deployment path, and, for a refused login, where
+// the reason is logged.
+func (f *Flags) Main(run func(ctx context.Context) error, trees ...string) {
+	Main(func(ctx context.Context) error { return f.explain(run(ctx), trees) })
+}
+
+// explain adds to an error of AM's what to do about it.
+func (f *Flags) explain(err error, trees []string) error {
+	var te *thing.Error
+	if !errors.As(err, &te) || te.Op != "authentication" {
+		return err
+	}
+	gateway := connect.ViaGateway(f.URL)
+	switch {
+	case te.Status == 400 && te.Message == "No Configuration found" && !gateway:
+		if len(trees) == 1 {
+			return fmt.Errorf("%w (AM has no tree %q in realm %s: give -tree with one it has, such as auth-tree)", err, trees[0], f.Realm)
+		}
+		return fmt.Errorf("%w (AM lacks one of the trees %s in realm %s)", err, strings.Join(trees, ", "), f.Realm)
+	case te.Status == 404 && !gateway:
+		if u, perr := url.Parse(f.URL); perr == nil && strings.Trim(u.Path, "/") == "" {
+			u.Path = "/openam"
+			return fmt.Errorf("%w (-url is AM's deployment URL with its path: did you mean %s?)", err, u)
+		}
+	case te.Status == 401 && local(f.URL):
+		if gateway {
+			return fmt.Errorf("%w (the gateway's log says why; with ./run.sh gateway, its local AM's lines are there too)", err)
+		}
+		return fmt.Errorf("%w (if this is the local AM, ./run.sh am, its log says why)", err)
+	}
+	return err
+}
+
+// local says whether rawURL names this machine.
+func local(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // Fatal prints "Fatal error: <err>" on stdout, after what the line in

@@ -51,7 +51,7 @@ func main() {
 	if err := program.InRepository(flag.CommandLine, "secrets"); err != nil {
 		program.Fatal(err)
 	}
-	program.Main(func(ctx context.Context) error { return run(ctx, o) })
+	o.Main(func(ctx context.Context) error { return run(ctx, o) }, o.Tree)
 }
 
 func run(ctx context.Context, o program.ThingFlags) error {

@@ -32,7 +32,7 @@ func main() {
 	o.Register(flag.CommandLine, "dynamic-thing", "auth-reg-tree")
 	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created secret store")
 	flag.Parse()
-	program.Main(func(ctx context.Context) error { return run(ctx, o) })
+	o.Main(func(ctx context.Context) error { return run(ctx, o) }, o.Tree)
 }
 
 func run(ctx context.Context, o program.ThingFlags) error {

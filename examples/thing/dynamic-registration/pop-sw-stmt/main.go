@@ -40,7 +40,7 @@ func main() {
 	o.RegisterSecrets(flag.CommandLine, "", "Path to pre-created JWK set file")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
 	flag.Parse()
-	program.Main(func(ctx context.Context) error { return run(ctx, o) })
+	o.Main(func(ctx context.Context) error { return run(ctx, o) }, o.Tree)
 }
 
 func run(ctx context.Context, o options) error {

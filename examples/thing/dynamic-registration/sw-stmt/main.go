@@ -57,7 +57,7 @@ func main() {
 	flag.StringVar(&o.authTree, "auth-tree", "auth-tree", "Authentication tree")
 	flag.StringVar(&o.iss, "iss", "https://soft-pub.example.com", "The software publisher issuer.")
 	flag.Parse()
-	program.Main(func(ctx context.Context) error { return run(ctx, o) })
+	o.Main(func(ctx context.Context) error { return run(ctx, o) }, o.regTree, o.authTree)
 }
 
 func run(ctx context.Context, o options) error {
