@@ -26,15 +26,16 @@ USAGE
 # build PKG OUT builds the Go package PKG into OUT. A build that takes more
 # than a few seconds (the first one compiles every dependency) says so on
 # stderr, and every 10 seconds after that, so that it is not mistaken for a
-# hang; a quick one says nothing.
+# hang; a quick one says nothing. Without OUT yet, the build is a first one.
 build() {
-	local pkg=$1 out=$2 start=$SECONDS next=3 pid
+	local pkg=$1 out=$2 start=$SECONDS next=3 pid first=""
+	[ -e "$out" ] || first=" (a first build compiles every dependency: a minute or two)"
 	go build -o "$out" "$pkg" &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $((SECONDS - start)) -ge "$next" ]; then
 			if [ "$next" -eq 3 ]; then
-				echo "run.sh: building $pkg (the first build compiles every dependency: a minute or two)..." >&2
+				echo "run.sh: building $pkg$first..." >&2
 			else
 				echo "run.sh: still building $pkg ($((SECONDS - start)) s)" >&2
 			fi
