@@ -113,6 +113,68 @@
 // Set the exported fields of a server from [NewUnstartedServer] (Config,
 // Time, DataDir, lifetimes) before calling [Server.Start].
 //
+// # Trust checks
+//
+// Certificate registration (POP_WITH_CERTIFICATE) runs exactly these
+// checks on the x5c chain of cnf.jwk, leaf first; any failure takes the
+// Register Thing node's failure outcome (401 "Login failure"), and the
+// log says which check failed:
+//
+//   - x5c is present and holds at most 10 certificates, each base64 DER
+//   - the leaf's public key is the cnf.jwk key, the key that signed the
+//     registration JWT
+//   - with Verify Certificate Subject, the JWT's sub is the leaf's subject
+//     CN or UID
+//   - from the leaf on, each certificate is signed by the next one, until
+//     one is signed by the key of a CA mapped to
+//     am.services.iot.cert.verification; a chain that ends before that is
+//     refused
+//   - every certificate up to that one is within its NotBefore and
+//     NotAfter at the server's clock ([Server.Time]), with
+//     [Server.ClockSkew] either side, and has no critical extension the
+//     server does not process
+//   - every intermediate (a certificate after the leaf that signed the one
+//     before it) is proven a CA: X.509 v3 (v1 and v2 intermediates are
+//     refused, as RFC 5280 §6.1.4(k) permits), basicConstraints with
+//     cA=true, keyCertSign when it has a keyUsage extension, no more
+//     intermediates below it (self-issued ones not counted) than its
+//     pathLenConstraint, and no name constraints, which the server does not
+//     enforce
+//
+// As AM does and crypto/x509 would not, SHA-1 signatures are accepted, a
+// leaf may be X.509 v1, and the trusted CA is trusted by its key: its own
+// certificate (validity, version, extensions) is not checked. Not checked
+// at all: issuer and subject name chaining (trust follows signatures), the
+// leaf's key usages, certificate policies and revocation.
+//
+// Every JWS the server parses (signed requests, PoP authentication and
+// registration JWTs, client assertions, software statements and its own
+// authIds) must have a header and a payload that are each one JSON object
+// in valid UTF-8 in which no object, at any depth, names a member twice;
+// names are compared after unescaping and under Unicode simple case
+// folding. Such a JWS fails as any invalid one does at that step: the
+// node's failure outcome, 401 "Login failure" for an authId, 401 "Access
+// Denied" for a signed request (400 "Invalid signed request" when the
+// session is unrestricted and holds no key).
+//
+// Time claims are checked at the server's clock with [Server.ClockSkew]
+// (60 seconds) of leeway: exp has passed, nbf or iat is still ahead, or exp
+// is before iat, and the JWT is refused. PoP authentication and
+// registration JWTs must carry iat and exp, client assertions exp; software
+// statements and the payloads of signed requests, which iot-edge sends
+// without time claims, are checked for those they carry (a refused signed
+// request consumes no nonce). PoP authentication and registration JWTs and
+// client assertions may live at most [Server.MaxJWTLifetime] (10 minutes;
+// iot-edge v7.4 and this module's SDK sign for 5): exp − iat, or for a
+// client assertion without iat exp − now.
+//
+// A client assertion's jti is accepted once per thing until the assertion
+// expires; with [Server.DataDir] the record is on disk before the login
+// succeeds, so a restart does not reopen it. With
+// [Server.RequireAssertionJTI] an assertion without jti fails; by default
+// it is accepted, as AM 7.4 accepts those of iot-edge v7.4 and of this
+// module's SDK, which send none.
+//
 // # Where AM's behaviour is not documented
 //
 // Some answers of AM are not documented; the server then picks one and
