@@ -26,15 +26,14 @@
 package coapx
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/internal/jws"
 )
 
 // Resource paths.
@@ -102,20 +101,20 @@ type SessionRequest struct {
 var ErrNotJWS = errors.New("coapx: unexpected serialisation")
 
 // CSRF returns the csrf claim (the SSO token) of a signed request body,
-// without verifying the signature: AM verifies it.
-func CSRF(jws []byte) (string, error) {
-	parts := strings.Split(strings.TrimSpace(string(jws)), ".")
-	if len(parts) != 3 {
+// without verifying the signature: AM verifies it. A body whose header or
+// claims name a member twice is refused (internal/jws).
+func CSRF(body []byte) (string, error) {
+	c, err := jws.Split(string(body))
+	if errors.Is(err, jws.ErrNotCompact) {
 		return "", ErrNotJWS
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", fmt.Errorf("coapx: JWS payload: %w", err)
+		return "", fmt.Errorf("coapx: %w", err)
 	}
 	var claims struct {
 		CSRF string `json:"csrf"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
+	if err := json.Unmarshal(c.Payload, &claims); err != nil {
 		return "", fmt.Errorf("coapx: JWS payload: %w", err)
 	}
 	if claims.CSRF == "" {

@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/thingway/thingway/internal/jws"
 )
 
 // Lifetimes of a cached authId.
@@ -107,18 +108,14 @@ func (c *digestCache) len() int {
 // verifies it) and bounds it; without one, now + 5 minutes.
 func authIDExpiry(authID string, now time.Time) time.Time {
 	def := now.Add(defaultAuthIDTTL)
-	parts := strings.Split(authID, ".")
-	if len(parts) != 3 {
-		return def
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	c, err := jws.Split(authID)
 	if err != nil {
 		return def
 	}
 	var claims struct {
 		Exp *json.Number `json:"exp"`
 	}
-	if json.Unmarshal(b, &claims) != nil || claims.Exp == nil {
+	if json.Unmarshal(c.Payload, &claims) != nil || claims.Exp == nil {
 		return def
 	}
 	f, err := claims.Exp.Float64()

@@ -295,6 +295,11 @@ func startGateway(t *testing.T, s *gateway.Server, logs *logSink) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
+	select { // the start-up fetch of AM's keys makes AM calls of its own
+	case <-s.ForTest().KeysFetched():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway's start-up fetch of AM's keys did not end")
+	}
 	g := &gw{s: s, l: l, addr: l.Addr().String(), logs: logs, errc: make(chan error, 1)}
 	go func() { g.errc <- s.Serve(l) }()
 	t.Cleanup(func() {

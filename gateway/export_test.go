@@ -48,3 +48,7 @@ func (f ListenerForTest) Peers() int {
 	defer f.l.mu.Unlock()
 	return f.l.open
 }
+
+// KeysFetched is closed when the fetch of AM's keys that Authenticate
+// starts has ended, so that tests can count AM calls without it.
+func (f ForTest) KeysFetched() <-chan struct{} { return f.s.keysFetched }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/jws"
 )
 
 // Short texts of the answers the gateway makes itself.
@@ -338,19 +338,15 @@ func introspectedToken(req callback.Request) string {
 }
 
 // jwsClaims returns the decoded (unverified) payload of a compact JWS.
-func jwsClaims(jws []byte) ([]byte, error) {
-	parts := strings.Split(strings.TrimSpace(string(jws)), ".")
-	if len(parts) != 3 {
+func jwsClaims(body []byte) ([]byte, error) {
+	c, err := jws.Split(string(body))
+	if errors.Is(err, jws.ErrNotCompact) {
 		return nil, coapx.ErrNotJWS
 	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		return nil, err
 	}
-	if !json.Valid(b) {
-		return nil, errors.New("gateway: JWS payload is not JSON")
-	}
-	return b, nil
+	return c.Payload, nil
 }
 
 // serveSession validates or logs out a session (§2.10): validate answers

@@ -28,6 +28,7 @@ import (
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/introspect"
 	"github.com/thingway/thingway/thing"
 )
 
@@ -160,7 +161,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	aminfo   []byte
 	digests  *digestCache
-	jwks     *jwksCache
+	jwks     *introspect.Checker
 	wg       sync.WaitGroup // background goroutines (renewal, JWKS prefetch)
 
 	certOnce sync.Once
@@ -187,6 +188,9 @@ type Server struct {
 	serving   sync.WaitGroup
 
 	restoreCF atomic.Bool // T6 hook on; false only in tests
+
+	keysOnce    sync.Once
+	keysFetched chan struct{} // closed when the start-up fetch of AM's keys has ended
 
 	expiryMu sync.Mutex
 	expiry   []func(now time.Time) bool // each Serve's expiry check
@@ -294,7 +298,8 @@ func (s *Server) setup() error {
 		return fmt.Errorf("gateway: AM information: %w", err)
 	}
 	s.digests = newDigestCache(2*int(s.maxSessions()), s.now)
-	s.jwks = &jwksCache{fetch: s.AM.JWKS}
+	s.jwks = s.newIntrospector()
+	s.keysFetched = make(chan struct{})
 	return nil
 }
 
@@ -348,9 +353,10 @@ func (s *Server) Authenticate(ctx context.Context) error {
 		slog.Bool("registration", len(s.Certificates) > 0))
 	go func() { // best effort, for local introspection when AM is down later
 		defer s.wg.Done()
+		defer s.keysOnce.Do(func() { close(s.keysFetched) })
 		ctx, cancel := context.WithTimeout(s.ctx, s.timeout())
 		defer cancel()
-		if _, err := s.jwks.refresh(ctx); err != nil {
+		if err := s.jwks.Refresh(ctx); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "cannot fetch AM's JWK set; local introspection unavailable until AM answers",
 				slog.String("error", err.Error()))
 		}

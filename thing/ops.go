@@ -89,87 +89,41 @@ type Introspection struct {
 	Local bool
 }
 
-// jwksSource is implemented by connectors that can fetch AM's JWK set (an
-// *amclient.Client); through a gateway, the gateway falls back itself.
-type jwksSource interface {
-	JWKS(ctx context.Context) (*jose.JSONWebKeySet, error)
+// tokenKeySource is implemented by connectors that can fetch AM's issuer
+// and JWK set (an *amclient.Client); through a gateway, the gateway falls
+// back itself.
+type tokenKeySource interface {
+	TokenKeys(ctx context.Context) (issuer string, set *jose.JSONWebKeySet, err error)
 }
 
 // IntrospectAccessToken asks AM whether token is active. When AM cannot
-// answer and the connector can fetch AM's JWK set, a client-side signed
-// token is checked locally (signature, exp and nbf with 60 s leeway).
+// answer and the connector can fetch AM's keys, a client-side signed
+// token is checked locally, as the gateway does (internal/introspect):
+// signature with AM's key for its kid, iss, tokenName access_token, exp
+// required, exp, nbf and iat with 60 s leeway.
 func (t *Thing) IntrospectAccessToken(ctx context.Context, token string) (*Introspection, error) {
 	b, err := t.do(ctx, callback.OpIntrospect, map[string]any{"token": token}, nil)
-	if err != nil {
-		src, ok := t.conn.(jwksSource)
-		if !ok || ctx.Err() != nil {
+	local := err != nil
+	if local {
+		if t.local == nil || ctx.Err() != nil {
 			return nil, err
 		}
-		in, lerr := introspectLocally(ctx, src, token, time.Now())
+		r, lerr := t.local.Check(ctx, token)
 		if lerr != nil {
-			return nil, errors.Join(err, lerr)
+			return nil, errors.Join(err, fmt.Errorf("thing: local introspection: %w", lerr))
 		}
-		return in, nil
+		// The answer AM would have given, decoded as AM's is.
+		b = r.JSON()
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("thing: AM's introspection answer is not JSON: %w", err)
 	}
-	in := &Introspection{Claims: m}
+	in := &Introspection{Claims: m, Local: local}
 	in.Active, _ = m["active"].(bool)
 	if s, ok := m["scope"].(string); ok {
 		in.Scope = strings.Fields(s)
 	}
-	return in, nil
-}
-
-var localAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.RS256, jose.RS384, jose.RS512,
-	jose.PS256, jose.PS384, jose.PS512, jose.EdDSA}
-
-func introspectLocally(ctx context.Context, src jwksSource, token string, now time.Time) (*Introspection, error) {
-	jws, err := jose.ParseSigned(token, localAlgs)
-	if err != nil {
-		return nil, fmt.Errorf("thing: local introspection: the token is not a JWT signed with an asymmetric key: %w", err)
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	if kid == "" {
-		return nil, errors.New("thing: local introspection: the token has no kid")
-	}
-	set, err := src.JWKS(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("thing: local introspection: %w", err)
-	}
-	inactive := &Introspection{Claims: map[string]any{"active": false}, Local: true}
-	keys := set.Key(kid)
-	if len(keys) == 0 {
-		return inactive, nil
-	}
-	payload, err := jws.Verify(keys[0])
-	if err != nil {
-		return inactive, nil
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return inactive, nil
-	}
-	leeway := 60.0
-	unix := float64(now.Unix())
-	if exp, ok := claims["exp"].(float64); !ok || unix > exp+leeway {
-		return inactive, nil
-	}
-	if nbf, ok := claims["nbf"].(float64); ok && unix < nbf-leeway {
-		return inactive, nil
-	}
-	in := &Introspection{Active: true, Claims: claims, Local: true}
-	if arr, ok := claims["scope"].([]any); ok {
-		for _, s := range arr {
-			if str, ok := s.(string); ok {
-				in.Scope = append(in.Scope, str)
-			}
-		}
-		claims["scope"] = strings.Join(in.Scope, " ")
-	}
-	claims["active"] = true
 	return in, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/internal/introspect"
 )
 
 // Config describes a thing: who it is, how it proves it, and how it
@@ -86,6 +87,7 @@ type Thing struct {
 	conn     Connector
 	handlers []callback.Handler
 	log      *slog.Logger
+	local    *introspect.Checker // nil unless conn can fetch AM's keys
 
 	mu  sync.Mutex // guards id and sess
 	id  string
@@ -109,6 +111,15 @@ func New(ctx context.Context, cfg Config) (*Thing, error) {
 	t := &Thing{conn: cfg.Connector, id: cfg.ID, log: cfg.Logger}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
+	}
+	if src, ok := cfg.Connector.(tokenKeySource); ok {
+		t.local = &introspect.Checker{
+			Fetch: func(ctx context.Context) (introspect.Keys, error) {
+				iss, set, err := src.TokenKeys(ctx)
+				return introspect.Keys{Issuer: iss, Set: set}, err
+			},
+			Time: cfg.Time,
+		}
 	}
 	handlers, err := cfg.handlers(ctx)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/thingway/thingway/internal/strictjson"
+	"github.com/thingway/thingway/internal/jws"
 )
 
 const cryptoSHA256 = crypto.SHA256
@@ -46,34 +46,19 @@ var thingAlgorithms = map[string]bool{
 var errNotJWS = errors.New("not a compact JWS")
 
 func parseCompact(tok string) (*compactJWS, error) {
-	tok = strings.TrimSpace(tok)
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
+	// The module's one splitter: header and payload are each one JSON
+	// object without duplicate member names ({"nonce":0,...,"nonce":1}
+	// would mean one thing to this server and another to the next reader),
+	// in canonical base64url.
+	c, err := jws.Split(tok)
+	if errors.Is(err, jws.ErrNotCompact) {
 		return nil, errNotJWS
 	}
-	dec := base64.RawURLEncoding
-	hb, err := dec.DecodeString(parts[0])
 	if err != nil {
-		return nil, fmt.Errorf("JWS header: %w", err)
+		return nil, err
 	}
-	pb, err := dec.DecodeString(parts[1])
-	if err != nil {
-		return nil, fmt.Errorf("JWS payload: %w", err)
-	}
-	sig, err := dec.DecodeString(parts[2])
-	if err != nil {
-		return nil, fmt.Errorf("JWS signature: %w", err)
-	}
-	// Header and payload are each one JSON object without duplicate member
-	// names: {"nonce":0,...,"nonce":1} or {"sub":"a",...,"sub":"b"} would
-	// mean one thing to this server and another to the next reader.
-	if err := strictjson.CheckObject(hb); err != nil {
-		return nil, fmt.Errorf("JWS header: %w", err)
-	}
-	if err := strictjson.CheckObject(pb); err != nil {
-		return nil, fmt.Errorf("JWS payload: %w", err)
-	}
-	j := &compactJWS{payload: pb, signed: parts[0] + "." + parts[1], sig: sig}
+	hb, pb, sig := c.Header, c.Payload, c.Signature
+	j := &compactJWS{payload: pb, signed: c.SigningInput, sig: sig}
 	if err := json.Unmarshal(hb, &j.header); err != nil || j.header == nil {
 		return nil, errors.New("JWS header is not a JSON object")
 	}
@@ -400,20 +385,11 @@ func timeClaims(payload []byte) (*thingClaims, error) {
 // objects without duplicate member names, for tokens parsed with go-jose
 // (which, like encoding/json, keeps the last of two members).
 func checkCompactJSON(tok string) error {
-	parts := strings.Split(strings.TrimSpace(tok), ".")
-	if len(parts) != 3 {
+	_, err := jws.Split(tok)
+	if errors.Is(err, jws.ErrNotCompact) {
 		return errNotJWS
 	}
-	for i, what := range []string{"header", "payload"} {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			return fmt.Errorf("JWS %s: %w", what, err)
-		}
-		if err := strictjson.CheckObject(b); err != nil {
-			return fmt.Errorf("JWS %s: %w", what, err)
-		}
-	}
-	return nil
+	return err
 }
 
 // parseJWKSet checks that text is a JSON Web Key set (an object with a

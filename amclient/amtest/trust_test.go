@@ -485,9 +485,9 @@ func TestDuplicateMembers(t *testing.T) {
 		{"PoP authentication JWT: header alg twice (none first)", login{"auth-tree", answers{"jwt-pop-authentication": pop(popClaims,
 			func(m map[string]any) (string, string) {
 				return `{"alg":"none","typ":"JWT","alg":"ES256"}`, jsonText(t, m)
-			})}}, `JWS header: strictjson: duplicate member name \"alg\"`},
+			})}}, `jws: header: strictjson: duplicate member name \"alg\"`},
 		{"PoP authentication JWT: payload sub twice", login{"auth-tree", answers{"jwt-pop-authentication": pop(popClaims,
-			func(m map[string]any) (string, string) { return popHeader, withFirst(t, m, "sub", victim.id) })}}, `JWS payload: strictjson: duplicate member name \"sub\"`},
+			func(m map[string]any) (string, string) { return popHeader, withFirst(t, m, "sub", victim.id) })}}, `jws: payload: strictjson: duplicate member name \"sub\"`},
 		{"PoP authentication JWT: payload nonce twice", login{"auth-tree", answers{"jwt-pop-authentication": pop(popClaims,
 			func(m map[string]any) (string, string) {
 				return popHeader, withFirst(t, m, "nonce", "another-challenge")
@@ -502,9 +502,9 @@ func TestDuplicateMembers(t *testing.T) {
 		{"registration JWT: header typ twice", login{"reg-pop", answers{"jwt-pop-registration": pop(regClaims(uniqueID("dup-reg")),
 			func(m map[string]any) (string, string) {
 				return `{"alg":"ES256","typ":"none","typ":"JWT"}`, jsonText(t, m)
-			})}}, `JWS header: strictjson: duplicate member name \"typ\"`},
+			})}}, `jws: header: strictjson: duplicate member name \"typ\"`},
 		{"registration JWT: payload sub twice", login{"reg-pop", answers{"jwt-pop-registration": pop(regClaims(uniqueID("dup-reg")),
-			func(m map[string]any) (string, string) { return popHeader, withFirst(t, m, "sub", victim.id) })}}, `JWS payload: strictjson: duplicate member name \"sub\"`},
+			func(m map[string]any) (string, string) { return popHeader, withFirst(t, m, "sub", victim.id) })}}, `jws: payload: strictjson: duplicate member name \"sub\"`},
 		{"registration JWT: cnf.jwk.x twice", login{"reg-pop", answers{"jwt-pop-registration": pop(regClaims(uniqueID("dup-reg")),
 			func(m map[string]any) (string, string) {
 				jwk := jsonText(t, th.jwk())
@@ -513,16 +513,16 @@ func TestDuplicateMembers(t *testing.T) {
 			})}}, `duplicate member name \"x\"`},
 		{"client assertion: header kid twice", login{"assert-tree", answers{"client_assertion": func(string) string {
 			return signRaw(t, th.key, withFirst(t, assertHeader, "kid", victim.kid), jsonText(t, assertion()))
-		}}}, `JWS header: strictjson: duplicate member name \"kid\"`},
+		}}}, `jws: header: strictjson: duplicate member name \"kid\"`},
 		{"client assertion: payload sub twice", login{"assert-tree", answers{"client_assertion": func(string) string {
 			return signRaw(t, th.key, jsonText(t, assertHeader), withFirst(t, assertion(), "sub", victim.id))
-		}}}, `JWS payload: strictjson: duplicate member name \"sub\"`},
+		}}}, `jws: payload: strictjson: duplicate member name \"sub\"`},
 		{"software statement: header kid twice", login{"reg-stmt", answers{"software_statement": func(string) string {
 			return signRaw(t, pub.key, withFirst(t, stmtHeader, "kid", "another-publisher-key"), jsonText(t, stmt()))
-		}}}, `JWS header: strictjson: duplicate member name \"kid\"`},
+		}}}, `jws: header: strictjson: duplicate member name \"kid\"`},
 		{"software statement: payload iss twice", login{"reg-stmt", answers{"software_statement": func(string) string {
 			return signRaw(t, pub.key, jsonText(t, stmtHeader), withFirst(t, stmt(), "iss", "https://evil.example.com"))
-		}}}, `JWS payload: strictjson: duplicate member name \"iss\"`},
+		}}}, `jws: payload: strictjson: duplicate member name \"iss\"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -549,13 +549,13 @@ func TestDuplicateMembers(t *testing.T) {
 	}{
 		{"signed request: header nonce twice", func(tok string) string {
 			return signRaw(t, th.key, withFirst(t, header(1), "nonce", 0), jsonText(t, map[string]any{"csrf": tok, "scope": []string{"publish"}}))
-		}, `JWS header: strictjson: duplicate member name \"nonce\"`},
+		}, `jws: header: strictjson: duplicate member name \"nonce\"`},
 		{"signed request: header aud twice", func(tok string) string {
 			return signRaw(t, th.key, withFirst(t, header(1), "aud", c.thingsURL("introspect_token", "/")), jsonText(t, map[string]any{"csrf": tok}))
 		}, `duplicate member name \"aud\"`},
 		{"signed request: payload csrf twice", func(tok string) string {
 			return signRaw(t, th.key, jsonText(t, header(1)), withFirst(t, map[string]any{"csrf": tok, "scope": []string{"publish"}}, "csrf", "x"))
-		}, `JWS payload: strictjson: duplicate member name \"csrf\"`},
+		}, `jws: payload: strictjson: duplicate member name \"csrf\"`},
 		{"signed request: payload csrf and CSRF", func(tok string) string {
 			return signRaw(t, th.key, jsonText(t, header(1)), withFirst(t, map[string]any{"csrf": tok, "scope": []string{"publish"}}, "CSRF", "x"))
 		}, `duplicate member name \"csrf\"`},
