@@ -12,6 +12,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/mux"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/options/config"
 	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
@@ -276,6 +277,27 @@ const maxRememberedFormats = 64
 type connState struct {
 	mu      sync.Mutex
 	formats map[string]rememberedFormat
+	auth    authBucket   // MaxAuthPerMinute allowance
+	flows   *digestCache // the session's authentication flows; nil until its first
+}
+
+// connStateOf is the state of the session a request came on; a fresh
+// one, not kept, for a connection the gateway did not set up.
+func connStateOf(w mux.ResponseWriter) *connState {
+	if st, ok := w.Conn().Context().Value(connStateKey{}).(*connState); ok {
+		return st
+	}
+	return &connState{formats: map[string]rememberedFormat{}}
+}
+
+// digests is the session's digest cache, made on first use.
+func (st *connState) digests(s *Server) *digestCache {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.flows == nil {
+		st.flows = newDigestCache(maxFlowsPerSession, s.now, &s.flows)
+	}
+	return st.flows
 }
 
 type rememberedFormat struct {
@@ -284,10 +306,17 @@ type rememberedFormat struct {
 }
 
 func (s *Server) onNewConn(cc *udpclient.Conn) {
-	cc.SetContextValue(connStateKey{}, &connState{formats: map[string]rememberedFormat{}})
+	st := &connState{formats: map[string]rememberedFormat{}}
+	cc.SetContextValue(connStateKey{}, st)
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session opened", slog.String("peer", cc.RemoteAddr().String()),
 		slog.Int64("sessions", s.sessions.Load()), slog.Int64("pending_handshakes", s.pending.Load()))
 	cc.AddOnClose(func() {
+		st.mu.Lock()
+		flows := st.flows
+		st.mu.Unlock()
+		if flows != nil { // the session's flows end with it
+			flows.clear()
+		}
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session closed", slog.String("peer", cc.RemoteAddr().String()))
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/thingway/thingway/internal/jws"
@@ -18,10 +19,13 @@ const (
 )
 
 // digestCache maps auth_id_digest values to AM's authIds. It holds at most
-// max entries (the oldest goes first), each until its authId expires.
+// max entries (the oldest goes first), each until its authId expires. Each
+// DTLS session has its own (the flows it started), so one peer cannot
+// evict another's flows nor use their digests.
 type digestCache struct {
-	now func() time.Time
-	max int
+	now   func() time.Time
+	max   int
+	total *atomic.Int64 // entries of every session's cache, for tests and metrics
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // digest → element of order
@@ -34,8 +38,8 @@ type digestEntry struct {
 	expires time.Time
 }
 
-func newDigestCache(max int, now func() time.Time) *digestCache {
-	return &digestCache{now: now, max: max, entries: map[string]*list.Element{}, order: list.New()}
+func newDigestCache(max int, now func() time.Time, total *atomic.Int64) *digestCache {
+	return &digestCache{now: now, max: max, total: total, entries: map[string]*list.Element{}, order: list.New()}
 }
 
 // digestOf is iot-edge's digest: standard padded base64 of SHA-256.
@@ -64,6 +68,7 @@ func (c *digestCache) put(authID string) string {
 		c.remove(c.order.Front())
 	}
 	c.entries[d] = c.order.PushBack(&digestEntry{digest: d, authID: authID, expires: exp})
+	c.total.Add(1)
 	return d
 }
 
@@ -95,6 +100,16 @@ func (c *digestCache) forget(digest string) {
 func (c *digestCache) remove(el *list.Element) {
 	delete(c.entries, el.Value.(*digestEntry).digest)
 	c.order.Remove(el)
+	c.total.Add(-1)
+}
+
+// clear drops every entry: the session has ended.
+func (c *digestCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.order.Len() > 0 {
+		c.remove(c.order.Front())
+	}
 }
 
 // len returns the number of entries, expired ones included.

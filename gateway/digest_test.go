@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/base64"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,7 +15,7 @@ func fakeAuthID(exp int64) string {
 
 func TestDigestCache(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := newDigestCache(3, func() time.Time { return now })
+	c := newDigestCache(3, func() time.Time { return now }, new(atomic.Int64))
 
 	// iot-edge's digest: base64 std of SHA-256, 44 characters.
 	if d := digestOf("abc"); d != "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=" {

@@ -60,6 +60,10 @@ type env struct {
 type recorder struct {
 	h     http.Handler
 	delay atomic.Int64 // nanoseconds added before things requests
+	// hold, when set, stops authenticate requests until it is closed,
+	// each announced on held first.
+	hold atomic.Pointer[chan struct{}]
+	held chan struct{}
 
 	mu   sync.Mutex
 	reqs []amRequest
@@ -79,6 +83,14 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(c int) { w.status = c; w.ResponseWriter.WriteHeader(c) }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if h := r.hold.Load(); h != nil && strings.HasSuffix(req.URL.Path, "/json/authenticate") {
+		r.held <- struct{}{}
+		select {
+		case <-*h:
+		case <-req.Context().Done():
+			return
+		}
+	}
 	if d := time.Duration(r.delay.Load()); d > 0 && strings.Contains(req.URL.Path, "/json/things/") {
 		select {
 		case <-time.After(d):
@@ -130,7 +142,7 @@ func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, am: am, addr: l.Addr().String(), ca: ca, caKey: caKey, rec: &recorder{h: am}}
+	e := &env{t: t, am: am, addr: l.Addr().String(), ca: ca, caKey: caKey, rec: &recorder{h: am, held: make(chan struct{}, 16)}}
 	e.url = "http://" + e.addr + "/openam"
 	am.URL = e.url
 	e.serve(l)
@@ -360,6 +372,16 @@ func (h *logSink) records() []logRecord {
 	h.store.mu.Lock()
 	defer h.store.mu.Unlock()
 	return append([]logRecord(nil), h.store.recs...)
+}
+
+// contains says whether a record with message msg has attribute key = value.
+func (h *logSink) contains(msg, key, value string) bool {
+	for _, r := range h.records() {
+		if r.Msg == msg && r.Attrs[key] == value {
+			return true
+		}
+	}
+	return false
 }
 
 // requests counts the request log lines for path.

@@ -26,7 +26,7 @@ func (f ForTest) CheckExpiry() {
 func (f ForTest) Sessions() int64 { return f.s.sessions.Load() }
 
 // Digests returns the number of cached auth_id_digest values.
-func (f ForTest) Digests() int { return f.s.digests.len() }
+func (f ForTest) Digests() int { return int(f.s.flows.Load()) }
 
 // PendingHandshakes returns the number of DTLS handshakes in progress.
 func (f ForTest) PendingHandshakes() int64 { return f.s.pending.Load() }

@@ -36,6 +36,7 @@ const (
 	msgUnavailable    = "AM unavailable"
 	msgBadAnswer      = "unexpected answer from AM"
 	msgShuttingDown   = "gateway shutting down"
+	msgBusy           = "gateway busy, retry after Max-Age"
 	msgTooLarge       = "request body too large"
 	msgValidateFailed = "session validation failed"
 	msgLogoutFailed   = "session logout failed"
@@ -155,10 +156,12 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 		text(w, codes.BadRequest, msgBadAuthPayload)
 		return
 	}
+	st := connStateOf(w)
 	req := amclient.AuthPayload{AuthID: step.AuthID, Callbacks: step.Callbacks}
 	digest := step.AuthIDDigest
+	flows := st.digests(s)
 	if digest != "" {
-		id, ok := s.digests.get(digest)
+		id, ok := flows.get(digest)
 		if !ok {
 			// AM could only refuse callbacks without their authId.
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "unknown auth_id_digest")
@@ -167,15 +170,20 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 		}
 		req.AuthID = id
 	}
+	release, ok := s.admitAuth(w, r, st)
+	if !ok {
+		return
+	}
 	ctx, cancel := s.amContext(r)
 	defer cancel()
 	res, err := s.AM.AuthenticateStep(ctx, s.AM.Tree, req)
+	release()
 	var ae *amclient.Error
 	switch {
 	case err == nil:
 	case errors.As(err, &ae):
 		if digest != "" {
-			s.digests.forget(digest)
+			flows.forget(digest)
 		}
 		code := codes.Unauthorized
 		if ae.StatusCode >= 500 { // an AM outage, not a refusal
@@ -190,14 +198,14 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 		return
 	}
 	if digest != "" {
-		s.digests.forget(digest)
+		flows.forget(digest)
 	}
 	var out callback.Step
 	switch {
 	case res.TokenID != "":
 		out.TokenID = res.TokenID
 	case res.AuthID != "":
-		out.AuthIDDigest = s.digests.put(res.AuthID)
+		out.AuthIDDigest = flows.put(res.AuthID)
 		out.Callbacks = res.Callbacks
 	default:
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "AM's authentication answer has neither tokenId nor authId")

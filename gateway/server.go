@@ -46,6 +46,8 @@ const (
 	DefaultIdleTimeout          = time.Hour
 	DefaultMaxRequestBytes      = 64 << 10
 	DefaultSessionRenewal       = 25 * time.Minute
+	DefaultMaxAuthPerMinute     = 30
+	DefaultMaxConcurrentAuth    = 64
 )
 
 // blockwiseMargin is added to Timeout to give the block-wise transfer
@@ -142,6 +144,20 @@ type Server struct {
 	// KiB.
 	MaxRequestBytes int
 
+	// MaxAuthPerMinute caps the authentication steps (POST /authenticate)
+	// one DTLS session may send a minute: a PoP login is two steps, a
+	// registration two or three. More are answered 5.03 Service
+	// Unavailable with Max-Age saying when the next is allowed. If zero,
+	// 30; if negative, no cap.
+	MaxAuthPerMinute int
+
+	// MaxConcurrentAuth caps the authentication steps forwarded to AM at
+	// once, for all things together, so that a burst (every thing logging
+	// in after a power cut) queues at the things rather than at AM. A step
+	// beyond it is answered 5.03 with Max-Age 1. If zero, 64; if negative,
+	// no cap.
+	MaxConcurrentAuth int
+
 	// SessionRenewal is how often the gateway authenticates itself again
 	// (and logs the previous session out). The gateway's own session is
 	// otherwise unused, so it must be renewed before AM's idle timeout (30
@@ -160,7 +176,8 @@ type Server struct {
 	ctx      context.Context // cancelled by Close and at the end of Shutdown
 	cancel   context.CancelFunc
 	aminfo   []byte
-	digests  *digestCache
+	flows    atomic.Int64  // authentication flows held by all sessions' digest caches
+	authSem  chan struct{} // MaxConcurrentAuth slots
 	jwks     *introspect.Checker
 	wg       sync.WaitGroup // background goroutines (renewal, JWKS prefetch)
 
@@ -220,6 +237,14 @@ func (s *Server) maxRequestBytes() int64 {
 
 // size1 is MaxRequestBytes as the value of a Size1 option.
 func (s *Server) size1() uint32 { return uint32(min(s.maxRequestBytes(), math.MaxUint32)) }
+
+// capOr is a limit's value: def if n is zero, 0 (no limit) if negative.
+func capOr(n, def int) int {
+	if n < 0 {
+		return 0
+	}
+	return intOr(n, def)
+}
 
 func intOr(n, def int) int {
 	if n > 0 {
@@ -297,7 +322,9 @@ func (s *Server) setup() error {
 	if s.aminfo, err = json.Marshal(info); err != nil {
 		return fmt.Errorf("gateway: AM information: %w", err)
 	}
-	s.digests = newDigestCache(2*int(s.maxSessions()), s.now)
+	if n := capOr(s.MaxConcurrentAuth, DefaultMaxConcurrentAuth); n > 0 {
+		s.authSem = make(chan struct{}, n)
+	}
 	s.jwks = s.newIntrospector()
 	s.keysFetched = make(chan struct{})
 	return nil
@@ -480,7 +507,8 @@ func (s *Server) Serve(l Listener) error {
 		slog.String("am", s.AM.URL), slog.String("realm", s.AM.Realm), slog.String("tree", s.AM.Tree),
 		slog.String("id", s.ID), slog.Int64("max_sessions", s.maxSessions()), slog.Duration("idle_timeout", s.idleTimeout()),
 		slog.Int64("max_pending_handshakes", s.maxPendingHandshakes()), slog.Duration("handshake_timeout", s.handshakeTimeout()),
-		slog.Int64("max_request_bytes", s.maxRequestBytes()), slog.Duration("timeout", s.timeout()))
+		slog.Int64("max_request_bytes", s.maxRequestBytes()), slog.Int("max_auth_per_minute", capOr(s.MaxAuthPerMinute, DefaultMaxAuthPerMinute)),
+		slog.Int("max_concurrent_auth", capOr(s.MaxConcurrentAuth, DefaultMaxConcurrentAuth)), slog.Duration("timeout", s.timeout()))
 	err := cs.Serve(&sessionListener{Listener: l, s: s})
 	l.Close()
 	if s.isClosed() {

@@ -251,6 +251,7 @@ func (g *Gateway) connection(ctx context.Context, fresh bool) (*client.Conn, err
 // exchange sends a request and reads the answer. A transport failure
 // (not the caller's deadline) is retried once over a fresh session.
 func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Conn) (*pool.Message, error)) (codes.Code, []byte, error) {
+	busy := 0
 	for attempt := 0; ; attempt++ {
 		conn, err := g.connection(ctx, attempt > 0)
 		if err != nil {
@@ -275,15 +276,42 @@ func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Con
 		}
 		body, err := res.ReadBody()
 		code := res.Code()
+		maxAge, ageErr := res.GetOptionUint32(message.MaxAge)
 		conn.ReleaseMessage(res)
 		if err != nil {
 			return 0, nil, fmt.Errorf("thing: reading the gateway's answer to %s: %w", path, err)
 		}
 		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request", slog.String("path", path),
 			slog.String("code", code.String()), slog.Duration("took", time.Since(start)))
+		// 5.03 with Max-Age: the gateway is busy and did not forward the
+		// request (its admission limits); it may be sent again after
+		// Max-Age, if the context allows.
+		if code == codes.ServiceUnavailable && ageErr == nil && maxAge <= maxBusyWait && busy < maxBusyRetries {
+			wait := time.Duration(max(maxAge, 1)) * time.Second
+			if d, ok := ctx.Deadline(); !ok || time.Until(d) > wait {
+				busy++
+				attempt-- // not a lost session: keep the connection
+				g.log.LogAttrs(ctx, slog.LevelDebug, "gateway busy, sending again after Max-Age", slog.String("path", path), slog.Duration("wait", wait))
+				timer := time.NewTimer(wait)
+				select {
+				case <-timer.C:
+					continue
+				case <-ctx.Done():
+					timer.Stop()
+					return 0, nil, ctx.Err()
+				}
+			}
+		}
 		return code, body, nil
 	}
 }
+
+// A busy gateway's 5.03 with Max-Age is followed at most maxBusyRetries
+// times, each waiting at most maxBusyWait seconds.
+const (
+	maxBusyRetries = 5
+	maxBusyWait    = 60
+)
 
 // gatewayError is a gateway's error answer: its CoAP code, the HTTP status
 // it stands for and its payload (AM's body for AM's refusals).

@@ -10,7 +10,7 @@
 //	        [--timeout 5s] [-d] [--dtls-cert FILE --dtls-key FILE]
 //	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
 //	        [--max-pending-handshakes N] [--handshake-timeout 10s]
-//	        [--max-request-bytes N]
+//	        [--max-request-bytes N] [--max-auth-per-minute N] [--max-concurrent-auth N]
 //
 // Every flag can also be set with an environment variable GATEWAY_<NAME>,
 // for example GATEWAY_URL or GATEWAY_DTLS_CERT.
@@ -86,6 +86,8 @@ const (
 	flagMaxPendingHandshakes = "max-pending-handshakes"
 	flagHandshakeTimeout     = "handshake-timeout"
 	flagMaxRequestBytes      = "max-request-bytes"
+	flagMaxAuthPerMinute     = "max-auth-per-minute"
+	flagMaxConcurrentAuth    = "max-concurrent-auth"
 )
 
 // Defaults without --url (the embedded local AM). The local AM listens
@@ -129,6 +131,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.IntFlag{Name: flagMaxPendingHandshakes, Value: gateway.DefaultMaxPendingHandshakes, Usage: "most DTLS handshakes in progress at once", EnvVars: envVars(flagMaxPendingHandshakes)},
 			&cli.DurationFlag{Name: flagHandshakeTimeout, Value: gateway.DefaultHandshakeTimeout, Usage: "abandon DTLS handshakes not finished in this time", EnvVars: envVars(flagHandshakeTimeout)},
 			&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
+			&cli.IntFlag{Name: flagMaxAuthPerMinute, Value: gateway.DefaultMaxAuthPerMinute, Usage: "authentication steps one DTLS session may send a minute (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxAuthPerMinute)},
+			&cli.IntFlag{Name: flagMaxConcurrentAuth, Value: gateway.DefaultMaxConcurrentAuth, Usage: "authentication steps forwarded to AM at once, for all things (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxConcurrentAuth)},
 			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 		},
 		Action: func(c *cli.Context) error {
@@ -158,6 +162,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				MaxPendingHandshakes: c.Int(flagMaxPendingHandshakes),
 				HandshakeTimeout:     c.Duration(flagHandshakeTimeout),
 				MaxRequestBytes:      c.Int(flagMaxRequestBytes),
+				MaxAuthPerMinute:     c.Int(flagMaxAuthPerMinute),
+				MaxConcurrentAuth:    c.Int(flagMaxConcurrentAuth),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

@@ -55,6 +55,8 @@ type options struct {
 	MaxPendingHandshakes int
 	HandshakeTimeout     time.Duration
 	MaxRequestBytes      int
+	MaxAuthPerMinute     int
+	MaxConcurrentAuth    int
 }
 
 // String is iot-edge's options block, which users and scripts read.
@@ -189,6 +191,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		MaxPendingHandshakes: o.MaxPendingHandshakes,
 		HandshakeTimeout:     o.HandshakeTimeout,
 		MaxRequestBytes:      o.MaxRequestBytes,
+		MaxAuthPerMinute:     o.MaxAuthPerMinute,
+		MaxConcurrentAuth:    o.MaxConcurrentAuth,
 	}
 	defer srv.Close()
 	if err := srv.Authenticate(ctx); err != nil {
