@@ -77,8 +77,8 @@ type Server struct {
 
 	// RequireAssertionJTI makes the Authenticate Thing node refuse a client
 	// assertion without a jti claim. If false, an assertion without jti is
-	// accepted, as AM 7.4 accepts the ones iot-edge v7.4 and this module's
-	// SDK send (neither sets jti). Either way, a jti is accepted once per
+	// accepted, as AM 7.4 accepts the ones iot-edge v7.4 sends (it sets no
+	// jti; this module's SDK does). Either way, a jti is accepted once per
 	// thing until the assertion expires; with DataDir, across restarts.
 	RequireAssertionJTI bool
 

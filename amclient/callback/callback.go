@@ -44,7 +44,9 @@ package callback
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -230,7 +232,7 @@ func (h PasswordHandler) Handle(cb *Callback) (bool, error) {
 // sub (ThingID), aud (Audience), iat, exp (iat + 5 minutes), nonce (AM's
 // challenge) and cnf {kid: KeyID}. The client assertion has the header
 // {alg, kid: KeyID, typ: "JWT"} and the claims sub and iss (ThingID), aud
-// (AssertionAudience), iat, exp and an empty cnf object. The claims
+// (AssertionAudience), iat, exp, a random jti and an empty cnf object. The claims
 // returned by Claims are added at the top level of both and override
 // claims of the same name.
 type AuthenticateHandler struct {
@@ -308,6 +310,13 @@ func (h AuthenticateHandler) Handle(cb *Callback) (bool, error) {
 		claims = baseClaims(h.ThingID, aud, iat)
 		claims["iss"] = h.ThingID
 		claims["cnf"] = map[string]any{}
+		// A unique jti (RFC 7523 §3), so that AM can refuse a replayed
+		// assertion; iot-edge sends none.
+		var jti [16]byte
+		if _, err := rand.Read(jti[:]); err != nil {
+			return true, err
+		}
+		claims["jti"] = base64.RawURLEncoding.EncodeToString(jti[:])
 		headers["kid"] = kid
 	}
 	mergeClaims(claims, h.Claims)

@@ -278,6 +278,17 @@ func TestAuthenticateHandlerClientAssertion(t *testing.T) {
 			}
 			d := decode(t, cb.Input[0].Value.(string), key.Public(), jose.PS256)
 			equalJSON(t, "header", d.header, map[string]any{"alg": "PS256", "kid": "keyOne", "typ": "JWT"})
+			// jti: 16 random bytes, new for every assertion.
+			jti, _ := d.claims["jti"].(string)
+			if b, err := base64.RawURLEncoding.DecodeString(jti); err != nil || len(b) != 16 {
+				t.Errorf("jti = %q, want 16 bytes in base64url", jti)
+			}
+			again := hidden(callback.IDClientAssertion, "")
+			h.Handle(again)
+			if d2 := decode(t, again.Input[0].Value.(string), key.Public(), jose.PS256); d2.claims["jti"] == jti {
+				t.Error("two assertions with one jti")
+			}
+			delete(d.claims, "jti")
 			equalJSON(t, "claims", d.claims, map[string]any{"sub": "thing-42", "iss": "thing-42", "aud": aud,
 				"iat": 1700000000, "exp": 1700000300, "cnf": map[string]any{}})
 		})

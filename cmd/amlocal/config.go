@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest"
@@ -42,6 +43,10 @@ type options struct {
 	Fresh bool
 	// KeystoreAliases are ALIAS=FILE pairs of PEM CA certificates.
 	KeystoreAliases []string
+	// MaxJWTLifetime is amtest.Server.MaxJWTLifetime; 0 means no ceiling.
+	MaxJWTLifetime time.Duration
+	// RequireJTI is amtest.Server.RequireAssertionJTI.
+	RequireJTI bool
 	// Users are NAME=PASSWORD pairs of people created in the top-level
 	// realm at start (for example the user who approves device codes).
 	Users []string

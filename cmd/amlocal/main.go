@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -68,6 +69,8 @@ const (
 	flagFresh         = "fresh"
 	flagKeystoreAlias = "keystore-alias"
 	flagUser          = "user"
+	flagMaxJWTLife    = "max-jwt-lifetime"
+	flagRequireJTI    = "require-assertion-jti"
 )
 
 // defaultAdminPassword is the evaluation guide's amAdmin password.
@@ -97,6 +100,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagImport, Usage: "apply the AM-shaped JSON in `DIR` (services, scripts, nodes, trees, agents, realms/<name>/...; iot-edge's testdata/am layout) through the admin REST API at start", EnvVars: envVars(flagImport)},
 			&cli.StringSliceFlag{Name: flagKeystoreAlias, Usage: "`ALIAS=FILE`: the CA certificates (PEM) that keystore alias ALIAS holds, for secret mappings such as am.services.iot.cert.verification; repeatable", EnvVars: envVars(flagKeystoreAlias)},
 			&cli.StringSliceFlag{Name: flagUser, Usage: "`NAME=PASSWORD`: create this person in the top-level realm at start unless an identity of that name exists (e.g. bjensen, who approves device codes); repeatable", EnvVars: envVars(flagUser)},
+			&cli.DurationFlag{Name: flagMaxJWTLife, Value: 10 * time.Minute, Usage: "longest lifetime (exp - iat) of a thing's proof-of-possession, registration or client-assertion JWT; longer ones fail the node (0: no ceiling)", EnvVars: envVars(flagMaxJWTLife)},
+			&cli.BoolFlag{Name: flagRequireJTI, Usage: "refuse client assertions without a jti (iot-edge things send none; the Thingway SDK does)", EnvVars: envVars(flagRequireJTI)},
 			&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log `LEVEL`: debug (one line per request), info, warn or error", EnvVars: envVars(flagLogLevel)},
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
 			&cli.StringFlag{Name: flagTLSCert, Usage: "serve HTTPS with this PEM certificate `FILE` (needs --tls-key)", EnvVars: envVars(flagTLSCert)},
@@ -123,6 +128,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Fresh:              c.Bool(flagFresh),
 				KeystoreAliases:    c.StringSlice(flagKeystoreAlias),
 				Users:              c.StringSlice(flagUser),
+				MaxJWTLifetime:     c.Duration(flagMaxJWTLife),
+				RequireJTI:         c.Bool(flagRequireJTI),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

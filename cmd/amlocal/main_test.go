@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient"
+	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/internal/proctest"
 )
 
@@ -377,5 +384,43 @@ func TestUserFlag(t *testing.T) {
 	q := startAmlocal(t, nil, "--listen", "127.0.0.1:0", "--user", "no-password")
 	if code := q.Exit(); code != 1 || !strings.Contains(q.Stderr.String(), "NAME=PASSWORD") {
 		t.Errorf("--user without a password: exit %d, stderr %s", code, q.Stderr)
+	}
+}
+
+// --max-jwt-lifetime caps a thing's PoP JWT (the SDK signs for 5
+// minutes); 0 lifts the ceiling.
+func TestTrustFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the amlocal binary")
+	}
+	for _, tc := range []struct {
+		args  []string
+		login bool
+	}{
+		{nil, true},
+		{[]string{"--max-jwt-lifetime", "1m"}, false},
+		{[]string{"--max-jwt-lifetime", "0"}, true},
+	} {
+		t.Run(strings.Join(append([]string{"flags"}, tc.args...), " "), func(t *testing.T) {
+			p := startAmlocal(t, nil, append([]string{"--listen", "127.0.0.1:0"}, tc.args...)...)
+			base := serving(t, p)
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kid, _ := callback.Thumbprint(key.Public())
+			set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
+			body, _ := json.Marshal(map[string]string{"thingType": "device", "thingKeys": string(set)})
+			r := do(t, "PUT", base+"/json/realms/root/users/flag-thing", string(body), "Content-Type: application/json",
+				"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+adminLogin(t, base))
+			if r.status != http.StatusCreated {
+				t.Fatalf("PUT identity: %d %s", r.status, r.body)
+			}
+			c := &amclient.Client{URL: base, Realm: "/"}
+			_, err = c.Authenticate(context.Background(), "auth-tree", callback.AuthenticateHandler{Audience: "/", ThingID: "flag-thing", Key: key})
+			if tc.login != (err == nil) {
+				t.Errorf("login with a 5-minute PoP JWT: %v, want success %v", err, tc.login)
+			}
+		})
 	}
 }

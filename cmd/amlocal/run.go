@@ -46,7 +46,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	defer l.Close()
-	am := &amtest.Server{BasePath: o.BasePath, Config: cfg, DataDir: o.DataDir, Logger: logger}
+	am := &amtest.Server{BasePath: o.BasePath, Config: cfg, DataDir: o.DataDir, Logger: logger,
+		MaxJWTLifetime: o.MaxJWTLifetime, RequireAssertionJTI: o.RequireJTI}
+	if o.MaxJWTLifetime <= 0 {
+		am.MaxJWTLifetime = -1 // no ceiling
+	}
 	if err := am.Init(); err != nil {
 		return fmt.Errorf("start local AM: %w", err)
 	}
