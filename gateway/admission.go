@@ -81,6 +81,7 @@ func (s *Server) refuse(w mux.ResponseWriter, r *mux.Message, reason string, ret
 	}
 	text(w, codes.ServiceUnavailable, msgBusy)
 	w.Message().SetOptionUint32(message.MaxAge, secs)
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", slog.String("reason", reason),
+	path, _ := r.Options().Path()
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", slog.String("reason", reason), slog.String("path", path),
 		slog.String("peer", w.Conn().RemoteAddr().String()), slog.Uint64("retry_after_s", uint64(secs)))
 }

@@ -49,6 +49,8 @@ type env struct {
 	admin string
 	ca    *x509.Certificate
 	caKey crypto.Signer
+	// amLogs holds the local AM's log.
+	amLogs *logSink
 
 	rec *recorder
 
@@ -134,7 +136,8 @@ func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	for _, f := range configure {
 		f(cfg)
 	}
-	am := &amtest.Server{Config: cfg}
+	amLogs := newLogSink()
+	am := &amtest.Server{Config: cfg, Logger: slog.New(amLogs)}
 	if err := am.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +145,7 @@ func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, am: am, addr: l.Addr().String(), ca: ca, caKey: caKey, rec: &recorder{h: am, held: make(chan struct{}, 16)}}
+	e := &env{t: t, am: am, amLogs: amLogs, addr: l.Addr().String(), ca: ca, caKey: caKey, rec: &recorder{h: am, held: make(chan struct{}, 16)}}
 	e.url = "http://" + e.addr + "/openam"
 	am.URL = e.url
 	e.serve(l)
@@ -372,6 +375,17 @@ func (h *logSink) records() []logRecord {
 	h.store.mu.Lock()
 	defer h.store.mu.Unlock()
 	return append([]logRecord(nil), h.store.recs...)
+}
+
+// count counts the records with message msg.
+func (h *logSink) count(msg string) int {
+	n := 0
+	for _, r := range h.records() {
+		if r.Msg == msg {
+			n++
+		}
+	}
+	return n
 }
 
 // contains says whether a record with message msg has attribute key = value.

@@ -76,6 +76,7 @@ func (s *Server) middleware(next mux.Handler) mux.Handler {
 			text(w, codes.ServiceUnavailable, msgShuttingDown)
 		case r.Context().Value(tooLargeKey{}) != nil:
 			// RFC 7959 §4: Size1 in a 4.13 gives the largest body accepted.
+			s.refused(w, r, msgTooLarge, nil)
 			text(w, codes.RequestEntityTooLarge, msgTooLarge)
 			w.Message().SetOptionUint32(message.Size1, s.size1())
 		default:
@@ -223,26 +224,27 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 // decode reads a things-endpoint or session request: JSON with its token
 // taken by fromJSON, or a JWS with its token in the csrf claim. It answers
 // the request itself and returns false when the request is malformed.
-func decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]byte, *callback.Request) error) (callback.Request, bool) {
+func (s *Server) decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]byte, *callback.Request) error) (callback.Request, bool) {
 	var req callback.Request
-	cf, err := r.ContentFormat()
-	if err != nil {
-		text(w, codes.BadRequest, msgMissingCF)
+	refuse := func(code codes.Code, msg string, err error) (callback.Request, bool) {
+		s.refused(w, r, msg, err)
+		text(w, code, msg)
 		return req, false
 	}
+	cf, err := r.ContentFormat()
+	if err != nil {
+		return refuse(codes.BadRequest, msgMissingCF, err)
+	}
 	if cf != coapx.AppJSON && cf != coapx.AppJOSE {
-		text(w, codes.UnsupportedMediaType, msgUnsupportedCF)
-		return req, false
+		return refuse(codes.UnsupportedMediaType, msgUnsupportedCF, nil)
 	}
 	body, err := r.ReadBody()
 	if err != nil {
-		text(w, codes.BadRequest, msgBadJSON)
-		return req, false
+		return refuse(codes.BadRequest, msgBadJSON, err)
 	}
 	if cf == coapx.AppJSON {
 		if err := fromJSON(body, &req); err != nil {
-			text(w, codes.BadRequest, msgBadJSON)
-			return req, false
+			return refuse(codes.BadRequest, msgBadJSON, err)
 		}
 		return req, true
 	}
@@ -252,11 +254,21 @@ func decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]byte, *callbac
 		if _, cerr := jwsClaims(body); cerr == nil {
 			msg = msgNoCSRF
 		}
-		text(w, codes.BadRequest, msg)
-		return req, false
+		return refuse(codes.BadRequest, msg, err)
 	}
 	req.Token, req.Body, req.Signed = tok, body, true
 	return req, true
+}
+
+// refused logs a request the gateway answers itself, without asking AM:
+// the reason the thing is told, and the error behind it.
+func (s *Server) refused(w mux.ResponseWriter, r *mux.Message, reason string, err error) {
+	path, _ := r.Options().Path()
+	attrs := []slog.Attr{slog.String("reason", reason), slog.String("path", path), slog.String("peer", w.Conn().RemoteAddr().String())}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", attrs...)
 }
 
 // thingsJSON reads the {"token","payload"} wrapper; payload is AM's body.
@@ -285,7 +297,7 @@ func sessionJSON(b []byte, req *callback.Request) error {
 // things serves a things-endpoint resource.
 func (s *Server) things(op string) mux.HandlerFunc {
 	return func(w mux.ResponseWriter, r *mux.Message) {
-		req, ok := decode(w, r, thingsJSON)
+		req, ok := s.decode(w, r, thingsJSON)
 		if !ok {
 			return
 		}
@@ -303,7 +315,7 @@ func (s *Server) things(op string) mux.HandlerFunc {
 // serveIntrospect relays introspection to AM and, when AM cannot be
 // reached or fails (5xx), checks a JWT access token locally.
 func (s *Server) serveIntrospect(w mux.ResponseWriter, r *mux.Message) {
-	req, ok := decode(w, r, thingsJSON)
+	req, ok := s.decode(w, r, thingsJSON)
 	if !ok {
 		return
 	}
@@ -360,7 +372,7 @@ func jwsClaims(body []byte) ([]byte, error) {
 // serveSession validates or logs out a session (§2.10): validate answers
 // 2.04 valid or 4.01 invalid, logout 2.04; AM errors are 5.04.
 func (s *Server) serveSession(w mux.ResponseWriter, r *mux.Message) {
-	req, ok := decode(w, r, sessionJSON)
+	req, ok := s.decode(w, r, sessionJSON)
 	if !ok {
 		return
 	}
