@@ -35,7 +35,7 @@ func (l *sessionListener) AcceptWithContext(ctx context.Context) (net.Conn, erro
 			return c, err
 		}
 		if _, ok := c.(*dtlsConn); !ok { // a DTLSListener admits its own
-			if reason := l.s.admission(false, 0); reason != "" {
+			if reason := l.s.admission(false, l.s.pending.Load()); reason != "" {
 				l.s.refuseHandshake(c.RemoteAddr().String(), reason)
 				_ = c.Close()
 				continue
@@ -50,17 +50,20 @@ func (l *sessionListener) AcceptWithContext(ctx context.Context) (net.Conn, erro
 	}
 }
 
-// admission returns why a new handshake is refused, or "". queued counts
-// handshakes not yet accepted; replacing is true for a handshake that
-// replaces an established session, which then needs no new slot.
-func (s *Server) admission(replacing bool, queued int) string {
+// reasonPending is admission's reason when MaxPendingHandshakes is reached.
+const reasonPending = "too many pending handshakes"
+
+// admission returns why a new handshake is refused, or "". handshakes
+// counts those under way; replacing is true for a handshake that replaces
+// an established session, which then needs no new slot.
+func (s *Server) admission(replacing bool, handshakes int64) string {
 	switch {
 	case s.draining.Load():
 		return "shutting down"
 	case !replacing && s.sessions.Load() >= s.maxSessions():
 		return "too many sessions"
-	case s.pending.Load()+int64(queued) >= s.maxPendingHandshakes():
-		return "too many pending handshakes"
+	case handshakes >= s.maxPendingHandshakes():
+		return reasonPending
 	}
 	return ""
 }

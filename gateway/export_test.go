@@ -52,3 +52,10 @@ func (f ListenerForTest) Peers() int {
 // KeysFetched is closed when the fetch of AM's keys that Authenticate
 // starts has ended, so that tests can count AM calls without it.
 func (f ForTest) KeysFetched() <-chan struct{} { return f.s.keysFetched }
+
+// Handshaking returns the number of handshakes the listener has under way.
+func (f ListenerForTest) Handshaking() int {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	return f.l.handshaking
+}

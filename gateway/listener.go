@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,12 @@ type DTLSListener struct {
 	cids      map[string]*peerConn
 	open      int // peer connections not yet closed
 	udpClosed bool
+	// handshaking counts the peers whose handshake is under way; unverified
+	// holds those of them that have not yet proven they receive at their
+	// address (no ServerHello has gone out, so they have not echoed the
+	// cookie of a HelloVerifyRequest), oldest first.
+	handshaking int
+	unverified  list.List
 }
 
 // newDTLSListener serves DTLS sessions with opts on udp.
@@ -232,12 +239,62 @@ func (l *DTLSListener) route(from netip.AddrPort, b []byte) (*peerConn, string) 
 
 // admit says whether a new handshake may start; with l.mu held.
 // Replacing an established session needs no new session slot.
+//
+// When the handshakes under way reach MaxPendingHandshakes, the oldest
+// handshake whose peer has not answered the cookie exchange makes room:
+// a flood of spoofed ClientHellos (whose senders never see the
+// HelloVerifyRequest) then only displaces itself, while a thing that
+// echoes its cookie within the time the flood takes to send
+// MaxPendingHandshakes more gets through. New handshakes are refused only
+// when every one under way has proven its address.
 func (l *DTLSListener) admit(replacing bool) (string, bool) {
 	if l.closed {
 		return "", false
 	}
-	reason := l.s.admission(replacing, len(l.accept))
+	reason := l.s.admission(replacing, int64(l.handshaking))
+	if reason == reasonPending && l.evictUnverifiedLocked() {
+		reason = l.s.admission(replacing, int64(l.handshaking))
+	}
 	return reason, reason == ""
+}
+
+// evictUnverifiedLocked ends the oldest unverified handshake; with l.mu
+// held. It reports whether there was one.
+func (l *DTLSListener) evictUnverifiedLocked() bool {
+	front := l.unverified.Front()
+	if front == nil {
+		return false
+	}
+	p := front.Value.(*peerConn)
+	l.endHandshakeLocked(p)
+	l.s.refuseHandshake(p.addr.String(), "pending handshakes full: the oldest unverified one was ended")
+	go p.Close() // Close takes l.mu
+	return true
+}
+
+// endHandshakeLocked stops counting p's handshake as under way: it
+// completed, failed or was ended; with l.mu held.
+func (l *DTLSListener) endHandshakeLocked(p *peerConn) {
+	l.verifiedLocked(p)
+	if p.handshaking {
+		p.handshaking = false
+		l.handshaking--
+	}
+}
+
+// verifiedLocked notes that p has proven its address; with l.mu held.
+func (l *DTLSListener) verifiedLocked(p *peerConn) {
+	if p.unverified != nil {
+		l.unverified.Remove(p.unverified)
+		p.unverified = nil
+	}
+}
+
+// handshakeDone notes that p's handshake has completed.
+func (l *DTLSListener) handshakeDone(p *peerConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.endHandshakeLocked(p)
 }
 
 // newPeer queues a new session for Accept; with l.mu held. It returns nil
@@ -255,6 +312,9 @@ func (l *DTLSListener) newPeer(from netip.AddrPort) *peerConn {
 	select {
 	case l.accept <- p:
 		l.open++
+		l.handshaking++
+		p.handshaking = true
+		p.unverified = l.unverified.PushBack(p)
 		return p
 	default:
 		return nil
@@ -280,6 +340,7 @@ func (l *DTLSListener) outgoing(p *peerConn, b []byte) {
 		}
 	}
 	l.mu.Lock()
+	l.verifiedLocked(p) // a ServerHello goes out only after the cookie came back
 	if cid != "" && !p.isClosed() {
 		p.cid = cid
 		l.cids[cid] = p
@@ -332,6 +393,7 @@ func (l *DTLSListener) remove(p *peerConn) {
 		pr.next = nil
 	}
 	p.next, p.prev = nil, nil
+	l.endHandshakeLocked(p)
 	l.open--
 	l.closeUDPLocked()
 }
@@ -378,9 +440,11 @@ type peerConn struct {
 	moved       atomic.Bool
 
 	// Guarded by l.mu.
-	cid  string
-	prev *peerConn // the established session this handshake replaces
-	next *peerConn // the new handshake from this session's address
+	handshaking bool          // counted in l.handshaking
+	unverified  *list.Element // in l.unverified
+	cid         string
+	prev        *peerConn // the established session this handshake replaces
+	next        *peerConn // the new handshake from this session's address
 }
 
 type datagram struct {
@@ -498,6 +562,7 @@ type dtlsConn struct {
 
 // verify is pion's VerifyConnection callback.
 func (c *dtlsConn) verify(*piondtls.State) error {
+	c.peer.l.handshakeDone(c.peer)
 	if c.establish == nil {
 		return nil
 	}

@@ -305,17 +305,20 @@ func TestPendingHandshakesHoldNoSession(t *testing.T) {
 }
 
 // Pending handshakes are capped by MaxPendingHandshakes and expire after
-// HandshakeTimeout; refusals are logged at WARN with the peer, rate
-// limited.
+// HandshakeTimeout. At the cap, the oldest handshake whose peer has not
+// answered the cookie exchange makes room, logged at WARN with the peer,
+// rate limited: ClientHello-only peers never hold a thing out.
 func TestMaxPendingHandshakes(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.MaxPendingHandshakes = 3; s.HandshakeTimeout = 3 * time.Second })
 	sendHellos(t, g.addr, 3)
 	waitFor(t, 5*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 3 })
-	sendHellos(t, g.addr, 5) // refused: 5 refusals, one log line
-	pc := listenUDP(t, "127.0.0.1:0")
-	if _, err := handshakeOver(t, pc, g.addr, time.Second); err == nil {
-		t.Fatal("a handshake beyond MaxPendingHandshakes was accepted")
+	lt := g.l.ForTest()
+	sorted := lt.Datagrams()
+	sendHellos(t, g.addr, 5) // each ends the oldest: 5 evictions, one log line
+	waitFor(t, 5*time.Second, func() bool { return lt.Datagrams() >= sorted+5 })
+	if n := lt.Handshaking(); n != 3 {
+		t.Errorf("%d handshakes under way after 5 more ClientHellos, want the cap, 3", n)
 	}
 	var warns []logRecord
 	for _, r := range g.logs.records() {
@@ -327,10 +330,64 @@ func TestMaxPendingHandshakes(t *testing.T) {
 		!strings.Contains(warns[0].Attrs["reason"], "pending") {
 		t.Errorf("refusal log lines = %+v, want one WARN with the peer", warns)
 	}
-	// The pending handshakes expire; things connect again.
-	waitFor(t, 10*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 0 })
+	// A thing that answers the cookie exchange gets through.
 	if _, err := handshakeOver(t, listenUDP(t, "127.0.0.1:0"), g.addr, 5*time.Second); err != nil {
-		t.Fatalf("handshake after the pending ones expired: %v", err)
+		t.Fatalf("handshake with 3 ClientHello-only peers pending: %v", err)
+	}
+	// The pending handshakes expire.
+	waitFor(t, 10*time.Second, func() bool { return g.s.ForTest().PendingHandshakes() == 0 })
+}
+
+// A flood of ClientHellos from peers that never answer the cookie exchange
+// (spoofed sources) cannot hold the handshake slots: while it goes on,
+// things still connect and are answered. The flood here, about 1000 a
+// second against 50 slots, fills them at once and for good when they are
+// held until HandshakeTimeout; with eviction a thing has the time the
+// flood takes to send 50 more (50 ms) to echo its cookie. (A flood at
+// wire speed still outruns that: see docs/security.md.)
+func TestClientHelloFloodCannotHoldSlots(t *testing.T) {
+	e := newEnv(t)
+	const slots = 50
+	g := e.gateway(func(s *gateway.Server) { s.MaxPendingHandshakes = slots })
+	ua, _ := netResolve(g.addr)
+	hello := clientHello(t)
+	flooders := make([]net.PacketConn, 100)
+	for i := range flooders {
+		flooders[i] = listenUDP(t, "127.0.0.1:0")
+	}
+	stop := make(chan struct{})
+	flooded := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { flooded <- n }()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			flooders[n%len(flooders)].WriteTo(hello, ua)
+			n++
+		}
+	}()
+	// The slots are full of the flood before the things come.
+	waitFor(t, 10*time.Second, func() bool { return g.l.ForTest().Handshaking() == slots })
+	for i := range 3 {
+		rc := dialRaw(t, g.addr)
+		if resp := rc.exchange(aminfoGET); resp.Code != codes.Content {
+			t.Fatalf("thing %d during the flood: /aminfo = %v", i+1, resp.Code)
+		}
+	}
+	close(stop)
+	n := <-flooded
+	t.Logf("%d forged ClientHellos sent while 3 things connected", n)
+	if n <= slots {
+		t.Errorf("only %d ClientHellos sent: the flood did not outlast the slots", n)
+	}
+	if h := g.l.ForTest().Handshaking(); h > slots {
+		t.Errorf("%d handshakes under way, over the cap of %d", h, slots)
 	}
 }
 
