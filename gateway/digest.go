@@ -137,9 +137,13 @@ func authIDExpiry(authID string, now time.Time) time.Time {
 	if err != nil {
 		return def
 	}
-	exp := time.Unix(int64(f), 0)
-	if limit := now.Add(maxAuthIDTTL); exp.After(limit) {
+	// Bounded before the conversion: a claim out of int64's range would
+	// convert to an arbitrary value.
+	if limit := now.Add(maxAuthIDTTL); f >= float64(limit.Unix()) {
 		return limit
 	}
-	return exp
+	if f <= float64(now.Unix()) {
+		return now // passed
+	}
+	return time.Unix(int64(f), 0)
 }
