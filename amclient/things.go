@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
@@ -90,6 +91,10 @@ func (d *DeviceAuthorization) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// seconds reads a JSON number of seconds: an integer as it is, any other
+// number truncated toward zero, and saturated beyond int64's range (the
+// float conversion would give an arbitrary value: on amd64, 1e30 became
+// -9223372036854775808).
 func seconds(n json.Number) (int64, error) {
 	if n == "" {
 		return 0, nil
@@ -98,8 +103,14 @@ func seconds(n json.Number) (int64, error) {
 		return i, nil
 	}
 	f, err := n.Float64()
-	if err != nil {
+	if err != nil && !math.IsInf(f, 0) {
 		return 0, err
+	}
+	switch {
+	case f >= math.MaxInt64:
+		return math.MaxInt64, nil
+	case f <= math.MinInt64:
+		return math.MinInt64, nil
 	}
 	return int64(f), nil
 }
