@@ -342,7 +342,11 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	}
 	var match *regexp.Regexp
 	if qid != "" {
-		match = regexp.MustCompile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(qid), `\*`, ".*") + "$")
+		var err error
+		// QuoteMeta's text fails to compile only when it is not UTF-8.
+		if match, err = regexp.Compile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(qid), `\*`, ".*") + "$"); err != nil {
+			return crestErr(http.StatusBadRequest, "Invalid _queryId")
+		}
 	}
 	result := []map[string]any{}
 	for _, x := range s.listIdentities(c.realm) {
