@@ -104,7 +104,12 @@ func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	if err := next.validatePublishers(); err != nil {
 		return nil, crestErr(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
-	if err := s.j.put(kindConfig, "current", &configRecord{Config: next, Secrets: next.secrets(), Saved: s.now().UTC()}); err != nil {
+	rec, err := json.Marshal(&configRecord{Config: next, Secrets: next.secrets(), Saved: s.now().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("persist configuration: %w", err)
+	}
+	raw := json.RawMessage(rec)
+	if err := s.put(kindConfig, configKey, &raw); err != nil {
 		return nil, fmt.Errorf("persist configuration: %w", err)
 	}
 	s.cfg.Store(next)
@@ -113,50 +118,79 @@ func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 
 // purgeRealm removes the state of a realm that no longer exists: its
 // identities, sessions, grants, tokens, device codes and authentications
-// in progress.
+// in progress, in one transaction.
 func (s *Server) purgeRealm(realm string) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	var gone []journalRecord
+	err := s.db.update(func(tx storeTx) error {
+		type rec struct{ kind, key string }
+		var gone []rec
+		grants := map[string]bool{}
+		collect := func(kind, prefix string, match func(decode func(any) error) (bool, error)) error {
+			return tx.scan(kind, prefix, "", func(key string, decode func(any) error) (bool, error) {
+				ok, err := match(decode)
+				if ok {
+					gone = append(gone, rec{kind, key})
+				}
+				return err == nil, err
+			})
+		}
+		if err := collect(kindIdentity, realmPrefix(realm), func(func(any) error) (bool, error) { return true, nil }); err != nil {
+			return err
+		}
+		if err := collect(kindSession, "", func(decode func(any) error) (bool, error) {
+			var x session
+			err := decode(&x)
+			return err == nil && x.Realm == realm, err
+		}); err != nil {
+			return err
+		}
+		if err := tx.scan(kindGrant, "", "", func(key string, decode func(any) error) (bool, error) {
+			var g grant
+			if err := decode(&g); err != nil {
+				return false, err
+			}
+			if g.Realm == realm {
+				grants[key] = true
+				gone = append(gone, rec{kindGrant, key})
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if err := collect(kindToken, "", func(decode func(any) error) (bool, error) {
+			var t token
+			err := decode(&t)
+			return err == nil && grants[t.GrantID], err
+		}); err != nil {
+			return err
+		}
+		if err := tx.scan(kindDevice, "", "", func(key string, decode func(any) error) (bool, error) {
+			var d deviceCode
+			if err := decode(&d); err != nil {
+				return false, err
+			}
+			if d.Realm == realm {
+				gone = append(gone, rec{kindDevice, key}, rec{kindUserCode, canonicalUserCode(d.UserCode)})
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		for _, r := range gone {
+			if err := tx.del(r.kind, r.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
 	s.st.mu.Lock()
-	for k, x := range s.st.identities {
-		if x.Realm == realm {
-			delete(s.st.identities, k)
-			gone = append(gone, journalRecord{Kind: kindIdentity, ID: k})
-		}
-	}
-	for h, x := range s.st.sessions {
-		if x.Realm == realm {
-			delete(s.st.sessions, h)
-			gone = append(gone, journalRecord{Kind: kindSession, ID: h})
-		}
-	}
-	grants := map[string]bool{}
-	for id, g := range s.st.grants {
-		if g.Realm == realm {
-			grants[id] = true
-			delete(s.st.grants, id)
-			gone = append(gone, journalRecord{Kind: kindGrant, ID: id})
-		}
-	}
-	for h, t := range s.st.tokens {
-		if grants[t.GrantID] {
-			delete(s.st.tokens, h)
-			gone = append(gone, journalRecord{Kind: kindToken, ID: h})
-		}
-	}
-	for h, d := range s.st.devices {
-		if d.Realm == realm {
-			delete(s.st.devices, h)
-			delete(s.st.userCodes, d.UserCode)
-			gone = append(gone, journalRecord{Kind: kindDevice, ID: h})
-		}
-	}
 	for id, a := range s.st.auths {
 		if a.realm == realm {
 			delete(s.st.auths, id)
 		}
 	}
 	s.st.mu.Unlock()
-	return s.j.deleteAll(gone)
+	return nil
 }

@@ -1,6 +1,7 @@
 package amtest
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -62,20 +63,52 @@ func canonicalUserCode(code string) string {
 	}, code)
 }
 
+// putDevice stores a new device authorization and its user code.
 func (s *Server) putDevice(h string, d *deviceCode) error {
-	if err := s.j.put(kindDevice, h, d); err != nil {
-		return err
-	}
-	s.st.mu.Lock()
-	c := *d
-	if old := s.st.devices[h]; old != nil {
-		c.lastPoll = old.lastPoll
-	}
-	s.st.devices[h] = &c
-	s.st.userCodes[canonicalUserCode(d.UserCode)] = h
-	s.st.mu.Unlock()
-	return nil
+	return storeErr(s.db.update(func(tx storeTx) error {
+		exp := expiryOf(kindDevice, d)
+		hh := h
+		if err := tx.put(kindDevice, h, d, exp); err != nil {
+			return err
+		}
+		return tx.put(kindUserCode, canonicalUserCode(d.UserCode), &hh, exp)
+	}))
 }
+
+// changeDevice reads and changes a device authorization in one
+// transaction: f returns an error to change nothing. It returns what was
+// stored.
+func (s *Server) changeDevice(h string, f func(d *deviceCode) error) (*deviceCode, error) {
+	var out *deviceCode
+	var ferr error
+	err := s.db.update(func(tx storeTx) error {
+		out, ferr = nil, nil
+		var d deviceCode
+		found, err := tx.get(kindDevice, h, &d)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return errDeviceGone
+		}
+		if ferr = f(&d); ferr != nil {
+			return ferr
+		}
+		out = &d
+		return tx.put(kindDevice, h, &d, expiryOf(kindDevice, &d))
+	})
+	if err != nil && (err == ferr || errors.Is(err, errDeviceGone)) {
+		return nil, err // f's answer, not a failure of the store
+	}
+	return out, storeErr(err)
+}
+
+// errDeviceGone: the device authorization no longer exists (expired and
+// swept, or its realm deleted).
+var errDeviceGone = errors.New("amtest: device code gone")
+
+// errDecided: another decision on the code came first.
+var errDecided = errors.New("amtest: device code decided")
 
 // thingUserCode serves get_user_code: a device authorization for the
 // thing's client, which a person approves at verification_uri.
@@ -133,17 +166,17 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: device_code")
 	}
 	h := hashToken(req.DeviceCode)
-	s.st.mu.Lock()
-	dp := s.st.devices[h]
 	var d deviceCode
+	found := s.get(kindDevice, h, &d)
 	var slow bool
-	if dp != nil {
-		slow = !dp.lastPoll.IsZero() && c.now.Sub(dp.lastPoll) < time.Duration(dp.Interval)*time.Second
-		dp.lastPoll = c.now
-		d = *dp
+	if found {
+		s.st.mu.Lock()
+		last := s.st.lastPoll[h]
+		slow = !last.IsZero() && c.now.Sub(last) < time.Duration(d.Interval)*time.Second
+		s.st.lastPoll[h] = c.now
+		s.st.mu.Unlock()
 	}
-	s.st.mu.Unlock()
-	if dp == nil || d.Realm != c.realm || !strings.EqualFold(d.Thing, thing.ID) || d.Status == deviceUsed {
+	if !found || d.Realm != c.realm || !strings.EqualFold(d.Thing, thing.ID) || d.Status == deviceUsed {
 		return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
 	}
 	if !c.now.Before(d.Expires) {
@@ -162,17 +195,24 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	if err != nil {
 		return err
 	}
-	d.Status = deviceUsed
-	if err := s.putDevice(h, &d); err != nil {
+	// Only one poll uses an approved code: the check and the change are
+	// one transaction.
+	if _, err := s.changeDevice(h, func(cur *deviceCode) error {
+		if cur.Status != deviceApproved {
+			return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
+		}
+		cur.Status = deviceUsed
+		return nil
+	}); err != nil {
+		if errors.Is(err, errDeviceGone) {
+			return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
+		}
 		return err
 	}
 	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: d.Issuer, ClientID: d.ClientID, Subject: d.Subject,
 		Thing: thing.ID, Scopes: d.Scopes, AuthTime: c.now,
 		Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-	if err := s.putGrant(g); err != nil {
-		return err
-	}
-	resp, err := s.issue(c, oc, g, d.Scopes, true)
+	resp, err := s.issue(c, oc, g, d.Scopes, true, true)
 	if err != nil {
 		return err
 	}
@@ -214,13 +254,21 @@ func verifyURL(c *reqCtx, userCode string) string {
 
 // lookupUserCode finds the device authorization of a user code.
 func (s *Server) lookupUserCode(code string) (string, deviceCode, bool) {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	h, ok := s.st.userCodes[canonicalUserCode(code)]
-	if !ok || s.st.devices[h] == nil {
+	var h string
+	var d deviceCode
+	var ok bool
+	s.db.view(func(tx storeTx) error {
+		found, err := tx.get(kindUserCode, canonicalUserCode(code), &h)
+		if err != nil || !found {
+			return err
+		}
+		ok, err = tx.get(kindDevice, h, &d)
+		return err
+	})
+	if !ok {
 		return "", deviceCode{}, false
 	}
-	return h, *s.st.devices[h], true
+	return h, d, true
 }
 
 // deviceUserPage serves GET on the verification URI.
@@ -292,9 +340,6 @@ func (s *Server) deviceUserDecision(c *reqCtx) error {
 	if decision != "allow" && decision != "deny" {
 		return render("Choose Allow or Deny", "Choose Allow or Deny.", "invalid_decision", true)
 	}
-	// Decisions on one code are serialised: the first one wins.
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	dh, d, found := s.lookupUserCode(strings.TrimSpace(f.Get("user_code")))
 	switch {
 	case !found || d.Realm != c.realm:
@@ -314,7 +359,18 @@ func (s *Server) deviceUserDecision(c *reqCtx) error {
 		v.Alert, v.AlertOK = "The device "+d.Thing+" is now authorized.", true
 		v.Lines = []string{"You can close this page."}
 	}
-	if err := s.putDevice(dh, &d); err != nil {
+	// Decisions on one code are checked and made in one transaction: the
+	// first one wins.
+	status, subject := d.Status, d.Subject
+	if _, err := s.changeDevice(dh, func(cur *deviceCode) error {
+		if cur.Status != devicePending {
+			return errDecided
+		}
+		cur.Status, cur.Subject = status, subject
+		return nil
+	}); errors.Is(err, errDecided) || errors.Is(err, errDeviceGone) {
+		return render("Code already used", "That code has already been used.", "invalid_user_code", true)
+	} else if err != nil {
 		return err
 	}
 	s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "device decision", slog.String("realm", c.realm), slog.String("user", user.UID),

@@ -42,20 +42,36 @@ var validID = regexp.MustCompile(`^[^\x00-\x1f/\\,+"<>;=*()#]{1,255}$`)
 
 // newIdentityFromJSON builds an identity from an identity-endpoint body.
 func newIdentityFromJSON(realm, id string, body map[string]any, now time.Time) (*identity, error) {
+	return buildIdentity(realm, id, body, now, "")
+}
+
+// buildIdentity is newIdentityFromJSON with the hash of the body's
+// userPassword, if it has one, made beforehand (see passwordHashOf).
+func buildIdentity(realm, id string, body map[string]any, now time.Time, pwHash string) (*identity, error) {
 	if !validID.MatchString(id) || strings.TrimSpace(id) != id {
 		return nil, fmt.Errorf("invalid identity name %q", id)
 	}
 	x := newThingIdentity(realm, id, now)
-	if err := x.setFromJSON(body); err != nil {
+	if err := x.setFromJSON(body, pwHash); err != nil {
 		return nil, err
 	}
 	return x, nil
 }
 
+// passwordHashOf hashes the body's userPassword, when it is a non-empty
+// string, so that the slow hash is not computed inside a transaction.
+func passwordHashOf(body map[string]any) string {
+	if pw, ok := body["userPassword"].(string); ok && pw != "" {
+		return hashPassword(pw)
+	}
+	return ""
+}
+
 // setFromJSON stores the attributes of a request body as AM does: strings
 // as one value, arrays as one value per element, other JSON values as their
-// JSON text; null or an empty array removes the attribute.
-func (x *identity) setFromJSON(body map[string]any) error {
+// JSON text; null or an empty array removes the attribute. pwHash, if not
+// empty, is the hash of the body's userPassword.
+func (x *identity) setFromJSON(body map[string]any, pwHash string) error {
 	for k, v := range body {
 		if readOnlyAttrs[k] || strings.HasPrefix(k, "_") {
 			continue
@@ -65,7 +81,10 @@ func (x *identity) setFromJSON(body map[string]any) error {
 			if !ok || pw == "" {
 				return errors.New("userPassword must be a non-empty string")
 			}
-			x.PasswordHash = hashPassword(pw)
+			if pwHash == "" {
+				pwHash = hashPassword(pw)
+			}
+			x.PasswordHash = pwHash
 			continue
 		}
 		var vals []string
@@ -208,10 +227,6 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 		return errForbidden.withLog("%s is not an administrator", caller.UID)
 	}
 	major := c.ver.major()
-	if c.r.Method != http.MethodGet {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
 	switch {
 	case id == "" && c.r.Method == http.MethodPost && c.r.URL.Query().Get("_action") == "create":
 		body, err := s.readObject(c)
@@ -242,32 +257,42 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 		if err != nil {
 			return err
 		}
-		x := s.getIdentity(c.realm, id)
-		if x == nil {
-			if m := c.r.Header.Get("If-Match"); m != "" && m != "*" {
-				return crestErr(http.StatusPreconditionFailed, "Precondition Failed")
+		pwHash := passwordHashOf(body)
+		ifMatch, ifNoneMatch := c.r.Header.Get("If-Match"), c.r.Header.Get("If-None-Match")
+		var created bool
+		// The existence checks and the write are one transaction.
+		x, err := s.changeIdentity(c.realm, id, func(cur *identity) (*identity, error) {
+			created = cur == nil
+			if cur == nil {
+				if ifMatch != "" && ifMatch != "*" {
+					return nil, crestErr(http.StatusPreconditionFailed, "Precondition Failed")
+				}
+				return s.newIdentityFor(c, id, body, pwHash)
 			}
-			return s.createIdentity(c, id, body, major)
-		}
-		if c.r.Header.Get("If-None-Match") == "*" {
-			return crestErr(http.StatusPreconditionFailed, "Resource already exists")
-		}
-		if err := x.setFromJSON(body); err != nil {
-			return crestErr(http.StatusBadRequest, err.Error())
-		}
-		x.Rev++
-		if err := s.putIdentity(x); err != nil {
+			if ifNoneMatch == "*" {
+				return nil, crestErr(http.StatusPreconditionFailed, "Resource already exists")
+			}
+			if err := cur.setFromJSON(body, pwHash); err != nil {
+				return nil, crestErr(http.StatusBadRequest, err.Error())
+			}
+			cur.Rev++
+			return cur, nil
+		})
+		if err != nil {
 			return err
+		}
+		if created {
+			return s.createdIdentity(c, x, major)
 		}
 		writeJSON(c.w, http.StatusOK, x.toJSON(major))
 		return nil
 	case c.r.Method == http.MethodDelete:
-		x := s.getIdentity(c.realm, id)
+		x, err := s.deleteIdentity(c.realm, id)
+		if err != nil {
+			return err
+		}
 		if x == nil {
 			return errNotFound
-		}
-		if err := s.deleteIdentity(c.realm, id); err != nil {
-			return err
 		}
 		writeJSON(c.w, http.StatusOK, x.toJSON(major))
 		return nil
@@ -288,17 +313,35 @@ func (s *Server) readObject(c *reqCtx) (map[string]any, error) {
 }
 
 func (s *Server) createIdentity(c *reqCtx, id string, body map[string]any, major int) error {
-	if c.realm == "/" && strings.EqualFold(id, c.cfg.AdminUser) || s.getIdentity(c.realm, id) != nil {
-		return crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
-	}
-	x, err := newIdentityFromJSON(c.realm, id, body, c.now)
+	pwHash := passwordHashOf(body)
+	x, err := s.changeIdentity(c.realm, id, func(cur *identity) (*identity, error) {
+		if cur != nil {
+			return nil, crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
+		}
+		return s.newIdentityFor(c, id, body, pwHash)
+	})
 	if err != nil {
-		return crestErr(http.StatusBadRequest, err.Error())
-	}
-	if err := s.putIdentity(x); err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", c.base+"/json"+realmJSONPath(c.realm)+"/users/"+url.PathEscape(id))
+	return s.createdIdentity(c, x, major)
+}
+
+// newIdentityFor builds the identity a create request asks for, or AM's
+// refusal: 409 for the administrator's name, 400 for a bad body.
+func (s *Server) newIdentityFor(c *reqCtx, id string, body map[string]any, pwHash string) (*identity, error) {
+	if c.realm == "/" && strings.EqualFold(id, c.cfg.AdminUser) {
+		return nil, crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
+	}
+	x, err := buildIdentity(c.realm, id, body, c.now, pwHash)
+	if err != nil {
+		return nil, crestErr(http.StatusBadRequest, err.Error())
+	}
+	return x, nil
+}
+
+// createdIdentity answers a create: 201 with the identity and its Location.
+func (s *Server) createdIdentity(c *reqCtx, x *identity, major int) error {
+	c.w.Header().Set("Location", c.base+"/json"+realmJSONPath(c.realm)+"/users/"+url.PathEscape(x.ID))
 	writeJSON(c.w, http.StatusCreated, x.toJSON(major))
 	return nil
 }
@@ -381,14 +424,18 @@ func (s *Server) EnsureUser(realm, id, password string) (bool, error) {
 	if realm == "/" && strings.EqualFold(id, s.config().AdminUser) {
 		return false, fmt.Errorf("amtest: %q is the administrator", id)
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.getIdentity(realm, id) != nil {
+	pwHash := passwordHashOf(map[string]any{"userPassword": password})
+	_, err := s.changeIdentity(realm, id, func(cur *identity) (*identity, error) {
+		if cur != nil {
+			return nil, errNoChange
+		}
+		return buildIdentity(realm, id, map[string]any{"userPassword": password}, s.now(), pwHash)
+	})
+	if errors.Is(err, errNoChange) {
 		return false, nil
 	}
-	x, err := newIdentityFromJSON(realm, id, map[string]any{"userPassword": password}, s.now())
 	if err != nil {
 		return false, fmt.Errorf("amtest: %w", err)
 	}
-	return true, s.putIdentity(x)
+	return true, nil
 }

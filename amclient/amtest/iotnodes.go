@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -129,20 +130,22 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims, now time.Time) (bool, error) {
 	h := hashToken(realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti)
 	exp := cl.Exp.t.Add(s.skew())
-	s.st.mu.Lock()
-	if until, seen := s.st.assertions[h]; seen && !now.After(until) {
-		s.st.mu.Unlock()
-		return false, nil
+	var first bool
+	err := s.db.update(func(tx storeTx) error {
+		first = false
+		var used usedAssertion
+		seen, err := tx.get(kindAssertion, h, &used)
+		if err != nil || seen && !now.After(used.Expires) {
+			return err
+		}
+		first = true
+		u := &usedAssertion{Expires: exp}
+		return tx.put(kindAssertion, h, u, expiryOf(kindAssertion, u))
+	})
+	if err != nil {
+		return false, storeErr(err)
 	}
-	s.st.assertions[h] = exp
-	s.st.mu.Unlock()
-	if err := s.j.put(kindAssertion, h, &usedAssertion{Expires: exp}); err != nil {
-		s.st.mu.Lock()
-		delete(s.st.assertions, h)
-		s.st.mu.Unlock()
-		return false, err
-	}
-	return true, nil
+	return first, nil
 }
 
 // thingKeys returns the identity's confirmation keys.
@@ -328,7 +331,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		return s.nodeFail(c, node, "failure", "thingType is missing")
 	}
 	if err := s.registerIdentity(c, cfg, id, thingType, regKeys, claims); err != nil {
-		if err == errNodeFailure {
+		if errors.Is(err, errNodeFailure) {
 			return s.nodeFail(c, node, "failure", "identity %q does not exist and Create Identity is off", id)
 		}
 		return "", nil, err
@@ -405,13 +408,22 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 // registerIdentity creates the thing or registers its key on an existing
 // identity, with the node's attribute rules.
 func (s *Server) registerIdentity(c *reqCtx, cfg *IoTRegistrationNode, id, thingType string, keys []jose.JSONWebKey, claims map[string]any) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	x := s.getIdentity(c.realm, id)
+	// The read, the change and the write are one transaction, so
+	// concurrent registrations of one identity cannot lose each other's
+	// keys.
+	_, err := s.changeIdentity(c.realm, id, func(x *identity) (*identity, error) {
+		return registerChange(c, cfg, x, id, thingType, keys, claims)
+	})
+	return err
+}
+
+// registerChange is the change registerIdentity makes to x (nil when the
+// identity does not exist).
+func registerChange(c *reqCtx, cfg *IoTRegistrationNode, x *identity, id, thingType string, keys []jose.JSONWebKey, claims map[string]any) (*identity, error) {
 	created := x == nil
 	if created {
 		if !cfg.CreateIdentity {
-			return errNodeFailure
+			return nil, errNodeFailure
 		}
 		x = newThingIdentity(c.realm, id, c.now)
 	}
@@ -439,7 +451,7 @@ func (s *Server) registerIdentity(c *reqCtx, cfg *IoTRegistrationNode, id, thing
 	}
 	set, err := json.Marshal(jose.JSONWebKeySet{Keys: existing})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	x.Attrs["thingKeys"] = []string{string(set)}
 	setAttr := func(attr, val string) {
@@ -466,7 +478,7 @@ func (s *Server) registerIdentity(c *reqCtx, cfg *IoTRegistrationNode, id, thing
 		}
 	}
 	x.Rev++
-	return s.putIdentity(x)
+	return x, nil
 }
 
 func claimString(v any) string {

@@ -3,27 +3,32 @@ package amtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
-// journal persists state as an append-only log of JSON lines in a data
-// directory. Every record is fsynced before the request that wrote it is
-// answered, so an acknowledged write survives kill -9. At open the log is
-// replayed and rewritten as a compact snapshot.
-//
-// A record is {"k": kind, "id": key, "v": value}; a null value deletes.
-type journal struct {
-	mu     sync.Mutex
-	f      *os.File
-	path   string
-	unlock func()
-}
+// The data directory's format before the database: journalFile, an
+// append-only log of JSON lines {"k": kind, "id": key, "v": value} (a null
+// value deleted), compacted at each start. A data directory that holds one
+// is converted at its first start with the database (convertJournal) and
+// the journal is kept aside, renamed journalKeptFile.
+const (
+	journalFile     = "state.jsonl"
+	journalKeptFile = "state.jsonl.converted"
+	// convertedMark, in the meta bucket, records that the journal's
+	// records are in the database; a crash between that commit and the
+	// rename of the journal must not import it twice.
+	convertedMark = "converted-journal"
+)
 
 type journalRecord struct {
 	Kind string          `json:"k"`
@@ -31,98 +36,166 @@ type journalRecord struct {
 	V    json.RawMessage `json:"v"`
 }
 
-const journalFile = "state.jsonl"
-
-// openJournal replays dir's log into apply (in log order; a later record of
-// the same kind and id supersedes an earlier one), then compacts it.
-// A torn final line, left by a crash in the middle of a write that was
-// therefore never acknowledged, is dropped.
-func openJournal(dir string, apply func(kind, id string, v json.RawMessage) error) (*journal, error) {
-	// Two servers appending to one journal would lose each other's writes.
-	unlock, err := lockDataDir(dir)
+// readJournal returns the latest value of each record of the journal at
+// path, in the order records first appeared, without deleted ones. A torn
+// final line (a crash in the middle of a write that was therefore never
+// acknowledged) is dropped. A line that does not parse is the fragment of
+// a write that failed (disk full) followed by the next record; the
+// fragment is dropped and the record after it kept.
+func readJournal(path string, log *slog.Logger) ([]journalRecord, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	j, err := replayJournal(dir, apply)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	j.unlock = unlock
-	return j, nil
-}
-
-func replayJournal(dir string, apply func(kind, id string, v json.RawMessage) error) (*journal, error) {
-	path := filepath.Join(dir, journalFile)
+	defer f.Close()
 	type key struct{ kind, id string }
 	latest := map[key]json.RawMessage{}
 	var order []key
-	if f, err := os.Open(path); err == nil {
-		r := bufio.NewReaderSize(f, 1<<16)
-		for lineNo := 1; ; lineNo++ {
-			line, err := r.ReadBytes('\n')
-			if errors.Is(err, io.EOF) {
-				// No newline: a torn tail from an unacknowledged write.
+	add := func(rec journalRecord) {
+		k := key{rec.Kind, rec.ID}
+		if _, seen := latest[k]; !seen {
+			order = append(order, k)
+		}
+		latest[k] = rec.V
+	}
+	r := bufio.NewReaderSize(f, 1<<16)
+	for lineNo := 1; ; lineNo++ {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				log.LogAttrs(context.Background(), slog.LevelWarn, "journal: torn last line dropped (a write that was never acknowledged)",
+					slog.Int("line", lineNo), slog.Int("bytes", len(line)))
+			}
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var rec journalRecord
+		if err := json.Unmarshal(line, &rec); err == nil && rec.Kind != "" {
+			add(rec)
+			continue
+		}
+		// A fragment, then a whole record: find the last record start
+		// from which the rest of the line parses.
+		salvaged := false
+		for i := bytes.LastIndex(line, []byte(`{"k":`)); i > 0; i = bytes.LastIndex(line[:i], []byte(`{"k":`)) {
+			if json.Unmarshal(line[i:], &rec) == nil && rec.Kind != "" {
+				add(rec)
+				salvaged = true
+				log.LogAttrs(context.Background(), slog.LevelWarn, "journal: fragment of a failed write dropped, the record after it kept",
+					slog.Int("line", lineNo), slog.Int("fragment_bytes", i))
 				break
 			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("read %s: %w", path, err)
-			}
-			var rec journalRecord
-			if err := json.Unmarshal(bytes.TrimSpace(line), &rec); err != nil || rec.Kind == "" {
-				f.Close()
-				return nil, fmt.Errorf("%s line %d is corrupt: %v", path, lineNo, err)
-			}
-			k := key{rec.Kind, rec.ID}
-			if _, seen := latest[k]; !seen {
-				order = append(order, k)
-			}
-			latest[k] = rec.V
 		}
-		f.Close()
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		if !salvaged {
+			log.LogAttrs(context.Background(), slog.LevelWarn, "journal: fragment of a failed write dropped",
+				slog.Int("line", lineNo), slog.Int("bytes", len(line)))
+		}
 	}
-	// Apply and write the compacted snapshot.
-	tmp := path + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("compact journal: %w", err)
-	}
-	w := bufio.NewWriter(out)
+	out := make([]journalRecord, 0, len(order))
 	for _, k := range order {
 		v := latest[k]
 		if len(v) == 0 || string(v) == "null" {
 			continue
 		}
-		if err := apply(k.kind, k.id, v); err != nil {
-			out.Close()
-			os.Remove(tmp)
-			return nil, fmt.Errorf("replay %s %q: %w", k.kind, k.id, err)
+		out = append(out, journalRecord{Kind: k.kind, ID: k.id, V: v})
+	}
+	return out, nil
+}
+
+// convertJournal moves a journal-format data directory into the database:
+// every live record of dir's journal is written to b in one transaction,
+// then the journal is renamed journalKeptFile (or, if that exists,
+// journalKeptFile plus the time). A directory without a journal is left
+// alone.
+func convertJournal(dir string, b *boltStore, log *slog.Logger) error {
+	path := filepath.Join(dir, journalFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	var done bool
+	b.db.View(func(tx *bolt.Tx) error {
+		done = tx.Bucket(metaBucket).Get([]byte(convertedMark)) != nil
+		return nil
+	})
+	n := 0
+	if !done {
+		recs, err := readJournal(path, log)
+		if err != nil {
+			return err
 		}
-		b, _ := json.Marshal(journalRecord{Kind: k.kind, ID: k.id, V: v})
-		w.Write(b)
-		w.WriteByte('\n')
+		err = b.db.Update(func(tx *bolt.Tx) error {
+			w := &boltTx{tx: tx, writable: true}
+			for _, rec := range recs {
+				if err := importRecord(w, rec); err != nil {
+					return fmt.Errorf("%s: record %s %q: %w", path, rec.Kind, rec.ID, err)
+				}
+			}
+			return tx.Bucket(metaBucket).Put([]byte(convertedMark), []byte(time.Now().UTC().Format(time.RFC3339)))
+		})
+		if err != nil {
+			return fmt.Errorf("convert the journal: %w", err)
+		}
+		n = len(recs)
 	}
-	if err := w.Flush(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("compact journal: %w", err)
+	kept := filepath.Join(dir, journalKeptFile)
+	if _, err := os.Stat(kept); err == nil {
+		kept += "." + time.Now().UTC().Format("20060102T150405Z")
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("compact journal: %w", err)
-	}
-	out.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, fmt.Errorf("compact journal: %w", err)
+	if err := os.Rename(path, kept); err != nil {
+		return fmt.Errorf("keep the converted journal aside: %w", err)
 	}
 	syncDir(dir)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
+	log.LogAttrs(context.Background(), slog.LevelInfo, "data directory converted from the journal to the database",
+		slog.String("dir", dir), slog.Int("records", n), slog.String("database", filepath.Join(dir, dbFile)),
+		slog.String("journal_kept", kept))
+	return nil
+}
+
+// importRecord writes one journal record, with the expiry its kind has.
+func importRecord(w *boltTx, rec journalRecord) error {
+	var v any
+	switch rec.Kind {
+	case kindIdentity:
+		v = &identity{}
+	case kindSession:
+		v = &session{}
+	case kindGrant:
+		v = &grant{}
+	case kindToken:
+		v = &token{}
+	case kindDevice:
+		v = &deviceCode{}
+	case kindAssertion:
+		v = &usedAssertion{}
+	case kindKeys:
+		v = &serverKeys{}
+	case kindConfig:
+		return w.putRaw(kindConfig, configKey, rec.V, time.Time{})
+	default:
+		return fmt.Errorf("unknown record kind %q", rec.Kind)
 	}
-	return &journal{f: f, path: path}, nil
+	if err := json.Unmarshal(rec.V, v); err != nil {
+		return err
+	}
+	key := rec.ID
+	if rec.Kind == kindKeys {
+		key = keysKey
+	}
+	if d, ok := v.(*deviceCode); ok {
+		h := rec.ID
+		if err := w.put(kindUserCode, canonicalUserCode(d.UserCode), &h, expiryOf(kindDevice, d)); err != nil {
+			return err
+		}
+	}
+	return w.putRaw(rec.Kind, key, rec.V, expiryOf(rec.Kind, v))
 }
 
 func syncDir(dir string) {
@@ -130,82 +203,4 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
-}
-
-// put records v (nil deletes) and returns once it is on stable storage.
-func (j *journal) put(kind, id string, v any) error {
-	if j == nil {
-		return nil
-	}
-	raw := json.RawMessage("null")
-	if v != nil {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		raw = b
-	}
-	line, err := json.Marshal(journalRecord{Kind: kind, ID: id, V: raw})
-	if err != nil {
-		return err
-	}
-	line = append(line, '\n')
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.f == nil {
-		return errors.New("journal closed")
-	}
-	if _, err := j.f.Write(line); err != nil {
-		return fmt.Errorf("journal write: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal sync: %w", err)
-	}
-	return nil
-}
-
-// deleteAll records the deletion of every record in recs with one write
-// and one sync.
-func (j *journal) deleteAll(recs []journalRecord) error {
-	if j == nil || len(recs) == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	for _, r := range recs {
-		line, err := json.Marshal(journalRecord{Kind: r.Kind, ID: r.ID, V: json.RawMessage("null")})
-		if err != nil {
-			return err
-		}
-		buf.Write(line)
-		buf.WriteByte('\n')
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.f == nil {
-		return errors.New("journal closed")
-	}
-	if _, err := j.f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("journal write: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal sync: %w", err)
-	}
-	return nil
-}
-
-func (j *journal) close() error {
-	if j == nil {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.f == nil {
-		return nil
-	}
-	err := j.f.Close()
-	j.f = nil
-	if j.unlock != nil {
-		j.unlock()
-	}
-	return err
 }

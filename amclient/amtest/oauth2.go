@@ -84,7 +84,9 @@ func lifetime(client, provider int64) time.Duration {
 // issue mints an access token (and a refresh token when the provider and
 // client allow it and wantRefresh) for the grant, and answers with an
 // RFC 6749 token response.
-func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh bool) (map[string]any, error) {
+//
+// newGrant says that g is not stored yet: it is stored with the tokens.
+func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh, newGrant bool) (map[string]any, error) {
 	p := oc.provider
 	atLife := lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime)
 	audit := newUUID() + "-" + randomID(4)
@@ -99,22 +101,39 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	}
 	resp := map[string]any{"access_token": access, "scope": strings.Join(scopes, " "),
 		"token_type": "Bearer", "expires_in": int64(atLife/time.Second) - 1}
-	if err := s.putToken(access, &token{GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(atLife), Audit: audit}); err != nil {
-		return nil, err
+	// The grant (when new or extended) and the tokens are written in one
+	// transaction: all of them are on disk before the answer, or none.
+	type tokenRec struct {
+		h string
+		t *token
 	}
+	toks := []tokenRec{{hashToken(access), &token{GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(atLife), Audit: audit}}}
+	saveGrant := newGrant
 	if wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken) {
 		rtLife := lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime)
 		refresh := randomID(20)
-		if err := s.putToken(refresh, &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}); err != nil {
-			return nil, err
-		}
+		toks = append(toks, tokenRec{hashToken(refresh), &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}})
 		if exp := c.now.Add(rtLife); exp.After(g.Expires) {
 			g.Expires = exp
-			if err := s.putGrant(g); err != nil {
-				return nil, err
-			}
+			saveGrant = true
 		}
 		resp["refresh_token"] = refresh
+	}
+	err := s.db.update(func(tx storeTx) error {
+		if saveGrant {
+			if err := tx.put(kindGrant, g.ID, g, g.Expires); err != nil {
+				return err
+			}
+		}
+		for _, r := range toks {
+			if err := tx.put(kindToken, r.h, r.t, r.t.Expires); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
 	}
 	return resp, nil
 }
@@ -157,72 +176,55 @@ func (s *Server) signAccessToken(c *reqCtx, oc *oauthContext, g *grant, scopes [
 	return obj.CompactSerialize()
 }
 
-func (s *Server) putToken(tok string, t *token) error {
-	h := hashToken(tok)
-	if err := s.j.put(kindToken, h, t); err != nil {
-		return err
-	}
-	s.st.mu.Lock()
-	s.st.tokens[h] = t
-	s.st.mu.Unlock()
-	return nil
-}
-
-func (s *Server) putGrant(g *grant) error {
-	if err := s.j.put(kindGrant, g.ID, g); err != nil {
-		return err
-	}
-	s.st.mu.Lock()
-	c := *g
-	s.st.grants[g.ID] = &c
-	s.sweepLocked(s.now())
-	s.st.mu.Unlock()
-	return nil
-}
-
 // lookupToken returns a live token and its grant.
 func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
 	if tok == "" {
 		return nil, nil
 	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	t := s.st.tokens[hashToken(tok)]
-	if t == nil || t.Revoked || !now.Before(t.Expires) {
+	var t token
+	var g grant
+	var ok bool
+	err := s.db.view(func(tx storeTx) error {
+		found, err := tx.get(kindToken, hashToken(tok), &t)
+		if err != nil || !found || t.Revoked || !now.Before(t.Expires) {
+			return err
+		}
+		found, err = tx.get(kindGrant, t.GrantID, &g)
+		ok = found && !g.Revoked
+		return err
+	})
+	if err != nil || !ok {
 		return nil, nil
 	}
-	g := s.st.grants[t.GrantID]
-	if g == nil || g.Revoked {
-		return nil, nil
-	}
-	tc, gc := *t, *g
-	return &tc, &gc
+	return &t, &g
 }
 
+// revokeToken revokes a token and, with wholeGrant, its grant.
 func (s *Server) revokeToken(tok string, wholeGrant bool) error {
 	h := hashToken(tok)
-	s.st.mu.Lock()
-	t := s.st.tokens[h]
-	if t == nil {
-		s.st.mu.Unlock()
+	return storeErr(s.db.update(func(tx storeTx) error {
+		var t token
+		found, err := tx.get(kindToken, h, &t)
+		if err != nil || !found {
+			return err
+		}
+		var g grant
+		hasGrant := false
+		if wholeGrant {
+			if hasGrant, err = tx.get(kindGrant, t.GrantID, &g); err != nil {
+				return err
+			}
+		}
+		t.Revoked = true
+		if err := tx.put(kindToken, h, &t, t.Expires); err != nil {
+			return err
+		}
+		if hasGrant {
+			g.Revoked = true
+			return tx.put(kindGrant, g.ID, &g, g.Expires)
+		}
 		return nil
-	}
-	tc := *t
-	tc.Revoked = true
-	var gc *grant
-	if g := s.st.grants[t.GrantID]; wholeGrant && g != nil {
-		c := *g
-		c.Revoked = true
-		gc = &c
-	}
-	s.st.mu.Unlock()
-	if err := s.putToken(tok, &tc); err != nil {
-		return err
-	}
-	if gc != nil {
-		return s.putGrant(gc)
-	}
-	return nil
+	}))
 }
 
 type accessTokenRequest struct {
@@ -259,10 +261,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 	}
 	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
 		Thing: thing.ID, Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-	if err := s.putGrant(g); err != nil {
-		return err
-	}
-	resp, err := s.issue(c, oc, g, scopes, true)
+	resp, err := s.issue(c, oc, g, scopes, true, true)
 	if err != nil {
 		return err
 	}
@@ -291,7 +290,7 @@ func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, reque
 		scopes = dedupe(requested)
 	}
 	rotate := oc.provider.Core.IssueRefreshTokenOnRefreshedToken
-	resp, err := s.issue(c, oc, g, scopes, rotate)
+	resp, err := s.issue(c, oc, g, scopes, rotate, false)
 	if err != nil {
 		return err
 	}
@@ -424,10 +423,7 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 		}
 		g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
 			Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-		if err := s.putGrant(g); err != nil {
-			return err
-		}
-		resp, err := s.issue(c, oc, g, scopes, gt == "password")
+		resp, err := s.issue(c, oc, g, scopes, gt == "password", true)
 		if err != nil {
 			return err
 		}

@@ -86,11 +86,8 @@ type Server struct {
 	MaxBodyBytes int64
 
 	initOnce sync.Once
-	// writeMu serialises read-modify-write of identities, so concurrent
-	// registrations or updates of one identity cannot lose each other's changes.
-	writeMu sync.Mutex
-	initErr error
-	closed  sync.Once
+	initErr  error
+	closed   sync.Once
 
 	// cfg is the configuration in force: an immutable snapshot that each
 	// request loads once. Admin changes are made on a copy under cfgMu,
@@ -101,11 +98,13 @@ type Server struct {
 
 	base string // cleaned BasePath, "" for root
 	st   *state
-	j    *journal
-	keys *serverKeys
-	log  *slog.Logger
-	hs   *httptest.Server
-	done chan struct{}
+	db   store
+	// unlock releases the data directory's lock.
+	unlock func()
+	keys   *serverKeys
+	log    *slog.Logger
+	hs     *httptest.Server
+	done   chan struct{}
 }
 
 // NewServer starts a Server with the default configuration, in memory, on a
@@ -163,7 +162,7 @@ func (s *Server) Close() {
 		if s.done != nil {
 			close(s.done)
 		}
-		s.j.close()
+		s.closeStore()
 	})
 }
 
@@ -202,17 +201,13 @@ func (s *Server) init() error {
 	}
 	s.st = newState()
 	s.done = make(chan struct{})
-	if s.DataDir != "" {
-		s.j, err = openJournal(s.DataDir, func(kind, id string, v json.RawMessage) error {
-			return s.st.apply(kind, id, v)
-		})
-		if err != nil {
-			return err
-		}
+	if err := s.openStore(); err != nil {
+		return err
 	}
-	if rec := s.st.config; rec != nil {
+	var rec json.RawMessage
+	if s.get(kindConfig, configKey, &rec) {
 		if cfg, err = restoreConfig(rec, cfg); err != nil {
-			s.j.close()
+			s.closeStore()
 			return fmt.Errorf("configuration in %s (changed through the admin REST API): %w", s.DataDir, err)
 		}
 		s.restored = true
@@ -221,11 +216,11 @@ func (s *Server) init() error {
 	}
 	s.cfg.Store(cfg)
 	if s.keys, err = s.loadKeys(); err != nil {
-		s.j.close()
+		s.closeStore()
 		return err
 	}
 	if err := s.seedIdentities(); err != nil {
-		s.j.close()
+		s.closeStore()
 		return err
 	}
 	return nil

@@ -1,14 +1,16 @@
 package amtest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -121,119 +123,121 @@ type serverKeys struct {
 	TokenEncKey []byte `json:"tokenEncKey"`
 }
 
+// state is what the server keeps in memory only, beside the store: the
+// authentications in progress (authIds do not survive a restart, as in
+// AM), the idle timers of sessions and the last polls of device codes.
+// None of it is acknowledged state.
 type state struct {
-	mu         sync.Mutex
-	identities map[string]*identity // realm + "\x00" + lower(id)
-	sessions   map[string]*session  // sha256(token)
-	grants     map[string]*grant
-	tokens     map[string]*token // sha256(token)
-	keys       *serverKeys
-	auths      map[string]*authState
-	assertions map[string]time.Time   // client-assertion jti replay cache: key hash → expiry
-	devices    map[string]*deviceCode // sha256(device_code)
-	userCodes  map[string]string      // user_code → sha256(device_code)
-	lastSweep  time.Time
-	// config is the configuration record of the journal, if any: the
-	// configuration as the admin REST API last left it.
-	config json.RawMessage
+	mu        sync.Mutex
+	auths     map[string]*authState
+	lastUse   map[string]time.Time // sha256(session token) → last use
+	lastPoll  map[string]time.Time // sha256(device_code) → last poll
+	lastSweep time.Time
 }
 
 func newState() *state {
 	return &state{
-		identities: map[string]*identity{},
-		sessions:   map[string]*session{},
-		grants:     map[string]*grant{},
-		tokens:     map[string]*token{},
-		auths:      map[string]*authState{},
-		assertions: map[string]time.Time{},
-		devices:    map[string]*deviceCode{},
-		userCodes:  map[string]string{},
+		auths:    map[string]*authState{},
+		lastUse:  map[string]time.Time{},
+		lastPoll: map[string]time.Time{},
 	}
 }
+
+// kindUserCode maps a canonical user code to the SHA-256 of its device code.
+const kindUserCode = "usercode"
+
+// Keys of the singleton records.
+const (
+	keysKey   = "server"
+	configKey = "current"
+)
 
 func identityKey(realm, id string) string { return realm + "\x00" + strings.ToLower(id) }
 
-// apply loads one journal record.
-func (st *state) apply(kind, id string, v json.RawMessage) error {
-	switch kind {
-	case kindIdentity:
-		var x identity
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.identities[id] = &x
-	case kindSession:
-		var x session
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.sessions[id] = &x
-	case kindGrant:
-		var x grant
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.grants[id] = &x
-	case kindToken:
-		var x token
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.tokens[id] = &x
-	case kindDevice:
-		var x deviceCode
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.devices[id] = &x
-		st.userCodes[canonicalUserCode(x.UserCode)] = id
-	case kindAssertion:
-		var x usedAssertion
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.assertions[id] = x.Expires
-	case kindConfig:
-		st.config = append(json.RawMessage(nil), v...)
-	case kindKeys:
-		var x serverKeys
-		if err := json.Unmarshal(v, &x); err != nil {
-			return err
-		}
-		st.keys = &x
-	default:
-		return fmt.Errorf("unknown record kind %q", kind)
+// realmPrefix is the key prefix of a realm's identities.
+func realmPrefix(realm string) string { return realm + "\x00" }
+
+// expiryOf is when a record is deleted: the journal's kinds with their
+// lifetimes (device codes are kept an hour past expiry, so that a late poll
+// is told expired_token rather than invalid_grant).
+func expiryOf(kind string, v any) time.Time {
+	switch x := v.(type) {
+	case *session:
+		return x.Expires
+	case *grant:
+		return x.Expires
+	case *token:
+		return x.Expires
+	case *deviceCode:
+		return x.Expires.Add(time.Hour)
+	case *usedAssertion:
+		// Refused while now is not after Expires.
+		return x.Expires.Add(time.Nanosecond)
 	}
-	return nil
+	return time.Time{}
+}
+
+// storeErr wraps a store failure for the log; the request gets a 500.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return err
+	}
+	return fmt.Errorf("state: %w", err)
+}
+
+// get reads one record; a failure to read is logged and reads as absent.
+func (s *Server) get(kind, key string, v any) bool {
+	var found bool
+	err := s.db.view(func(tx storeTx) error {
+		var err error
+		found, err = tx.get(kind, key, v)
+		return err
+	})
+	if err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelError, "state read failed", slog.String("kind", kind), slog.String("error", err.Error()))
+		return false
+	}
+	return found
+}
+
+// put writes one record durably.
+func (s *Server) put(kind, key string, v any) error {
+	return storeErr(s.db.update(func(tx storeTx) error { return tx.put(kind, key, v, expiryOf(kind, v)) }))
 }
 
 func (s *Server) loadKeys() (*serverKeys, error) {
-	if k := s.st.keys; k != nil {
+	var k serverKeys
+	if s.get(kindKeys, keysKey, &k) {
 		if len(k.TokenEncKey) == 0 { // a data directory from before encryption keys
 			k.TokenEncKey = randomBytes(32)
-			if err := s.j.put(kindKeys, "server", k); err != nil {
+			if err := s.put(kindKeys, keysKey, &k); err != nil {
 				return nil, err
 			}
 		}
-		return k, nil
+		return &k, nil
 	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	k := &serverKeys{TokenKey: &jose.JSONWebKey{Key: priv, Algorithm: "ES256", Use: "sig"},
+	nk := &serverKeys{TokenKey: &jose.JSONWebKey{Key: priv, Algorithm: "ES256", Use: "sig"},
 		TokenHMAC: randomBytes(32), AuthIDKey: randomBytes(32), TokenEncKey: randomBytes(32)}
-	pub := k.TokenKey.Public()
+	pub := nk.TokenKey.Public()
 	tp, err := pub.Thumbprint(cryptoSHA256)
 	if err != nil {
 		return nil, err
 	}
-	k.TokenKey.KeyID = base64.RawURLEncoding.EncodeToString(tp)
-	if err := s.j.put(kindKeys, "server", k); err != nil {
+	nk.TokenKey.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+	// Two first starts cannot race (the directory is locked), so a plain
+	// put is enough.
+	if err := s.put(kindKeys, keysKey, nk); err != nil {
 		return nil, err
 	}
-	s.st.keys = k
-	return k, nil
+	return nk, nil
 }
 
 // seedIdentities creates the configured identities that do not exist yet.
@@ -254,7 +258,12 @@ func (s *Server) seedIdentities() error {
 			if err != nil {
 				return fmt.Errorf("realm %q identity %q: %w", p, id, err)
 			}
-			if err := s.putIdentity(x); err != nil {
+			if _, err := s.changeIdentity(p, id, func(cur *identity) (*identity, error) {
+				if cur != nil {
+					return nil, errNoChange
+				}
+				return x, nil
+			}); err != nil && !errors.Is(err, errNoChange) {
 				return err
 			}
 		}
@@ -289,46 +298,93 @@ func hashToken(tok string) string {
 // --- identity store ---
 
 func (s *Server) getIdentity(realm, id string) *identity {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if x := s.st.identities[identityKey(realm, id)]; x != nil {
-		return x.clone()
+	var x identity
+	if !s.get(kindIdentity, identityKey(realm, id), &x) {
+		return nil
 	}
-	return nil
+	return &x
 }
 
-func (s *Server) putIdentity(x *identity) error {
-	k := identityKey(x.Realm, x.ID)
-	if err := s.j.put(kindIdentity, k, x); err != nil {
-		return err
-	}
-	s.st.mu.Lock()
-	s.st.identities[k] = x.clone()
-	s.st.mu.Unlock()
-	return nil
-}
+// errNoChange, returned by a changeIdentity function, leaves the identity
+// as it is; changeIdentity returns it too.
+var errNoChange = errors.New("amtest: no change")
 
-func (s *Server) deleteIdentity(realm, id string) error {
+// changeIdentity reads, changes and writes one identity in one
+// transaction: f gets a copy of the identity (nil if there is none) and
+// returns what to store, or an error to store nothing. f may run more than
+// once and must be cheap (it runs in the committer): do expensive work,
+// such as hashing a password, before. changeIdentity returns what was
+// stored.
+func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identity, error)) (*identity, error) {
 	k := identityKey(realm, id)
-	if err := s.j.put(kindIdentity, k, nil); err != nil {
-		return err
+	var out *identity
+	var ferr error
+	err := s.db.update(func(tx storeTx) error {
+		out, ferr = nil, nil
+		var cur identity
+		found, err := tx.get(kindIdentity, k, &cur)
+		if err != nil {
+			return err
+		}
+		var in *identity
+		if found {
+			in = &cur
+		}
+		next, err := f(in)
+		ferr = err
+		if err != nil {
+			return err
+		}
+		out = next
+		return tx.put(kindIdentity, k, next, time.Time{})
+	})
+	if err != nil && err == ferr {
+		return nil, err // f's answer, not a failure of the store
 	}
-	s.st.mu.Lock()
-	delete(s.st.identities, k)
-	s.st.mu.Unlock()
-	return nil
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
 }
 
-func (s *Server) listIdentities(realm string) []*identity {
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	var out []*identity
-	for _, x := range s.st.identities {
-		if x.Realm == realm {
-			out = append(out, x.clone())
+// putIdentity stores x as it is.
+func (s *Server) putIdentity(x *identity) error {
+	return s.put(kindIdentity, identityKey(x.Realm, x.ID), x)
+}
+
+// deleteIdentity deletes an identity and returns it, or nil if there was none.
+func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
+	k := identityKey(realm, id)
+	var gone *identity
+	err := s.db.update(func(tx storeTx) error {
+		gone = nil
+		var cur identity
+		found, err := tx.get(kindIdentity, k, &cur)
+		if err != nil || !found {
+			return err
 		}
+		gone = &cur
+		return tx.del(kindIdentity, k)
+	})
+	return gone, storeErr(err)
+}
+
+// listIdentities returns all identities of realm in key order.
+func (s *Server) listIdentities(realm string) []*identity {
+	var out []*identity
+	err := s.db.view(func(tx storeTx) error {
+		return tx.scan(kindIdentity, realmPrefix(realm), "", func(_ string, decode func(any) error) (bool, error) {
+			var x identity
+			if err := decode(&x); err != nil {
+				return false, err
+			}
+			out = append(out, &x)
+			return true, nil
+		})
+	})
+	if err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelError, "state read failed", slog.String("kind", kindIdentity), slog.String("error", err.Error()))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -342,130 +398,107 @@ func (s *Server) newSession(x *session, now time.Time) (string, error) {
 	x.Expires = now.Add(s.sessionMax())
 	x.LastNonce = -1
 	x.UID0 = randomID(12)
-	x.lastUse = now
 	h := hashToken(tok)
-	if err := s.j.put(kindSession, h, x); err != nil {
+	if err := s.put(kindSession, h, x); err != nil {
 		return "", err
 	}
 	s.st.mu.Lock()
-	s.st.sessions[h] = x
+	s.st.lastUse[h] = now
 	s.sweepLocked(now)
 	s.st.mu.Unlock()
 	return tok, nil
 }
 
-// liveSession returns a copy of the session for tok if it is valid at now,
-// and refreshes its idle timer.
+// liveSession returns the session for tok if it is valid at now, and
+// refreshes its idle timer.
 func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 	if tok == "" {
 		return nil, false
 	}
+	h := hashToken(tok)
+	var x session
+	if !s.get(kindSession, h, &x) || !now.Before(x.Expires) {
+		return nil, false
+	}
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
-	x := s.st.sessions[hashToken(tok)]
-	if x == nil || !now.Before(x.Expires) {
+	if last, ok := s.st.lastUse[h]; ok && now.Sub(last) >= s.sessionIdle() {
 		return nil, false
 	}
-	if !x.lastUse.IsZero() && now.Sub(x.lastUse) >= s.sessionIdle() {
-		return nil, false
-	}
+	s.st.lastUse[h] = now
 	x.lastUse = now
-	c := *x
-	return &c, true
+	return &x, true
 }
 
-// acceptNonce records nonce for the session if it is above every nonce seen.
+// acceptNonce records nonce for the session if it is above every nonce
+// seen. The check and the write are one transaction, so two requests
+// cannot both pass with one nonce, and an accepted nonce is on disk
+// before it is acknowledged.
 func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
 	h := hashToken(tok)
-	s.st.mu.Lock()
-	x := s.st.sessions[h]
-	if x == nil || nonce <= x.LastNonce {
-		s.st.mu.Unlock()
-		return false, nil
-	}
-	prev := x.LastNonce
-	x.LastNonce = nonce
-	c := *x
-	s.st.mu.Unlock()
-	if err := s.j.put(kindSession, h, &c); err != nil {
-		s.st.mu.Lock()
-		if x.LastNonce == nonce {
-			x.LastNonce = prev
+	var ok bool
+	err := s.db.update(func(tx storeTx) error {
+		ok = false
+		var x session
+		found, err := tx.get(kindSession, h, &x)
+		if err != nil || !found || nonce <= x.LastNonce {
+			return err
 		}
-		s.st.mu.Unlock()
-		return false, err
+		x.LastNonce = nonce
+		ok = true
+		return tx.put(kindSession, h, &x, x.Expires)
+	})
+	if err != nil {
+		return false, storeErr(err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 func (s *Server) endSession(tok string) (bool, error) {
 	h := hashToken(tok)
-	s.st.mu.Lock()
-	_, ok := s.st.sessions[h]
-	s.st.mu.Unlock()
-	if !ok {
-		return false, nil
+	var ended bool
+	err := s.db.update(func(tx storeTx) error {
+		var x session
+		found, err := tx.get(kindSession, h, &x)
+		ended = found
+		if err != nil || !found {
+			return err
+		}
+		return tx.del(kindSession, h)
+	})
+	if err != nil {
+		return false, storeErr(err)
 	}
-	if err := s.j.put(kindSession, h, nil); err != nil {
-		return false, err
-	}
 	s.st.mu.Lock()
-	delete(s.st.sessions, h)
+	delete(s.st.lastUse, h)
 	s.st.mu.Unlock()
-	return true, nil
+	return ended, nil
 }
 
-// sweepLocked drops expired sessions, tokens, grants and auth states, at
-// most once a minute, so memory stays bounded by live state.
+// sweepLocked drops expired authentications in progress and the idle
+// timers and poll times that can no longer matter, at most once a minute,
+// so memory stays bounded by live state. The store deletes its own expired
+// records.
 func (s *Server) sweepLocked(now time.Time) {
 	if now.Sub(s.st.lastSweep) < time.Minute {
 		return
 	}
 	s.st.lastSweep = now
-	var gone []journalRecord
-	for h, x := range s.st.sessions {
-		if !now.Before(x.Expires) {
-			delete(s.st.sessions, h)
-			gone = append(gone, journalRecord{Kind: kindSession, ID: h})
-		}
-	}
-	for h, t := range s.st.tokens {
-		if !now.Before(t.Expires) {
-			delete(s.st.tokens, h)
-			gone = append(gone, journalRecord{Kind: kindToken, ID: h})
-		}
-	}
-	for id, g := range s.st.grants {
-		if !now.Before(g.Expires) {
-			delete(s.st.grants, id)
-			gone = append(gone, journalRecord{Kind: kindGrant, ID: id})
-		}
-	}
 	for id, a := range s.st.auths {
 		if !now.Before(a.expires) {
 			delete(s.st.auths, id)
 		}
 	}
-	for h, d := range s.st.devices {
-		if now.After(d.Expires.Add(time.Hour)) {
-			delete(s.st.devices, h)
-			delete(s.st.userCodes, d.UserCode)
-			gone = append(gone, journalRecord{Kind: kindDevice, ID: h})
+	// A session used last at t was created before t, so it has expired by
+	// t + SessionMaxTime.
+	for h, t := range s.st.lastUse {
+		if now.Sub(t) >= s.sessionMax() {
+			delete(s.st.lastUse, h)
 		}
 	}
-	for h, exp := range s.st.assertions {
-		if now.After(exp) {
-			delete(s.st.assertions, h)
-			gone = append(gone, journalRecord{Kind: kindAssertion, ID: h})
+	for h, t := range s.st.lastPoll {
+		if now.Sub(t) >= time.Hour {
+			delete(s.st.lastPoll, h)
 		}
-	}
-	if s.j != nil && len(gone) > 0 {
-		// Deletions of expired state need not be durable: replaying an
-		// expired record is harmless, it is swept again.
-		go func() {
-			for _, g := range gone {
-				s.j.put(g.Kind, g.ID, nil)
-			}
-		}()
 	}
 }

@@ -1,0 +1,217 @@
+package amtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a log destination tests read while the server writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func journalLine(t *testing.T, kind, id string, v any) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(journalRecord{Kind: kind, ID: id, V: raw})
+	return string(b) + "\n"
+}
+
+// A data directory in the journal format is converted at its first start:
+// every live record is in the database, the record after a failed write's
+// fragment too, the journal is kept aside, and a log line says so. A
+// second start does not convert again.
+func TestJournalConverted(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	x := newThingIdentity("/", "Old-Thing", now)
+	x.Attrs["thingType"] = []string{"device"}
+	gone := newThingIdentity("/", "gone-thing", now)
+	sess := &session{UID: "Old-Thing", Realm: "/", Created: now, Expires: now.Add(time.Hour), LastNonce: 41, UID0: "u0"}
+	var j strings.Builder
+	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "Old-Thing"), x))
+	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "gone-thing"), gone))
+	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "gone-thing"), nil))
+	// A write that failed half way (disk full), then an acknowledged one
+	// on the same line.
+	j.WriteString(`{"k":"session","id":"abc","v":{"uid":"tor`)
+	j.WriteString(journalLine(t, kindSession, hashToken("old-token"), sess))
+	j.WriteString(journalLine(t, kindAssertion, "jti-hash", &usedAssertion{Expires: now.Add(time.Hour)}))
+	// A torn last line: never acknowledged.
+	j.WriteString(`{"k":"identity","id":"/` + "\x00" + `torn","v":{"re`)
+	if err := os.WriteFile(filepath.Join(dir, journalFile), []byte(j.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	s := &Server{DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.getIdentity("/", "old-thing"); got == nil || got.first("thingType") != "device" {
+		t.Errorf("identity after conversion = %+v", got)
+	}
+	if s.getIdentity("/", "gone-thing") != nil {
+		t.Error("a deleted identity came back")
+	}
+	if sx, ok := s.liveSession("old-token", now); !ok || sx.LastNonce != 41 {
+		t.Errorf("session after conversion = %+v, %v", sx, ok)
+	}
+	if ok, err := s.acceptNonce("old-token", 41); ok || err != nil {
+		t.Errorf("nonce 41 accepted again after conversion: %v %v", ok, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalFile)); !os.IsNotExist(err) {
+		t.Errorf("the journal is still in place: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalKeptFile)); err != nil {
+		t.Errorf("the journal was not kept aside: %v", err)
+	}
+	out := logs.String()
+	for _, want := range []string{"data directory converted", "records=3", "fragment of a failed write dropped, the record after it kept", "torn last line dropped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	s.Close()
+
+	s2 := &Server{DataDir: dir}
+	if err := s2.Init(); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.getIdentity("/", "old-thing") == nil {
+		t.Error("identity lost at the second start")
+	}
+}
+
+// An accepted nonce is on disk: after a restart it is refused, the next
+// one accepted.
+func TestNonceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := &Server{DataDir: dir}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for n := int64(0); n < 20; n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.acceptNonce(tok, n)
+		}()
+	}
+	wg.Wait()
+	if ok, _ := s.acceptNonce(tok, 20); !ok {
+		t.Fatal("nonce 20 refused")
+	}
+	s.Close()
+	s = &Server{DataDir: dir}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for n := int64(0); n <= 20; n++ {
+		if ok, err := s.acceptNonce(tok, n); ok || err != nil {
+			t.Fatalf("nonce %d accepted again after a restart (%v)", n, err)
+		}
+	}
+	if ok, err := s.acceptNonce(tok, 21); !ok || err != nil {
+		t.Fatalf("nonce 21: %v %v", ok, err)
+	}
+}
+
+// Expired sessions, tokens, grants, device codes and assertions are
+// deleted while the server runs, in memory and on disk.
+func TestOnlineExpiry(t *testing.T) {
+	for _, dataDir := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "data"}[dataDir], func(t *testing.T) {
+			clk := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			s := &Server{Time: clk.Now}
+			if dataDir {
+				s.DataDir = t.TempDir()
+			}
+			if err := s.Init(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			now := clk.Now()
+			if _, err := s.newSession(&session{UID: "amAdmin", Realm: "/"}, now); err != nil {
+				t.Fatal(err)
+			}
+			g := &grant{ID: "g1", Realm: "/", Expires: now.Add(time.Hour)}
+			if err := s.db.update(func(tx storeTx) error {
+				if err := tx.put(kindGrant, g.ID, g, g.Expires); err != nil {
+					return err
+				}
+				tk := &token{GrantID: "g1", Expires: now.Add(time.Hour)}
+				return tx.put(kindToken, "t1", tk, tk.Expires)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.putDevice("d1", &deviceCode{Realm: "/", UserCode: "ABCDEFGH", Expires: now.Add(5 * time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.firstUseOfAssertion("/", "thing", &thingClaims{Jti: "j", Exp: numericDate{t: now.Add(time.Minute)}}, now); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion} {
+				if n := s.countRecords(k); n != 1 {
+					t.Fatalf("%s records before expiry = %d, want 1", k, n)
+				}
+			}
+			clk.Add(s.sessionMax() + 2*time.Hour)
+			// Any write sweeps.
+			if err := s.putIdentity(newThingIdentity("/", "after", clk.Now())); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion} {
+				if n := s.countRecords(k); n != 0 {
+					t.Errorf("%s records after expiry = %d, want 0", k, n)
+				}
+			}
+		})
+	}
+}
