@@ -21,7 +21,7 @@ const dbFile = "state.db"
 // Buckets of the database: one per record kind, plus the expiry index
 // and the store's own metadata.
 var (
-	storeKinds   = []string{kindIdentity, kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion, kindKeys, kindConfig}
+	storeKinds   = []string{kindIdentity, kindIdentityOrder, kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion, kindKeys, kindConfig}
 	expiryBucket = []byte("expiry")
 	metaBucket   = []byte("meta")
 )

@@ -133,7 +133,10 @@ func (s *Server) purgeRealm(realm string) error {
 				return err == nil, err
 			})
 		}
-		if err := collect(kindIdentity, realmPrefix(realm), func(func(any) error) (bool, error) { return true, nil }); err != nil {
+		if err := scanIdentities(tx, realm, "", func(okey string, x *identity) (bool, error) {
+			gone = append(gone, rec{kindIdentity, identityKey(x.Realm, x.ID)}, rec{kindIdentityOrder, okey})
+			return true, nil
+		}); err != nil {
 			return err
 		}
 		if err := collect(kindSession, "", func(decode func(any) error) (bool, error) {

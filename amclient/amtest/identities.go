@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -373,7 +373,17 @@ func (x *identity) filtered(c *reqCtx, major int) map[string]any {
 	return out
 }
 
-// queryIdentities answers _queryFilter=true (all) and _queryId=<pattern> (* wildcards).
+// queryIdentities answers _queryFilter=true (all) and _queryId=<pattern> (*
+// wildcards), paged as AM's CREST pages: _pageSize (0 or absent: all),
+// _pagedResultsCookie (from the previous page), _pagedResultsOffset, and
+// _sortKeys (_id, username or uid, "-" before for descending; by default
+// ascending _id). _totalPagedResultsPolicy=EXACT
+// counts the matches; otherwise totalPagedResults and
+// remainingPagedResults are -1, as AM answers with policy NONE.
+//
+// With a data directory the page is read in a read transaction, which
+// holds no lock that writes (authentications, signed requests) wait on;
+// ascending pages by cookie seek straight to where the last page ended.
 func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	q := c.r.URL.Query()
 	filter, qid := q.Get("_queryFilter"), q.Get("_queryId")
@@ -391,16 +401,114 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 			return crestErr(http.StatusBadRequest, "Invalid _queryId")
 		}
 	}
-	result := []map[string]any{}
-	for _, x := range s.listIdentities(c.realm) {
-		if match != nil && !match.MatchString(x.ID) {
-			continue
+	pageSize, offset := 0, 0
+	if v := q.Get("_pageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return crestErr(http.StatusBadRequest, "The value '"+v+"' for parameter '_pageSize' could not be parsed as a valid integer")
 		}
-		result = append(result, x.filtered(c, major))
+		pageSize = n
 	}
-	sort.Slice(result, func(i, j int) bool { return fmt.Sprint(result[i]["username"]) < fmt.Sprint(result[j]["username"]) })
+	if v := q.Get("_pagedResultsOffset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return crestErr(http.StatusBadRequest, "The value '"+v+"' for parameter '_pagedResultsOffset' could not be parsed as a valid integer")
+		}
+		offset = n
+	}
+	desc := false
+	if v := q.Get("_sortKeys"); v != "" {
+		key := strings.TrimPrefix(strings.TrimPrefix(v, "+"), "-")
+		desc = strings.HasPrefix(v, "-")
+		if key != "_id" && key != "username" && key != "uid" {
+			return crestErr(http.StatusBadRequest, "Sorting by '"+key+"' is not supported by the local AM (only _id, username and uid)")
+		}
+	}
+	exact := strings.EqualFold(q.Get("_totalPagedResultsPolicy"), "EXACT")
+	prefix := realmPrefix(c.realm)
+	after := ""
+	if ck := q.Get("_pagedResultsCookie"); ck != "" {
+		b, err := base64.RawURLEncoding.DecodeString(ck)
+		if err != nil || !strings.HasPrefix(string(b), prefix) {
+			return crestErr(http.StatusBadRequest, "Invalid _pagedResultsCookie")
+		}
+		after, offset = string(b), 0
+	}
+	result := []map[string]any{}
+	var cookie any
+	total, left := -1, 0
+	matches := func(x *identity) bool { return match == nil || match.MatchString(x.ID) }
+	err := s.db.view(func(tx storeTx) error {
+		if !desc && !exact {
+			// Straight from the index: skip offset, take a page, peek one more.
+			skipped := 0
+			var last string
+			return scanIdentities(tx, c.realm, after, func(key string, x *identity) (bool, error) {
+				if !matches(x) {
+					return true, nil
+				}
+				if skipped < offset {
+					skipped++
+					return true, nil
+				}
+				if pageSize > 0 && len(result) == pageSize {
+					cookie = base64.RawURLEncoding.EncodeToString([]byte(last))
+					return false, nil
+				}
+				result = append(result, x.filtered(c, major))
+				last = key
+				return true, nil
+			})
+		}
+		// Descending or counted: every match of the realm, in a read
+		// transaction.
+		var keys []string
+		var all []*identity
+		if err := scanIdentities(tx, c.realm, "", func(key string, x *identity) (bool, error) {
+			if matches(x) {
+				keys, all = append(keys, key), append(all, x)
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if desc {
+			slices.Reverse(keys)
+			slices.Reverse(all)
+		}
+		total = len(all)
+		start := 0
+		if after != "" {
+			start = len(keys)
+			for i, k := range keys {
+				if desc && k < after || !desc && k > after {
+					start = i
+					break
+				}
+			}
+		}
+		start = min(start+offset, len(all))
+		end := len(all)
+		if pageSize > 0 && start+pageSize < end {
+			end = start + pageSize
+			cookie = base64.RawURLEncoding.EncodeToString([]byte(keys[end-1]))
+		}
+		for i := start; i < end; i++ {
+			result = append(result, all[i].filtered(c, major))
+		}
+		left = max(len(all)-end, 0)
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	policy, remaining := "NONE", -1
+	if exact {
+		policy = "EXACT"
+		remaining = left
+	}
 	writeJSON(c.w, http.StatusOK, map[string]any{"result": result, "resultCount": len(result),
-		"pagedResultsCookie": nil, "totalPagedResultsPolicy": "NONE", "totalPagedResults": -1, "remainingPagedResults": -1})
+		"pagedResultsCookie": cookie, "totalPagedResultsPolicy": policy, "totalPagedResults": total, "remainingPagedResults": remaining})
 	return nil
 }
 

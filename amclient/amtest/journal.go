@@ -189,6 +189,12 @@ func importRecord(w *boltTx, rec journalRecord) error {
 	if rec.Kind == kindKeys {
 		key = keysKey
 	}
+	if x, ok := v.(*identity); ok {
+		k := rec.ID
+		if err := w.put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{}); err != nil {
+			return err
+		}
+	}
 	if d, ok := v.(*deviceCode); ok {
 		h := rec.ID
 		if err := w.put(kindUserCode, canonicalUserCode(d.UserCode), &h, expiryOf(kindDevice, d)); err != nil {

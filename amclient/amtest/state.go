@@ -157,6 +157,47 @@ func identityKey(realm, id string) string { return realm + "\x00" + strings.ToLo
 // realmPrefix is the key prefix of a realm's identities.
 func realmPrefix(realm string) string { return realm + "\x00" }
 
+// kindIdentityOrder lists identities in the order queries answer them
+// (by _id, as AM's identity store sorts it, case counting): its keys are
+// orderKey(realm, ID), its values the identity's key.
+const kindIdentityOrder = "identity-order"
+
+func orderKey(realm, id string) string { return realm + "\x00" + id }
+
+// putIdentityTx writes x and its place in the order.
+func putIdentityTx(tx storeTx, x *identity) error {
+	k := identityKey(x.Realm, x.ID)
+	if err := tx.put(kindIdentity, k, x, time.Time{}); err != nil {
+		return err
+	}
+	return tx.put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{})
+}
+
+// delIdentityTx deletes x and its place in the order.
+func delIdentityTx(tx storeTx, x *identity) error {
+	if err := tx.del(kindIdentity, identityKey(x.Realm, x.ID)); err != nil {
+		return err
+	}
+	return tx.del(kindIdentityOrder, orderKey(x.Realm, x.ID))
+}
+
+// scanIdentities calls f for the identities of realm in _id order, from
+// the one after the order key after, until f returns false.
+func scanIdentities(tx storeTx, realm, after string, f func(okey string, x *identity) (bool, error)) error {
+	return tx.scan(kindIdentityOrder, realmPrefix(realm), after, func(okey string, decode func(any) error) (bool, error) {
+		var k string
+		if err := decode(&k); err != nil {
+			return false, err
+		}
+		var x identity
+		found, err := tx.get(kindIdentity, k, &x)
+		if err != nil || !found {
+			return err == nil, err
+		}
+		return f(okey, &x)
+	})
+}
+
 // expiryOf is when a record is deleted: the journal's kinds with their
 // lifetimes (device codes are kept an hour past expiry, so that a late poll
 // is told expired_token rather than invalid_grant).
@@ -336,7 +377,7 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 			return err
 		}
 		out = next
-		return tx.put(kindIdentity, k, next, time.Time{})
+		return putIdentityTx(tx, next)
 	})
 	if err != nil && err == ferr {
 		return nil, err // f's answer, not a failure of the store
@@ -349,7 +390,7 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 
 // putIdentity stores x as it is.
 func (s *Server) putIdentity(x *identity) error {
-	return s.put(kindIdentity, identityKey(x.Realm, x.ID), x)
+	return storeErr(s.db.update(func(tx storeTx) error { return putIdentityTx(tx, x) }))
 }
 
 // deleteIdentity deletes an identity and returns it, or nil if there was none.
@@ -364,21 +405,17 @@ func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
 			return err
 		}
 		gone = &cur
-		return tx.del(kindIdentity, k)
+		return delIdentityTx(tx, &cur)
 	})
 	return gone, storeErr(err)
 }
 
-// listIdentities returns all identities of realm in key order.
+// listIdentities returns all identities of realm in _id order.
 func (s *Server) listIdentities(realm string) []*identity {
 	var out []*identity
 	err := s.db.view(func(tx storeTx) error {
-		return tx.scan(kindIdentity, realmPrefix(realm), "", func(_ string, decode func(any) error) (bool, error) {
-			var x identity
-			if err := decode(&x); err != nil {
-				return false, err
-			}
-			out = append(out, &x)
+		return scanIdentities(tx, realm, "", func(_ string, x *identity) (bool, error) {
+			out = append(out, x)
 			return true, nil
 		})
 	})

@@ -3,7 +3,9 @@ package amtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,6 +213,83 @@ func TestOnlineExpiry(t *testing.T) {
 				if n := s.countRecords(k); n != 0 {
 					t.Errorf("%s records after expiry = %d, want 0", k, n)
 				}
+			}
+		})
+	}
+}
+
+// Identity queries page as CREST does: _pageSize with a cookie to go on,
+// _pagedResultsOffset, descending _sortKeys and exact totals.
+func TestIdentityPaging(t *testing.T) {
+	for _, dataDir := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "data"}[dataDir], func(t *testing.T) {
+			s := &Server{}
+			if dataDir {
+				s.DataDir = t.TempDir()
+			}
+			if err := s.Init(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i := range 25 {
+				id := fmt.Sprintf("thing-%02d", i)
+				want = append(want, id)
+				if err := s.putIdentity(newThingIdentity("/", id, time.Now())); err != nil {
+					t.Fatal(err)
+				}
+			}
+			query := func(q string) map[string]any {
+				t.Helper()
+				r := httptest.NewRequest("GET", "/openam/json/realms/root/users?_queryFilter=true&_fields=username&"+q, nil)
+				r.Header.Set("iPlanetDirectoryPro", admin)
+				r.Header.Set("Accept-API-Version", "resource=4.0")
+				w := httptest.NewRecorder()
+				s.ServeHTTP(w, r)
+				if w.Code != 200 {
+					t.Fatalf("%s: %d %s", q, w.Code, w.Body)
+				}
+				var m map[string]any
+				json.Unmarshal(w.Body.Bytes(), &m)
+				return m
+			}
+			names := func(m map[string]any) []string {
+				var out []string
+				for _, e := range m["result"].([]any) {
+					out = append(out, e.(map[string]any)["username"].(string))
+				}
+				return out
+			}
+			var got []string
+			cookie := ""
+			for pages := 0; ; pages++ {
+				m := query("_pageSize=10&_pagedResultsCookie=" + cookie)
+				got = append(got, names(m)...)
+				if m["pagedResultsCookie"] == nil {
+					if pages != 2 {
+						t.Errorf("%d pages, want 3", pages+1)
+					}
+					break
+				}
+				cookie = m["pagedResultsCookie"].(string)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("paged = %v, want %v", got, want)
+			}
+			if g := names(query("_pageSize=3&_pagedResultsOffset=5")); strings.Join(g, ",") != "thing-05,thing-06,thing-07" {
+				t.Errorf("offset page = %v", g)
+			}
+			m := query("_pageSize=2&_sortKeys=-_id&_totalPagedResultsPolicy=EXACT")
+			if g := names(m); strings.Join(g, ",") != "thing-24,thing-23" || m["totalPagedResults"] != float64(25) || m["remainingPagedResults"] != float64(23) {
+				t.Errorf("descending exact page = %v %v %v", g, m["totalPagedResults"], m["remainingPagedResults"])
+			}
+			m = query("_pageSize=2&_sortKeys=-_id&_pagedResultsCookie=" + m["pagedResultsCookie"].(string))
+			if g := names(m); strings.Join(g, ",") != "thing-22,thing-21" {
+				t.Errorf("descending second page = %v", g)
 			}
 		})
 	}
