@@ -56,7 +56,7 @@ func (s *Server) admitAuth(w mux.ResponseWriter, r *mux.Message, st *connState) 
 		wait, ok := st.auth.take(s.now(), perMinute)
 		st.mu.Unlock()
 		if !ok {
-			s.refuse(w, r, "authentication rate", wait)
+			s.refuse(w, r, "authentication rate", refusalRate, wait)
 			return nil, false
 		}
 	}
@@ -67,14 +67,15 @@ func (s *Server) admitAuth(w mux.ResponseWriter, r *mux.Message, st *connState) 
 	case s.authSem <- struct{}{}:
 		return func() { <-s.authSem }, true
 	default:
-		s.refuse(w, r, "authentication admission", time.Second)
+		s.refuse(w, r, "authentication admission", refusalAdmission, time.Second)
 		return nil, false
 	}
 }
 
 // refuse answers 5.03 Service Unavailable with Max-Age, the seconds until
 // the thing may try again (RFC 7252 §5.9.3.4), and logs the refusal.
-func (s *Server) refuse(w mux.ResponseWriter, r *mux.Message, reason string, retry time.Duration) {
+func (s *Server) refuse(w mux.ResponseWriter, r *mux.Message, reason, metric string, retry time.Duration) {
+	s.Metrics.refusal(metric)
 	secs := uint32(math.Ceil(retry.Seconds()))
 	if secs < 1 {
 		secs = 1

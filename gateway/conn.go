@@ -82,6 +82,8 @@ type refusalLog struct {
 // refuseHandshake logs a refused handshake at WARN, at most once per
 // refusalLogInterval.
 func (s *Server) refuseHandshake(peer, reason string) {
+	s.Metrics.handshake("refused")
+	s.Metrics.refusal(refusalHandshake)
 	now := time.Now()
 	r := &s.refusals
 	r.mu.Lock()
@@ -164,6 +166,7 @@ func (c *sessionConn) establish(peer string) error {
 		return errHandshakeRefused
 	}
 	c.state.Store(sessionEstablished)
+	s.Metrics.handshake("ok")
 	return nil
 }
 

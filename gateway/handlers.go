@@ -71,18 +71,22 @@ func (s *Server) middleware(next mux.Handler) mux.Handler {
 		start := time.Now()
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
+		path, _ := r.Options().Path()
 		switch {
 		case s.draining.Load():
 			text(w, codes.ServiceUnavailable, msgShuttingDown)
 		case r.Context().Value(tooLargeKey{}) != nil:
 			// RFC 7959 §4: Size1 in a 4.13 gives the largest body accepted.
-			s.refused(w, r, msgTooLarge, nil)
+			s.refused(w, r, refusalSize, msgTooLarge, nil)
 			text(w, codes.RequestEntityTooLarge, msgTooLarge)
 			w.Message().SetOptionUint32(message.Size1, s.size1())
+		case s.current() == nil && path != coapx.PathAMInfo:
+			// RetryAuthentication: AM has not answered the gateway yet.
+			s.refuse(w, r, "not authenticated with AM yet", refusalNoAM, s.untilAuthenticated())
 		default:
 			next.ServeCOAP(w, r)
 		}
-		path, _ := r.Options().Path()
+		s.Metrics.request(path, w.Message().Code())
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "coap request", slog.String("method", r.Code().String()),
 			slog.String("path", path), slog.String("code", w.Message().Code().String()),
 			slog.Duration("took", time.Since(start)), slog.String("peer", w.Conn().RemoteAddr().String()))
@@ -227,7 +231,7 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 func (s *Server) decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]byte, *callback.Request) error) (callback.Request, bool) {
 	var req callback.Request
 	refuse := func(code codes.Code, msg string, err error) (callback.Request, bool) {
-		s.refused(w, r, msg, err)
+		s.refused(w, r, refusalBad, msg, err)
 		text(w, code, msg)
 		return req, false
 	}
@@ -262,7 +266,8 @@ func (s *Server) decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]by
 
 // refused logs a request the gateway answers itself, without asking AM:
 // the reason the thing is told, and the error behind it.
-func (s *Server) refused(w mux.ResponseWriter, r *mux.Message, reason string, err error) {
+func (s *Server) refused(w mux.ResponseWriter, r *mux.Message, metric, reason string, err error) {
+	s.Metrics.refusal(metric)
 	path, _ := r.Options().Path()
 	attrs := []slog.Attr{slog.String("reason", reason), slog.String("path", path), slog.String("peer", w.Conn().RemoteAddr().String())}
 	if err != nil {

@@ -558,6 +558,7 @@ type dtlsConn struct {
 	// gateway's Finished is sent, so that a refusal fails the handshake
 	// and a thing whose handshake succeeded is counted.
 	establish func(peer string) error
+	refused   atomic.Bool // establish refused the session
 }
 
 // verify is pion's VerifyConnection callback.
@@ -566,13 +567,18 @@ func (c *dtlsConn) verify(*piondtls.State) error {
 	if c.establish == nil {
 		return nil
 	}
-	return c.establish(c.peer.addr.String())
+	err := c.establish(c.peer.addr.String())
+	c.refused.Store(err != nil)
+	return err
 }
 
 // HandshakeContext runs the DTLS handshake and marks the session
 // established, so that a new ClientHello from its address replaces it.
 func (c *dtlsConn) HandshakeContext(ctx context.Context) error {
 	if err := c.Conn.HandshakeContext(ctx); err != nil {
+		if !c.refused.Load() { // a refusal is counted as such
+			c.peer.l.s.Metrics.handshake("failed")
+		}
 		return err
 	}
 	c.peer.established.Store(true)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
@@ -420,17 +421,23 @@ func FuzzHandlers(f *testing.F) {
 	// tokens of past inputs expire and are swept: a long run holds a
 	// bounded state.
 	var amSkew atomic.Int64
-	am := &amtest.Server{Time: func() time.Time { return time.Now().Add(time.Duration(amSkew.Load())) }}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// The gateway's own identity, so that it authenticates as it does
+	// before it serves (it answers 5.03 until then).
+	kid, _ := callback.Thumbprint(key.Public())
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
+	cfg := amtest.DefaultConfig()
+	cfg.Realms["/"].Identities = map[string]map[string]any{"fuzz-gateway": {"thingType": "gateway", "thingKeys": string(set)}}
+	am := &amtest.Server{Config: cfg, Time: func() time.Time { return time.Now().Add(time.Duration(amSkew.Load())) }}
 	if err := am.Init(); err != nil {
 		f.Fatal(err)
 	}
 	am.URL = "http://am.fuzz/openam"
 	rec := &amRecorder{h: am}
 	hc := &http.Client{Transport: rec}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.Fatal(err)
-	}
 	s := &Server{
 		AM:              &amclient.Client{URL: am.URL, Realm: "/", Tree: "auth-tree", HTTPClient: hc},
 		ID:              "fuzz-gateway",
@@ -441,6 +448,10 @@ func FuzzHandlers(f *testing.F) {
 	if err := s.init(); err != nil {
 		f.Fatal(err)
 	}
+	if err := s.Authenticate(context.Background()); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
 	login := func(user, password string) (string, error) {
 		c := &amclient.Client{URL: am.URL, Realm: "/", Tree: "ldapService", HTTPClient: hc}
 		var res amclient.AuthPayload

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/thingway/thingway/amclient/callback"
@@ -72,6 +74,9 @@ func (s *Server) startRenewal() {
 			case <-time.After(wait):
 			}
 			t, err := s.login(ctx)
+			if ctx.Err() == nil {
+				s.Metrics.selfAuthentication(err)
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -126,4 +131,86 @@ func (s *Server) logout(ctx context.Context) {
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "gateway session logged out")
+}
+
+// Backoff of RetryAuthentication.
+const (
+	authRetryFirst = time.Second
+	authRetryMax   = time.Minute
+)
+
+// authAttempt is a failed self-authentication and when the next is due.
+type authAttempt struct {
+	err  error
+	next time.Time
+}
+
+// authenticateUntilDone authenticates the gateway, again and again with
+// jittered exponential backoff until it succeeds or the Server closes.
+func (s *Server) authenticateUntilDone() {
+	defer s.wg.Done()
+	for attempt := 0; ; attempt++ {
+		err := s.Authenticate(s.ctx)
+		if err == nil {
+			s.authState.Store(nil)
+			return
+		}
+		if s.isClosed() || errors.Is(err, ErrServerClosed) {
+			return
+		}
+		wait := retryWait(attempt)
+		next := time.Now().Add(wait)
+		s.authState.Store(&authAttempt{err: err, next: next})
+		s.log.LogAttrs(s.ctx, slog.LevelWarn, "cannot authenticate with AM; things get 5.03 until it answers",
+			slog.String("error", err.Error()), slog.Duration("retry_in", wait.Round(time.Millisecond)),
+			slog.Time("next_attempt", next))
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-s.ctx.Done():
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// retryWait is the pause after the attempt-th failure (from 0): the
+// capped exponential step with equal jitter, so that gateways that lost AM
+// together do not come back together.
+func retryWait(attempt int) time.Duration {
+	d := authRetryMax
+	if attempt < 16 {
+		d = min(authRetryMax, authRetryFirst<<attempt)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Ready reports whether the gateway is ready for things: authenticated
+// with AM and serving. If not, the error says why.
+func (s *Server) Ready() error {
+	switch {
+	case s.isClosed() || s.draining.Load():
+		return errors.New("shutting down")
+	case s.current() == nil:
+		if a := s.authState.Load(); a != nil {
+			return fmt.Errorf("not authenticated with AM: %w", a.err)
+		}
+		return errors.New("not authenticated with AM yet")
+	}
+	s.mu.Lock()
+	n := len(s.servers)
+	s.mu.Unlock()
+	if n == 0 {
+		return errors.New("not listening")
+	}
+	return nil
+}
+
+// untilAuthenticated is how long a thing should wait before it asks again
+// while the gateway is not authenticated with AM.
+func (s *Server) untilAuthenticated() time.Duration {
+	if a := s.authState.Load(); a != nil {
+		return max(time.Second, time.Until(a.next))
+	}
+	return time.Second
 }

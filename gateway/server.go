@@ -170,6 +170,18 @@ type Server struct {
 	// cache expiry). If nil, time.Now.
 	Time func() time.Time
 
+	// RetryAuthentication makes Serve serve even while the gateway cannot
+	// authenticate itself with AM (AM down, its name not resolving yet):
+	// things then get 5.03 Service Unavailable with Max-Age for every
+	// request that needs AM, and the gateway tries again with jittered
+	// exponential backoff (1 s doubling to 1 minute), logging each failure
+	// with the time of the next attempt. If false, Serve fails when the
+	// gateway cannot authenticate.
+	RetryAuthentication bool
+
+	// Metrics, if not nil, records the gateway's Prometheus metrics.
+	Metrics *Metrics
+
 	initOnce sync.Once
 	initErr  error
 	log      *slog.Logger
@@ -208,6 +220,8 @@ type Server struct {
 
 	keysOnce    sync.Once
 	keysFetched chan struct{} // closed when the start-up fetch of AM's keys has ended
+
+	authState atomic.Pointer[authAttempt] // the last failed self-authentication, while unauthenticated
 
 	expiryMu sync.Mutex
 	expiry   []func(now time.Time) bool // each Serve's expiry check
@@ -297,6 +311,9 @@ func (s *Server) init() error {
 		s.servers = map[*dtlsserver.Server]struct{}{}
 		s.restoreCF.Store(true)
 		s.initErr = s.setup()
+		if s.initErr == nil {
+			s.Metrics.attach(s)
+		}
 	})
 	return s.initErr
 }
@@ -354,9 +371,11 @@ func (s *Server) Authenticate(ctx context.Context) error {
 	_, err := s.AM.CookieName(cctx)
 	ccancel()
 	if err != nil {
+		s.Metrics.selfAuthentication(err)
 		return fmt.Errorf("gateway: AM at %s: %w", s.AM.URL, err)
 	}
 	t, err := s.login(ctx)
+	s.Metrics.selfAuthentication(err)
 	if err != nil {
 		return err
 	}
@@ -485,7 +504,10 @@ func (s *Server) Serve(l Listener) error {
 		return ErrServerClosed
 	}
 	defer s.untrack(l)
-	if err := s.Authenticate(s.ctx); err != nil {
+	if s.RetryAuthentication {
+		s.wg.Add(1)
+		go s.authenticateUntilDone()
+	} else if err := s.Authenticate(s.ctx); err != nil {
 		l.Close()
 		if s.isClosed() {
 			return ErrServerClosed

@@ -11,6 +11,7 @@
 //	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
 //	        [--max-pending-handshakes N] [--handshake-timeout 10s]
 //	        [--max-request-bytes N] [--max-auth-per-minute N] [--max-concurrent-auth N]
+//	        [--metrics-address HOST:PORT]
 //
 // Every flag can also be set with an environment variable GATEWAY_<NAME>,
 // for example GATEWAY_URL or GATEWAY_DTLS_CERT.
@@ -82,6 +83,7 @@ const (
 	flagMaxSessions = "max-sessions"
 	flagIdleTimeout = "idle-timeout"
 	flagLocalAM     = "local-am"
+	flagMetrics     = "metrics-address"
 
 	flagMaxPendingHandshakes = "max-pending-handshakes"
 	flagHandshakeTimeout     = "handshake-timeout"
@@ -133,6 +135,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
 			&cli.IntFlag{Name: flagMaxAuthPerMinute, Value: gateway.DefaultMaxAuthPerMinute, Usage: "authentication steps one DTLS session may send a minute (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxAuthPerMinute)},
 			&cli.IntFlag{Name: flagMaxConcurrentAuth, Value: gateway.DefaultMaxConcurrentAuth, Usage: "authentication steps forwarded to AM at once, for all things (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxConcurrentAuth)},
+			&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
 			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 		},
 		Action: func(c *cli.Context) error {
@@ -158,6 +161,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				MaxSessions:  c.Int(flagMaxSessions),
 				IdleTimeout:  c.Duration(flagIdleTimeout),
 				LocalAM:      c.String(flagLocalAM),
+				Metrics:      c.String(flagMetrics),
 
 				MaxPendingHandshakes: c.Int(flagMaxPendingHandshakes),
 				HandshakeTimeout:     c.Duration(flagHandshakeTimeout),

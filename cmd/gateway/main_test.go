@@ -295,8 +295,6 @@ func TestStartupFailures(t *testing.T) {
 			`the required flags --key, --name and --tree were not specified`, false, ""},
 		{"not a key", []string{"--key", "../../resources/dynamic-gateway.cert.pem", "--address", "127.0.0.1:0"},
 			"no private key found", true, "\tkid: \n"},
-		{"AM unreachable", []string{"--url", "http://127.0.0.1:1/openam", "--name", "g", "--tree", "t", "--key", eckey1, "--timeout", "1s"},
-			"connection refused", true, "\tkid: jvOxbMxpt-lrT3ZkWVrR_PDOZINWCaxT6VRLpv_fy2w=\n"},
 		{"log format", []string{"--log-format", "xml"}, `--log-format "xml"`, false, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

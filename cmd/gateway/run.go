@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
@@ -51,6 +54,7 @@ type options struct {
 	MaxSessions  int
 	IdleTimeout  time.Duration
 	LocalAM      string
+	Metrics      string // --metrics-address
 
 	MaxPendingHandshakes int
 	HandshakeTimeout     time.Duration
@@ -174,7 +178,15 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	}
 
-	am := &amclient.Client{URL: o.URL, Realm: o.Realm, Tree: o.Tree, Logger: logger}
+	var reg *prometheus.Registry
+	var metrics *gateway.Metrics
+	if o.Metrics != "" {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics = gateway.NewMetrics(reg)
+	}
+	am := &amclient.Client{URL: o.URL, Realm: o.Realm, Tree: o.Tree, Logger: logger,
+		HTTPClient: &http.Client{Transport: metrics.AMTransport(nil)}}
 	srv := &gateway.Server{
 		AM:              am,
 		ID:              o.Name,
@@ -193,17 +205,33 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		MaxRequestBytes:      o.MaxRequestBytes,
 		MaxAuthPerMinute:     o.MaxAuthPerMinute,
 		MaxConcurrentAuth:    o.MaxConcurrentAuth,
+
+		RetryAuthentication: true,
+		Metrics:             metrics,
 	}
 	defer srv.Close()
-	if err := srv.Authenticate(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil // interrupted during start-up
-		}
-		return err
-	}
+	// Bind first: a port in use is the first and only error.
 	l, err := srv.Listen("udp", o.Address)
 	if err != nil {
 		return err
+	}
+	if reg != nil {
+		ms, err := serveMetrics(o.Metrics, reg, srv, logger)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer ms.Close()
+	}
+	// One attempt now, so that the common case logs in before it says it
+	// has started; without AM the gateway serves all the same (things get
+	// 5.03 with Max-Age) and keeps trying.
+	if err := srv.Authenticate(ctx); err != nil {
+		if ctx.Err() != nil {
+			l.Close()
+			return nil // interrupted during start-up
+		}
+		logger.LogAttrs(ctx, slog.LevelWarn, "AM does not answer yet; serving, things get 5.03 until it does", slog.String("error", err.Error()))
 	}
 	if local != nil {
 		fmt.Fprintf(stdout, "Connect a thing: ./run.sh example thing/manual-registration -name %s -url %s\n",
@@ -230,6 +258,30 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "serve", slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics, /livez and /readyz on address.
+func serveMetrics(address string, reg *prometheus.Registry, srv *gateway.Server, logger *slog.Logger) (*http.Server, error) {
+	ml, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagMetrics, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := srv.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go hs.Serve(ml) //nolint:errcheck // ends with Close
+	logger.LogAttrs(context.Background(), slog.LevelInfo, "metrics serving", slog.String("address", ml.Addr().String()),
+		slog.String("paths", "/metrics /livez /readyz"))
+	return hs, nil
 }
 
 // coapURL is the coap:// URL of the gateway listening on a for --address
