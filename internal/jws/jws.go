@@ -38,6 +38,12 @@ type Compact struct {
 // and checks its header and payload.
 func Split(tok string) (*Compact, error) {
 	tok = strings.TrimSpace(tok)
+	// Only the base64url alphabet and the two dots: encoding/base64 skips
+	// CR and LF inside its input, which would give one content two
+	// signing inputs.
+	if i := strings.IndexFunc(tok, notCompact); i >= 0 {
+		return nil, fmt.Errorf("%w: byte %q at %d", ErrNotCompact, tok[i], i)
+	}
 	h, rest, ok1 := strings.Cut(tok, ".")
 	p, s, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(s, ".") {
@@ -64,4 +70,13 @@ func Split(tok string) (*Compact, error) {
 		return nil, fmt.Errorf("jws: payload: %w", err)
 	}
 	return c, nil
+}
+
+// notCompact reports a rune outside base64url and the dot.
+func notCompact(r rune) bool {
+	switch {
+	case 'A' <= r && r <= 'Z', 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '-', r == '_', r == '.':
+		return false
+	}
+	return true
 }

@@ -37,6 +37,10 @@ func TestSplit(t *testing.T) {
 		{"duplicate claim by case", b64(`{"alg":"ES256"}`) + "." + b64(`{"csrf":"a","CSRF":"b"}`) + ".", strictjson.ErrDuplicateName},
 		{"nested duplicate", b64(`{"alg":"ES256"}`) + "." + b64(`{"cnf":{"kid":"a","kid":"b"}}`) + ".", strictjson.ErrDuplicateName},
 		{"payload not JSON", b64(`{"alg":"ES256"}`) + "." + b64(`hello`) + ".", nil},
+		// encoding/base64 skips CR and LF: the same content under another
+		// signing input (found by FuzzSplit).
+		{"newline inside a part", "eyJ0YCI6Im\n0ifQ.eyJ0XyI6MX0.", jws.ErrNotCompact},
+		{"space inside a part", b64(`{"alg":"ES256"}`) + " ." + b64(`{}`) + ".", jws.ErrNotCompact},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := jws.Split(tc.tok)
