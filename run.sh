@@ -30,7 +30,7 @@ USAGE
 build() {
 	local pkg=$1 out=$2 start=$SECONDS next=3 pid first=""
 	[ -e "$out" ] || first=" (a first build compiles every dependency: a minute or two)"
-	go build -o "$out" "$pkg" &
+	go build -buildvcs=auto -o "$out" "$pkg" &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $((SECONDS - start)) -ge "$next" ]; then
@@ -58,7 +58,9 @@ cmd_am() {
 # reach the gateway, which logs its AM session out and exits 0. Unless a
 # DTLS identity is given (--dtls-cert or GATEWAY_DTLS_CERT), it presents
 # the example one in resources/ (CN thingway-gateway, issued by the example
-# CA), so that things can verify it.
+# CA), so that things can verify it; unless --metrics-address (or
+# GATEWAY_METRICS_ADDRESS) is given, it serves /metrics, /livez and /readyz
+# on 127.0.0.1:9180.
 cmd_gateway() {
 	build ./cmd/gateway bin/gateway
 	local args=("$@") a
@@ -69,7 +71,17 @@ cmd_gateway() {
 		esac
 	done
 	if [ -z "$given" ]; then
-		args=(--dtls-cert resources/gateway-dtls.cert.pem --dtls-key resources/gateway-dtls.key.pem "$@")
+		args=(--dtls-cert resources/gateway-dtls.cert.pem --dtls-key resources/gateway-dtls.key.pem "${args[@]}")
+	fi
+	# Metrics and probes on 127.0.0.1:9180 unless told otherwise.
+	local metrics=${GATEWAY_METRICS_ADDRESS:-}
+	for a in "$@"; do
+		case "$a" in
+		--metrics-address | --metrics-address=* | -metrics-address | -metrics-address=*) metrics=given ;;
+		esac
+	done
+	if [ -z "$metrics" ]; then
+		args=(--metrics-address 127.0.0.1:9180 "${args[@]}")
 	fi
 	exec bin/gateway "${args[@]}"
 }

@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
@@ -85,7 +86,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"the example CA for certificate verification and the software publisher iot-software-publisher.\n" +
 			"Every flag can also be set with the environment variable shown beside it.",
 		HideHelpCommand: true,
-		HideVersion:     true,
+		Version:         cliutil.Version(),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags: []cli.Flag{

@@ -180,7 +180,6 @@ func TestRunErrors(t *testing.T) {
 		{"unknown flag", []string{"-s", "t", "-x"}, "auth-jwt: flag provided but not defined: -x (see --help)"},
 		{"flag without value", []string{"-s"}, "auth-jwt: flag needs an argument: -s (see --help)"},
 		{"argument", []string{"-s", "t", "-a", "/", "-c", "n", "-k", f.keyFile, "extra"}, `auth-jwt: unexpected argument "extra" (see --help)`},
-		{"no version flag", []string{"--version"}, "auth-jwt: flag provided but not defined: -version (see --help)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +188,13 @@ func TestRunErrors(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and stderr %q", code, out, errOut, tt.want)
 			}
 		})
+	}
+}
+
+// --version prints the build's version.
+func TestVersion(t *testing.T) {
+	if code, out, errOut := runCmd("--version"); code != 0 || !strings.HasPrefix(out, "auth-jwt version ") || errOut != "" {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
 

@@ -52,6 +52,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/thingway/thingway/gateway"
+	"github.com/thingway/thingway/internal/cliutil"
 )
 
 func main() {
@@ -110,7 +111,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"Without --url it starts the local AM in-process and registers itself there.\n" +
 			"Every flag can also be set with the environment variable shown beside it.",
 		HideHelpCommand: true,
-		HideVersion:     true,
+		Version:         cliutil.Version(),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags: []cli.Flag{

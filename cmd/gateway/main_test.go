@@ -370,3 +370,11 @@ $`)
 		t.Errorf("gateway exit status %d", code)
 	}
 }
+
+// --version prints the module version and revision of the build.
+func TestVersionFlag(t *testing.T) {
+	p := start(t, nil, "--version")
+	if code := p.Exit(); code != 0 || !strings.HasPrefix(p.Stdout.String(), "gateway version ") {
+		t.Errorf("--version: exit %d, stdout %q", code, p.Stdout)
+	}
+}

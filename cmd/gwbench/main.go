@@ -50,6 +50,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
@@ -102,7 +103,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "Starts the local AM and a gateway in this process on loopback, registers things, and reports\n" +
 			"proxied vs direct PoP access-token rates and latencies, DTLS handshakes/s, and memory per idle thing.",
 		HideHelpCommand: true,
-		HideVersion:     true,
+		Version:         cliutil.Version(),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags: []cli.Flag{

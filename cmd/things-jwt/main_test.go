@@ -147,7 +147,8 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// --version is the api header: it takes a value and prints no version.
+// --version is the api header: it takes a value and prints no version;
+// --print-version prints the build's version.
 func TestHelp(t *testing.T) {
 	code, out, errOut := runCmd("--help")
 	if code != 0 || errOut != "" {
@@ -159,8 +160,11 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help lacks %q:\n%s", f, out)
 		}
 	}
-	if strings.Contains(out, "print the version") {
-		t.Errorf("help shows urfave/cli's version flag:\n%s", out)
+	if !strings.Contains(out, "--print-version") {
+		t.Errorf("help lacks --print-version:\n%s", out)
+	}
+	if code, out, _ := runCmd("--print-version"); code != 0 || !strings.HasPrefix(out, "things-jwt version ") {
+		t.Errorf("--print-version: exit %d, stdout %q", code, out)
 	}
 	if code, out, errOut := runCmd("--version"); code != 1 || out != "" || errOut != "things-jwt: flag needs an argument: -version (see --help)\n" {
 		t.Errorf("--version alone: exit %d, stdout %q, stderr %q", code, out, errOut)

@@ -7,8 +7,10 @@
 //   - An error is one line on stderr, "<program>: <error>", with exit
 //     status 1; a usage error (unknown flag, missing value) ends with
 //     " (see --help)". --help and -h print the help on stdout, status 0.
-//   - There is no version flag and no help command: --version is free for
-//     a tool's own use, and "help" is an argument like any other.
+//   - --version prints the build's version ([Version]); a tool that has
+//     a --version flag of its own (things-jwt: iot-edge's api header) gets
+//     --print-version instead. There is no help command: "help" is an
+//     argument like any other.
 //   - A tool takes no arguments, only flags. [CheckArgs] reports a stray
 //     argument, then the required flags that are missing, then those
 //     given an empty value.
@@ -38,6 +40,7 @@ package cliutil
 import (
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -50,7 +53,15 @@ import (
 func Run(app *cli.App, args []string, stdout, stderr io.Writer) int {
 	app.Writer = stdout
 	app.ErrWriter = stderr
-	app.HideVersion = true
+	app.Version = Version()
+	app.HideVersion = false
+	for _, f := range app.Flags {
+		for _, n := range f.Names() {
+			if n == "version" {
+				cli.VersionFlag = &cli.BoolFlag{Name: "print-version", Usage: "print the version"}
+			}
+		}
+	}
 	app.HideHelpCommand = true
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("%w (see --help)", err)
@@ -89,4 +100,39 @@ func CheckArgs(c *cli.Context, required ...string) error {
 		return fmt.Errorf("empty value for %s", strings.Join(empty, ", "))
 	}
 	return nil
+}
+
+// Version is the build's version, as --version prints it: the module
+// version (v1.2.0 for go install ...@v1.2.0, "(devel)" for a build from a
+// checkout), then the VCS revision and time the go command stamped, with
+// "+dirty" for a modified work tree.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && !strings.Contains(v, rev[:min(12, len(rev))]) { // a pseudo-version names it already
+		v += " " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			v += " " + at
+		}
+	}
+	return v + " " + bi.GoVersion
 }

@@ -51,7 +51,7 @@ func TestRun(t *testing.T) {
 		{"help is an argument", []string{"--a", "1", "--b", "2", "help"}, 1, "", `tool: unexpected argument "help" (see --help)` + "\n"},
 		{"unknown flag", []string{"--d"}, 1, "", "tool: flag provided but not defined: -d (see --help)\n"},
 		{"no value", []string{"--a"}, 1, "", "tool: flag needs an argument: -a (see --help)\n"},
-		{"no version flag", []string{"--version"}, 1, "", "tool: flag provided but not defined: -version (see --help)\n"},
+		{"version", []string{"--version"}, 0, "tool version " + cliutil.Version() + "\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
@@ -71,10 +71,32 @@ func TestHelp(t *testing.T) {
 		if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), "-c value, -f value") {
 			t.Errorf("%s: exit %d, stderr %q, stdout:\n%s", arg, code, &stderr, &stdout)
 		}
-		for _, hidden := range []string{"--version", "COMMANDS:"} {
+		if !strings.Contains(stdout.String(), "--version") {
+			t.Errorf("%s: the help does not show --version:\n%s", arg, &stdout)
+		}
+		for _, hidden := range []string{"COMMANDS:"} {
 			if strings.Contains(stdout.String(), hidden) {
 				t.Errorf("%s: the help shows %q:\n%s", arg, hidden, &stdout)
 			}
 		}
+	}
+}
+
+// A tool with a --version flag of its own (things-jwt's api header) keeps
+// it, and prints its version with --print-version.
+func TestOwnVersionFlag(t *testing.T) {
+	app := newTool()
+	app.Flags = append(app.Flags, &cli.StringFlag{Name: "version", Usage: "the tool's own"})
+	var stdout, stderr strings.Builder
+	if code := cliutil.Run(app, []string{"tool", "--print-version"}, &stdout, &stderr); code != 0 || stdout.String() != "tool version "+cliutil.Version()+"\n" {
+		t.Errorf("--print-version: exit %d, stdout %q, stderr %q", code, &stdout, &stderr)
+	}
+}
+
+// The version names the Go toolchain, and the module version or (devel).
+func TestVersion(t *testing.T) {
+	v := cliutil.Version()
+	if !strings.Contains(v, "go1.") || !(strings.HasPrefix(v, "v") || strings.HasPrefix(v, "(devel)")) {
+		t.Errorf("Version() = %q", v)
 	}
 }
