@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +176,67 @@ func TestSDKWaitsForBusyGateway(t *testing.T) {
 	}
 	if code := <-held; code != codes.Valid {
 		t.Errorf("the held step = %v", code)
+	}
+}
+
+// ThingTree: the gateway logs itself in with auth-tree (which registers
+// nothing), while things authenticate and register with auth-reg-tree; a
+// thing's outcome is one INFO line with its ID, peer, tree and result.
+func TestThingTree(t *testing.T) {
+	e := newEnv(t)
+	g := e.gateway(func(s *gateway.Server) { s.ThingTree = "auth-reg-tree" })
+	plain := e.gateway()
+	thingKey := newKey(t)
+	kid, _ := callback.Thumbprint(thingKey.Public())
+	handlers := []callback.Handler{
+		callback.AuthenticateHandler{Audience: "/", ThingID: "tree-thing", Key: thingKey},
+		callback.RegisterHandler{Audience: "/", ThingID: "tree-thing", ThingType: "device", KeyID: kid, Key: thingKey,
+			Certificates: e.cert(thingKey, "tree-thing")},
+	}
+	run := func(cc *client.Conn) (codes.Code, callback.Step) {
+		step := callback.Step{}
+		for range 6 {
+			code, _, res := authStep(t, cc, step)
+			if code != codes.Valid || res.TokenID != "" {
+				return code, res
+			}
+			for i := range res.Callbacks {
+				for _, h := range handlers {
+					if ok, _ := h.Handle(&res.Callbacks[i]); ok {
+						break
+					}
+				}
+			}
+			step = callback.Step{AuthIDDigest: res.AuthIDDigest, Callbacks: res.Callbacks}
+		}
+		return 0, callback.Step{}
+	}
+	// Without ThingTree, the gateway's tree cannot register the thing.
+	if code, _ := run(dial(t, plain.addr)); code != codes.Unauthorized {
+		t.Errorf("registration through the gateway's own auth-tree = %v, want 4.01", code)
+	}
+	if !plain.logs.contains("thing authentication", "result", "refused") {
+		t.Error("no refusal line for the thing")
+	}
+	code, res := run(dial(t, g.addr))
+	if code != codes.Valid || res.TokenID == "" {
+		t.Fatalf("registration with ThingTree auth-reg-tree = %v %+v", code, res)
+	}
+	var line *logRecord
+	for _, r := range g.logs.records() {
+		if r.Msg == "thing authentication" && r.Attrs["result"] == "ok" {
+			line = &r
+		}
+	}
+	if line == nil || line.Level != slog.LevelInfo || line.Attrs["thing"] != "tree-thing" || line.Attrs["tree"] != "auth-reg-tree" ||
+		line.Attrs["registration"] != "true" || line.Attrs["peer"] == "" || line.Attrs["took"] == "" {
+		t.Errorf("outcome line = %+v", line)
+	}
+	for _, r := range g.logs.records() {
+		for _, v := range r.Attrs {
+			if strings.Contains(v, "eyJ") || strings.Contains(v, res.TokenID) {
+				t.Errorf("a token or JWT reached the log: %+v", r)
+			}
+		}
 	}
 }

@@ -181,8 +181,14 @@ func (s *Server) serveAuthenticate(w mux.ResponseWriter, r *mux.Message) {
 	}
 	ctx, cancel := s.amContext(r)
 	defer cancel()
-	res, err := s.AM.AuthenticateStep(ctx, s.AM.Tree, req)
+	start := time.Now()
+	res, err := s.AM.AuthenticateStep(ctx, s.thingTree(), req)
 	release()
+	if err == nil && res.TokenID != "" {
+		s.logOutcome(w, r, step.Callbacks, "ok", start)
+	} else if ae := (*amclient.Error)(nil); errors.As(err, &ae) && ae.StatusCode < 500 {
+		s.logOutcome(w, r, step.Callbacks, "refused", start)
+	}
 	var ae *amclient.Error
 	switch {
 	case err == nil:
@@ -262,6 +268,43 @@ func (s *Server) decode(w mux.ResponseWriter, r *mux.Message, fromJSON func([]by
 	}
 	req.Token, req.Body, req.Signed = tok, body, true
 	return req, true
+}
+
+// logOutcome logs the end of a thing's authentication: one INFO line with
+// the ID the thing claimed (its JWT's sub, or the name it gave), its peer
+// address, the tree, whether it registered, the result and the last step's
+// time. Never a token, key or JWT.
+func (s *Server) logOutcome(w mux.ResponseWriter, r *mux.Message, cbs []callback.Callback, result string, start time.Time) {
+	id, registration := claimedThing(cbs)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "thing authentication", slog.String("thing", id),
+		slog.String("peer", w.Conn().RemoteAddr().String()), slog.String("tree", s.thingTree()),
+		slog.Bool("registration", registration), slog.String("result", result), slog.Duration("took", time.Since(start)))
+}
+
+// claimedThing reads the thing's ID from its answers: the sub of a PoP or
+// registration JWT (unverified: AM checks it), else a NameCallback's value.
+func claimedThing(cbs []callback.Callback) (id string, registration bool) {
+	for _, cb := range cbs {
+		if len(cb.Input) == 0 {
+			continue
+		}
+		v, _ := cb.Input[0].Value.(string)
+		switch {
+		case cb.Type == "NameCallback" && id == "":
+			id = v
+		case cb.ID() == callback.IDPoPAuthentication || cb.ID() == callback.IDPoPRegistration:
+			registration = registration || cb.ID() == callback.IDPoPRegistration
+			if c, err := jws.Split(v); err == nil {
+				var claims struct {
+					Sub string `json:"sub"`
+				}
+				if json.Unmarshal(c.Payload, &claims) == nil && claims.Sub != "" {
+					id = claims.Sub
+				}
+			}
+		}
+	}
+	return id, registration
 }
 
 // refused logs a request the gateway answers itself, without asking AM:

@@ -170,6 +170,13 @@ type Server struct {
 	// cache expiry). If nil, time.Now.
 	Time func() time.Time
 
+	// ThingTree is the authentication tree things authenticate and
+	// register with. If empty, AM.Tree, the gateway's own. With a tree of
+	// their own, things can register dynamically while the gateway logs
+	// in with a tree that registers nothing, or move to a new tree
+	// without touching the gateway's login.
+	ThingTree string
+
 	// RetryAuthentication makes Serve serve even while the gateway cannot
 	// authenticate itself with AM (AM down, its name not resolving yet):
 	// things then get 5.03 Service Unavailable with Max-Age for every
@@ -235,7 +242,13 @@ type Listener interface {
 	Addr() net.Addr
 }
 
-func (s *Server) timeout() time.Duration     { return durOr(s.Timeout, DefaultTimeout) }
+func (s *Server) timeout() time.Duration { return durOr(s.Timeout, DefaultTimeout) }
+func (s *Server) thingTree() string {
+	if s.ThingTree != "" {
+		return s.ThingTree
+	}
+	return s.AM.Tree
+}
 func (s *Server) idleTimeout() time.Duration { return durOr(s.IdleTimeout, DefaultIdleTimeout) }
 func (s *Server) handshakeTimeout() time.Duration {
 	return durOr(s.HandshakeTimeout, DefaultHandshakeTimeout)
@@ -429,21 +442,13 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 	if address == "" {
 		address = DefaultAddress
 	}
-	cert, err := s.dtlsCertificate()
-	if err != nil {
-		return nil, err
-	}
-	// The listener routes records by connection ID, so it must know
-	// their length.
-	opts := coapx.ServerOptions(cert, piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(cidLength)))
-	if err := checkServerOptions(opts); err != nil {
-		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
-	}
 	switch network {
 	case "udp", "udp4", "udp6":
 	default:
 		return nil, fmt.Errorf("gateway: listen on %s: unsupported network %q", address, network)
 	}
+	// Bind first: a port in use is the first error, before any other
+	// work or warning.
 	ua, err := net.ResolveUDPAddr(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", address, err)
@@ -451,6 +456,18 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 	udp, err := net.ListenUDP(network, ua)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", address, err)
+	}
+	cert, err := s.dtlsCertificate()
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	// The listener routes records by connection ID, so it must know
+	// their length.
+	opts := coapx.ServerOptions(cert, piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(cidLength)))
+	if err := checkServerOptions(opts); err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
 	}
 	return newDTLSListener(s, udp, opts), nil
 }
@@ -526,7 +543,7 @@ func (s *Server) Serve(l Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	s.log.LogAttrs(s.ctx, slog.LevelInfo, "gateway serving", slog.String("address", l.Addr().String()),
-		slog.String("am", s.AM.URL), slog.String("realm", s.AM.Realm), slog.String("tree", s.AM.Tree),
+		slog.String("am", s.AM.URL), slog.String("realm", s.AM.Realm), slog.String("tree", s.AM.Tree), slog.String("thing_tree", s.thingTree()),
 		slog.String("id", s.ID), slog.Int64("max_sessions", s.maxSessions()), slog.Duration("idle_timeout", s.idleTimeout()),
 		slog.Int64("max_pending_handshakes", s.maxPendingHandshakes()), slog.Duration("handshake_timeout", s.handshakeTimeout()),
 		slog.Int64("max_request_bytes", s.maxRequestBytes()), slog.Int("max_auth_per_minute", capOr(s.MaxAuthPerMinute, DefaultMaxAuthPerMinute)),

@@ -11,7 +11,8 @@
 //	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
 //	        [--max-pending-handshakes N] [--handshake-timeout 10s]
 //	        [--max-request-bytes N] [--max-auth-per-minute N] [--max-concurrent-auth N]
-//	        [--metrics-address HOST:PORT]
+//	        [--metrics-address HOST:PORT] [--thing-tree TREE]
+//	        [--am-ca FILE] [--am-client-cert FILE --am-client-key FILE]
 //
 // Every flag can also be set with an environment variable GATEWAY_<NAME>,
 // for example GATEWAY_URL or GATEWAY_DTLS_CERT.
@@ -43,9 +44,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,12 +61,53 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	app := newApp(os.Stdout, os.Stderr)
+	err := app.RunContext(ctx, os.Args)
 	stop()
 	if err != nil {
-		log.New(os.Stderr, "", log.LstdFlags).Print(err)
+		fatal(os.Stderr, app, os.Args[1:], err)
 		os.Exit(1)
 	}
+}
+
+// fatal writes a start-up error as one line: "gateway: <error>", or with
+// --log-format json a JSON log record. A duration given without a unit
+// says so.
+func fatal(w io.Writer, app *cli.App, args []string, err error) {
+	msg := strings.TrimPrefix(durationHint(app, err.Error()), "gateway: ")
+	format := os.Getenv("GATEWAY_LOG_FORMAT")
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, flagLogFormat+"="); ok {
+			format = v
+		} else if a == flagLogFormat && i+1 < len(args) {
+			format = args[i+1]
+		}
+	}
+	if strings.EqualFold(format, "json") {
+		slog.New(slog.NewJSONHandler(w, nil)).LogAttrs(context.Background(), slog.LevelError, "gateway failed to start", slog.String("error", msg))
+		return
+	}
+	fmt.Fprintf(w, "gateway: %s\n", msg)
+}
+
+var invalidValue = regexp.MustCompile(`invalid value "([^"]*)" for flag -([\w-]+)`)
+
+// durationHint rewrites urfave/cli's "invalid value" of a duration flag
+// given a bare number into what to write instead.
+func durationHint(app *cli.App, msg string) string {
+	m := invalidValue.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for _, f := range app.Flags {
+		if df, ok := f.(*cli.DurationFlag); ok && df.Name == m[2] {
+			if _, err := strconv.ParseFloat(m[1], 64); err == nil {
+				return fmt.Sprintf("--%s %s: a duration needs a unit, such as %ss or %sm", m[2], m[1], m[1], m[1])
+			}
+		}
+	}
+	return msg
 }
 
 // Flag names; each also reads the environment variable GATEWAY_<NAME>.
@@ -85,6 +130,10 @@ const (
 	flagIdleTimeout = "idle-timeout"
 	flagLocalAM     = "local-am"
 	flagMetrics     = "metrics-address"
+	flagThingTree   = "thing-tree"
+	flagAMCA        = "am-ca"
+	flagAMCert      = "am-client-cert"
+	flagAMKey       = "am-client-key"
 
 	flagMaxPendingHandshakes = "max-pending-handshakes"
 	flagHandshakeTimeout     = "handshake-timeout"
@@ -111,6 +160,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"Without --url it starts the local AM in-process and registers itself there.\n" +
 			"Every flag can also be set with the environment variable shown beside it.",
 		HideHelpCommand: true,
+		Suggest:         true,
 		Version:         cliutil.Version(),
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -136,6 +186,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
 			&cli.IntFlag{Name: flagMaxAuthPerMinute, Value: gateway.DefaultMaxAuthPerMinute, Usage: "authentication steps one DTLS session may send a minute (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxAuthPerMinute)},
 			&cli.IntFlag{Name: flagMaxConcurrentAuth, Value: gateway.DefaultMaxConcurrentAuth, Usage: "authentication steps forwarded to AM at once, for all things (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxConcurrentAuth)},
+			&cli.StringFlag{Name: flagThingTree, Usage: "authentication `TREE` things authenticate and register with [default: --tree, the gateway's own]", EnvVars: envVars(flagThingTree)},
+			&cli.StringFlag{Name: flagAMCA, Usage: "PEM `FILE` of the CA certificates that verify AM's HTTPS certificate, instead of the system's", EnvVars: envVars(flagAMCA)},
+			&cli.StringFlag{Name: flagAMCert, Usage: "PEM `FILE` of the gateway's client certificate for mutual TLS with AM", EnvVars: envVars(flagAMCert)},
+			&cli.StringFlag{Name: flagAMKey, Usage: "PEM `FILE` of the --am-client-cert key", EnvVars: envVars(flagAMKey)},
 			&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
 			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 		},
@@ -163,6 +217,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				IdleTimeout:  c.Duration(flagIdleTimeout),
 				LocalAM:      c.String(flagLocalAM),
 				Metrics:      c.String(flagMetrics),
+				ThingTree:    c.String(flagThingTree),
+				AMCA:         c.String(flagAMCA),
+				AMCert:       c.String(flagAMCert),
+				AMKey:        c.String(flagAMKey),
 
 				MaxPendingHandshakes: c.Int(flagMaxPendingHandshakes),
 				HandshakeTimeout:     c.Duration(flagHandshakeTimeout),

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -146,7 +147,7 @@ func TestLocalAMAddress(t *testing.T) {
 	}
 	want := "local AM: listen tcp " + l.Addr().String() + ": bind: address already in use (is ./run.sh am running? Give --url to use it, or --local-am 127.0.0.1:0 for any free port)\n"
 	if errOut := p.Stderr.String(); !logLine.MatchString(errOut) || !strings.HasSuffix(errOut, want) {
-		t.Errorf("stderr = %q, want a timestamped %q", errOut, want)
+		t.Errorf("stderr = %q, want one line gateway: ...%q", errOut, want)
 	}
 }
 
@@ -278,9 +279,9 @@ func TestStableDTLSCertificate(t *testing.T) {
 	p.Exit()
 }
 
-var logLine = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d .+\n$`)
+var logLine = regexp.MustCompile(`^gateway: .+\n$`)
 
-// Start-up failures: one timestamped line on stderr, exit status 1.
+// Start-up failures: one line "gateway: ..." on stderr, exit status 1.
 func TestStartupFailures(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -296,6 +297,9 @@ func TestStartupFailures(t *testing.T) {
 		{"not a key", []string{"--key", "../../resources/dynamic-gateway.cert.pem", "--address", "127.0.0.1:0"},
 			"no private key found", true, "\tkid: \n"},
 		{"log format", []string{"--log-format", "xml"}, `--log-format "xml"`, false, ""},
+		{"duration without unit", []string{"--timeout", "5"}, "--timeout 5: a duration needs a unit, such as 5s or 5m", false, ""},
+		{"misspelt flag", []string{"--idle-timeuot", "1h"}, "flag provided but not defined: -idle-timeuot", false, ""},
+		{"port in use", []string{"--address", "127.0.0.1:" + busyUDPPort(t)}, "address already in use", true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := start(t, nil, c.args...)
@@ -304,7 +308,7 @@ func TestStartupFailures(t *testing.T) {
 			}
 			errOut := p.Stderr.String()
 			if !logLine.MatchString(errOut) || !strings.Contains(errOut, c.stderr) {
-				t.Errorf("stderr = %q, want one timestamped line with %q", errOut, c.stderr)
+				t.Errorf("stderr = %q, want one line gateway: ... with %q", errOut, c.stderr)
 			}
 			out := p.Stdout.String()
 			if c.hasBlock != strings.HasPrefix(out, "Provided commandline options:\n") {
@@ -317,6 +321,31 @@ func TestStartupFailures(t *testing.T) {
 				t.Error("printed started")
 			}
 		})
+	}
+}
+
+// busyUDPPort holds a UDP port for the test and returns it.
+func busyUDPPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	_, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	return port
+}
+
+// With --log-format json a start-up error is one JSON record.
+func TestStartupFailureJSON(t *testing.T) {
+	p := start(t, nil, "--log-format", "json", "--address", "127.0.0.1:"+busyUDPPort(t))
+	if code := p.Exit(); code != 1 {
+		t.Errorf("exit status %d", code)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(p.Stderr.String()), &rec); err != nil || rec["level"] != "ERROR" ||
+		!strings.Contains(fmt.Sprint(rec["error"]), "address already in use") {
+		t.Errorf("stderr = %q, want one JSON record with the error", p.Stderr)
 	}
 }
 

@@ -2,10 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +29,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/pemkey"
 	"github.com/thingway/thingway/internal/proctest"
 	"github.com/thingway/thingway/thing"
@@ -231,5 +240,92 @@ func TestStartsWithoutAM(t *testing.T) {
 	p.Signal(syscall.SIGTERM)
 	if code := p.Exit(); code != 0 {
 		t.Errorf("exit status %d", code)
+	}
+}
+
+// writePEM writes blocks to a file in dir and returns its path.
+func writePEM(t *testing.T, dir, name string, blocks ...*pem.Block) string {
+	t.Helper()
+	var b []byte
+	for _, blk := range blocks {
+		b = append(b, pem.EncodeToMemory(blk)...)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// AM over HTTPS with a private CA made at run time, asking for a client
+// certificate: the gateway logs in only with --am-ca (which replaces the
+// system's roots) and --am-client-cert/--am-client-key.
+func TestAMOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca, caKey, err := examplepki.NewCA("AM Test CA", now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serverCert, _, err := examplepki.IssueServerCert(ca, caKey, serverKey.Public(), "am.test", nil, []net.IP{net.IPv4(127, 0, 0, 1)}, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	clientCert, _, err := examplepki.IssueCert(ca, caKey, clientKey.Public(), "manual-gateway", now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientDER, _ := x509.MarshalPKCS8PrivateKey(clientKey)
+	caFile := writePEM(t, dir, "ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	certFile := writePEM(t, dir, "client.pem", &pem.Block{Type: "CERTIFICATE", Bytes: clientCert.Raw})
+	keyFile := writePEM(t, dir, "client.key", &pem.Block{Type: "PRIVATE KEY", Bytes: clientDER})
+
+	cfg := amtest.DefaultConfig()
+	cfg.Realms["/"].Identities = amtest.GuideIdentities()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{serverCert.Raw}, PrivateKey: serverKey}},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pool,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + l.Addr().String() + "/openam"
+	am := &amtest.Server{Config: cfg, URL: url}
+	if err := am.Init(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(am.Close)
+	hs := &http.Server{Handler: am, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go hs.Serve(l) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { hs.Close() })
+
+	args := []string{"--url", url, "--name", "manual-gateway", "--realm", "/", "--tree", "auth-tree", "--key", eckey1,
+		"--address", "127.0.0.1:0", "--timeout", "2s"}
+	for _, c := range []struct {
+		name  string
+		extra []string
+		ok    bool
+	}{
+		{"system roots", nil, false},
+		{"CA without client certificate", []string{"--am-ca", caFile}, false},
+		{"CA and client certificate", []string{"--am-ca", caFile, "--am-client-cert", certFile, "--am-client-key", keyFile}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := start(t, nil, append(args, c.extra...)...)
+			// Either line comes before the serving line.
+			out := p.Stderr.Wait(`msg="gateway serving"`)
+			if got := strings.Contains(out, `msg="gateway authenticated"`); got != c.ok {
+				t.Errorf("authenticated = %v, want %v\n%s", got, c.ok, out)
+			}
+			if !c.ok && !strings.Contains(out, "certificate") {
+				t.Errorf("the failure does not say it is about a certificate:\n%s", out)
+			}
+			p.Signal(syscall.SIGTERM)
+			p.Exit()
+		})
 	}
 }

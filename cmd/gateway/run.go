@@ -55,6 +55,10 @@ type options struct {
 	IdleTimeout  time.Duration
 	LocalAM      string
 	Metrics      string // --metrics-address
+	ThingTree    string
+	AMCA         string
+	AMCert       string
+	AMKey        string
 
 	MaxPendingHandshakes int
 	HandshakeTimeout     time.Duration
@@ -185,8 +189,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		metrics = gateway.NewMetrics(reg)
 	}
+	transport, err := amTransport(o)
+	if err != nil {
+		return err
+	}
 	am := &amclient.Client{URL: o.URL, Realm: o.Realm, Tree: o.Tree, Logger: logger,
-		HTTPClient: &http.Client{Transport: metrics.AMTransport(nil)}}
+		HTTPClient: &http.Client{Transport: metrics.AMTransport(transport)}}
 	srv := &gateway.Server{
 		AM:              am,
 		ID:              o.Name,
@@ -206,6 +214,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		MaxAuthPerMinute:     o.MaxAuthPerMinute,
 		MaxConcurrentAuth:    o.MaxConcurrentAuth,
 
+		ThingTree:           o.ThingTree,
 		RetryAuthentication: true,
 		Metrics:             metrics,
 	}
@@ -258,6 +267,45 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "serve", slog.String("error", err.Error()))
 	}
 	return nil
+}
+
+// amTransport is the HTTP transport to AM: connections kept for the
+// gateway's concurrency (Go's default keeps 2 idle per host, so most
+// proxied requests would dial AM anew), HTTP/2 where AM offers it, and
+// --am-ca and --am-client-cert for a private CA and mutual TLS.
+func amTransport(o options) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = o.Timeout
+	t.ForceAttemptHTTP2 = true
+	if o.AMCA == "" && o.AMCert == "" && o.AMKey == "" {
+		return t, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.AMCA != "" {
+		b, err := os.ReadFile(o.AMCA)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagAMCA, err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--%s %s: no PEM certificate in it", flagAMCA, o.AMCA)
+		}
+	}
+	if (o.AMCert == "") != (o.AMKey == "") {
+		return nil, fmt.Errorf("--%s and --%s go together", flagAMCert, flagAMKey)
+	}
+	if o.AMCert != "" {
+		c, err := tls.LoadX509KeyPair(o.AMCert, o.AMKey)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagAMCert, err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	t.TLSClientConfig = cfg
+	return t, nil
 }
 
 // serveMetrics serves /metrics, /livez and /readyz on address.
