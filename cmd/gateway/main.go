@@ -91,6 +91,42 @@ func fatal(w io.Writer, app *cli.App, args []string, err error) {
 	fmt.Fprintf(w, "gateway: %s\n", msg)
 }
 
+var undefinedFlag = regexp.MustCompile(`flag provided but not defined: -+([\w-]+)`)
+
+// withSuggestion adds the nearest flag to an unknown one's error.
+func withSuggestion(app *cli.App, err error) error {
+	m := undefinedFlag.FindStringSubmatch(err.Error())
+	if m == nil || cli.SuggestFlag == nil {
+		return err
+	}
+	if s := cli.SuggestFlag(app.Flags, m[1], false); s != "" && editDistance(strings.TrimLeft(s, "-"), m[1]) <= max(2, len(m[1])/4) {
+		return fmt.Errorf("%w (did you mean %s? see --help)", err, s)
+	}
+	return fmt.Errorf("%w (see --help)", err)
+}
+
+// editDistance is the Levenshtein distance of a and b: a suggestion
+// further off than a typo is no help.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
 var invalidValue = regexp.MustCompile(`invalid value "([^"]*)" for flag -([\w-]+)`)
 
 // durationHint rewrites urfave/cli's "invalid value" of a duration flag
@@ -160,10 +196,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"Without --url it starts the local AM in-process and registers itself there.\n" +
 			"Every flag can also be set with the environment variable shown beside it.",
 		HideHelpCommand: true,
-		Suggest:         true,
 		Version:         cliutil.Version(),
-		Writer:          stdout,
-		ErrWriter:       stderr,
+		// A usage error is one line, not the whole help.
+		OnUsageError: func(c *cli.Context, err error, _ bool) error { return withSuggestion(c.App, err) },
+		Writer:       stdout,
+		ErrWriter:    stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagURL, Usage: "AM `URL` (deployment URL, e.g. http://am.localtest.me:8080/openam); without it, the local AM runs in-process", EnvVars: envVars(flagURL)},
 			&cli.StringFlag{Name: flagRealm, Usage: "AM `REALM` (/, /a/b; empty for DNS-alias realms) [default without --url: /]", EnvVars: envVars(flagRealm)},

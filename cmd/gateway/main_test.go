@@ -298,7 +298,8 @@ func TestStartupFailures(t *testing.T) {
 			"no private key found", true, "\tkid: \n"},
 		{"log format", []string{"--log-format", "xml"}, `--log-format "xml"`, false, ""},
 		{"duration without unit", []string{"--timeout", "5"}, "--timeout 5: a duration needs a unit, such as 5s or 5m", false, ""},
-		{"misspelt flag", []string{"--idle-timeuot", "1h"}, "flag provided but not defined: -idle-timeuot", false, ""},
+		{"unknown flag", []string{"--bogus"}, "flag provided but not defined: -bogus (see --help)", false, ""},
+		{"misspelt flag", []string{"--idle-timeuot", "1h"}, "flag provided but not defined: -idle-timeuot (did you mean --idle-timeout? see --help)", false, ""},
 		{"port in use", []string{"--address", "127.0.0.1:" + busyUDPPort(t)}, "address already in use", true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
