@@ -15,7 +15,8 @@ usage: ./run.sh VERB [args...]
 
 verbs:
   am [flags]            build and run the local AM (cmd/amlocal); see ./run.sh am --help
-  test                  gofmt check, go vet ./..., go test -race -count=1 ./... (what CI runs)
+  test                  gofmt check, go vet ./..., go test -race -count=1 ./..., and the commands
+                        built for linux/amd64, linux/arm64 and linux/arm (GOARM=7) (what CI runs)
   example NAME [flags]  run the example program examples/NAME (./run.sh example lists them)
   gateway [flags]       build and run the CoAP gateway (cmd/gateway); without --url it starts the
                         local AM in-process; see ./run.sh gateway --help
@@ -103,6 +104,13 @@ cmd_test() {
 	go vet ./...
 	echo "==> go test -race -count=1 -timeout 20m ./..."
 	go test -race -count=1 -timeout 20m ./...
+	# The edge boxes' platforms: every command must build for them.
+	local target
+	for target in linux/amd64 linux/arm64 linux/arm/7; do
+		echo "==> go build ./cmd/... for $target"
+		IFS=/ read -r goos goarch goarm <<<"$target"
+		GOOS=$goos GOARCH=$goarch GOARM=$goarm CGO_ENABLED=0 go build ./cmd/...
+	done
 }
 
 # examples lists the example programs: the directories under examples/

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -327,5 +329,32 @@ func TestAMOverHTTPS(t *testing.T) {
 			p.Signal(syscall.SIGTERM)
 			p.Exit()
 		})
+	}
+}
+
+// The systemd unit in resources/ is one systemd accepts, with the binary
+// in place (systemd-analyze verify; skipped where systemd is not installed).
+func TestSystemdUnit(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("../../resources/systemd/thingway-gateway.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	text := strings.ReplaceAll(string(unit), "/usr/local/bin/thingway-gateway", proctest.Build(t, "."))
+	text = strings.ReplaceAll(text, "/etc/thingway/", dir+"/")
+	for _, f := range []string{"gateway.env", "gateway.key.pem", "gateway-dtls.cert.pem", "gateway-dtls.key.pem"} {
+		os.WriteFile(filepath.Join(dir, f), nil, 0o600)
+	}
+	path := filepath.Join(dir, "thingway-gateway.service")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
