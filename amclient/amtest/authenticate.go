@@ -112,8 +112,10 @@ func (s *Server) handleAuthenticate(c *reqCtx) error {
 		writeJSON(c.w, http.StatusOK, map[string]any{"authId": authID, "callbacks": cbs})
 		return nil
 	case outcome == SuccessNodeID:
+		s.metrics.treeEnded(st.tree, true)
 		return s.finishLogin(c, st)
 	default:
+		s.metrics.treeEnded(st.tree, false)
 		return errLoginFailure.withLog("tree %q ended in failure", st.tree)
 	}
 }

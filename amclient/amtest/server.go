@@ -85,6 +85,14 @@ type Server struct {
 	// MaxBodyBytes caps request bodies; larger ones get 413. If zero, 64 KiB.
 	MaxBodyBytes int64
 
+	// MonitoringPassword is the password of MonitoringUser for AM's
+	// Prometheus endpoint, /json/metrics/prometheus (request counts and
+	// latencies by endpoint, tree outcomes). If empty, the endpoint is off
+	// (404), as AM's is until monitoring is enabled.
+	MonitoringPassword string
+
+	metrics monitoring
+
 	initOnce sync.Once
 	initErr  error
 	closed   sync.Once
@@ -368,8 +376,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeCREST(sw, ae)
 		}
 	}
+	took := time.Since(start)
+	s.metrics.observe(strings.TrimPrefix(r.URL.Path, s.base), sw.status, took)
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
+		slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", took))
 }
 
 func oauthCodeFor(status int) string {
@@ -416,6 +426,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 			return famCREST, crestErr(http.StatusNotFound, "Not Found").withLog("outside base path %s", s.base)
 		}
 		p = strings.TrimPrefix(p, s.base)
+	}
+	if s.serveMonitoring(w, r, p) {
+		return famCREST, nil
 	}
 	c := &reqCtx{w: w, r: r, s: s, cfg: s.config(), now: s.now(), base: requestScheme(r) + "://" + r.Host + s.base}
 	switch {

@@ -47,6 +47,8 @@ type options struct {
 	MaxJWTLifetime time.Duration
 	// RequireJTI is amtest.Server.RequireAssertionJTI.
 	RequireJTI bool
+	// MonitoringPassword is amtest.Server.MonitoringPassword.
+	MonitoringPassword string
 	// Users are NAME=PASSWORD pairs of people created in the top-level
 	// realm at start (for example the user who approves device codes).
 	Users []string

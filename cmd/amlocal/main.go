@@ -72,6 +72,7 @@ const (
 	flagUser          = "user"
 	flagMaxJWTLife    = "max-jwt-lifetime"
 	flagRequireJTI    = "require-assertion-jti"
+	flagMonitoring    = "monitoring-password"
 )
 
 // defaultAdminPassword is the evaluation guide's amAdmin password.
@@ -102,6 +103,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringSliceFlag{Name: flagKeystoreAlias, Usage: "`ALIAS=FILE`: the CA certificates (PEM) that keystore alias ALIAS holds, for secret mappings such as am.services.iot.cert.verification; repeatable", EnvVars: envVars(flagKeystoreAlias)},
 			&cli.StringSliceFlag{Name: flagUser, Usage: "`NAME=PASSWORD`: create this person in the top-level realm at start unless an identity of that name exists (e.g. bjensen, who approves device codes); repeatable", EnvVars: envVars(flagUser)},
 			&cli.DurationFlag{Name: flagMaxJWTLife, Value: 10 * time.Minute, Usage: "longest lifetime (exp - iat) of a thing's proof-of-possession, registration or client-assertion JWT; longer ones fail the node (0: no ceiling)", EnvVars: envVars(flagMaxJWTLife)},
+			&cli.StringFlag{Name: flagMonitoring, Usage: "password of the user prometheus for AM's Prometheus endpoint /json/metrics/prometheus (off without it); never printed", EnvVars: envVars(flagMonitoring)},
 			&cli.BoolFlag{Name: flagRequireJTI, Usage: "refuse client assertions without a jti (iot-edge things send none; the Thingway SDK does)", EnvVars: envVars(flagRequireJTI)},
 			&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "log `LEVEL`: debug (one line per request), info, warn or error", EnvVars: envVars(flagLogLevel)},
 			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
@@ -131,6 +133,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Users:              c.StringSlice(flagUser),
 				MaxJWTLifetime:     c.Duration(flagMaxJWTLife),
 				RequireJTI:         c.Bool(flagRequireJTI),
+				MonitoringPassword: c.String(flagMonitoring),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

@@ -424,3 +424,37 @@ func TestTrustFlags(t *testing.T) {
 		})
 	}
 }
+
+// AM's probes, and its Prometheus path behind --monitoring-password (from
+// the environment here), whose value is never printed.
+func TestProbesAndMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the amlocal binary")
+	}
+	p := startAmlocal(t, []string{"AMLOCAL_MONITORING_PASSWORD=s3cr3t-m0n"}, "--listen", "127.0.0.1:0")
+	base := serving(t, p)
+	for _, path := range []string{"/json/health/live", "/json/health/ready", "/isAlive.jsp"} {
+		if r := do(t, "GET", base+path, ""); r.status != 200 {
+			t.Errorf("%s = %d", path, r.status)
+		}
+	}
+	if r := do(t, "GET", base+"/json/metrics/prometheus", ""); r.status != 401 {
+		t.Errorf("metrics without credentials = %d", r.status)
+	}
+	req, _ := http.NewRequest("GET", base+"/json/metrics/prometheus", nil)
+	req.SetBasicAuth("prometheus", "s3cr3t-m0n")
+	res, err := newHTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), "thingway_am_requests_total") {
+		t.Errorf("metrics = %d %.200s", res.StatusCode, b)
+	}
+	p.Signal(syscall.SIGTERM)
+	p.Exit()
+	if strings.Contains(p.Stdout.String()+p.Stderr.String(), "s3cr3t-m0n") {
+		t.Error("the monitoring password was printed")
+	}
+}

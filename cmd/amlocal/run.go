@@ -47,7 +47,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	defer l.Close()
 	am := &amtest.Server{BasePath: o.BasePath, Config: cfg, DataDir: o.DataDir, Logger: logger,
-		MaxJWTLifetime: o.MaxJWTLifetime, RequireAssertionJTI: o.RequireJTI}
+		MaxJWTLifetime: o.MaxJWTLifetime, RequireAssertionJTI: o.RequireJTI, MonitoringPassword: o.MonitoringPassword}
 	if o.MaxJWTLifetime <= 0 {
 		am.MaxJWTLifetime = -1 // no ceiling
 	}
