@@ -54,6 +54,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
 
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/cliutil"
@@ -166,6 +168,7 @@ const (
 	flagIdleTimeout = "idle-timeout"
 	flagLocalAM     = "local-am"
 	flagMetrics     = "metrics-address"
+	flagConfig      = "config"
 	flagThingTree   = "thing-tree"
 	flagAMCA        = "am-ca"
 	flagAMCert      = "am-client-cert"
@@ -189,6 +192,35 @@ const (
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: flagURL, Usage: "AM `URL` (deployment URL, e.g. http://am.localtest.me:8080/openam); without it, the local AM runs in-process", EnvVars: envVars(flagURL)},
+		&cli.StringFlag{Name: flagRealm, Usage: "AM `REALM` (/, /a/b; empty for DNS-alias realms) [default without --url: /]", EnvVars: envVars(flagRealm)},
+		&cli.StringFlag{Name: flagAudience, Usage: "`AUD` of the gateway's authentication JWT [default: the realm, or /]", EnvVars: envVars(flagAudience)},
+		&cli.StringFlag{Name: flagTree, Usage: "authentication `TREE` for the gateway and every thing (required with --url) [default without --url: auth-tree]", EnvVars: envVars(flagTree)},
+		&cli.StringFlag{Name: flagName, Usage: "the gateway's identity `NAME` in AM (required with --url) [default without --url: thingway-gateway]", EnvVars: envVars(flagName)},
+		&cli.StringFlag{Name: flagAddress, Value: gateway.DefaultAddress, Usage: "UDP `HOST:PORT` for CoAP over DTLS", EnvVars: envVars(flagAddress)},
+		&cli.StringFlag{Name: flagKey, Usage: "PEM `FILE` of the gateway's signing key: PKCS#8, SEC 1 or PKCS#1 (required with --url) [default without --url: a new key]", EnvVars: envVars(flagKey)},
+		&cli.StringFlag{Name: flagKID, Usage: "the signing key's `ID` [default: its JWK thumbprint]", EnvVars: envVars(flagKID)},
+		&cli.StringFlag{Name: flagCert, Usage: "PEM `FILE` of the gateway's certificate chain, for dynamic registration", EnvVars: envVars(flagCert)},
+		&cli.DurationFlag{Name: flagTimeout, Value: gateway.DefaultTimeout, Usage: "timeout of each AM call", EnvVars: envVars(flagTimeout)},
+		&cli.BoolFlag{Name: flagDebug, Aliases: []string{"d"}, Usage: "log at debug level (one line per request)", EnvVars: envVars(flagDebug)},
+		&cli.StringFlag{Name: flagDTLSCert, Usage: "PEM `FILE` of a stable DTLS certificate (chain); without it, a new self-signed one each start", EnvVars: envVars(flagDTLSCert)},
+		&cli.StringFlag{Name: flagDTLSKey, Usage: "PEM `FILE` of the --dtls-cert key", EnvVars: envVars(flagDTLSKey)},
+		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
+		&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "most DTLS sessions held at once", EnvVars: envVars(flagMaxSessions)},
+		&cli.DurationFlag{Name: flagIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "close DTLS sessions idle this long", EnvVars: envVars(flagIdleTimeout)},
+		&cli.IntFlag{Name: flagMaxPendingHandshakes, Value: gateway.DefaultMaxPendingHandshakes, Usage: "most DTLS handshakes in progress at once", EnvVars: envVars(flagMaxPendingHandshakes)},
+		&cli.DurationFlag{Name: flagHandshakeTimeout, Value: gateway.DefaultHandshakeTimeout, Usage: "abandon DTLS handshakes not finished in this time", EnvVars: envVars(flagHandshakeTimeout)},
+		&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
+		&cli.IntFlag{Name: flagMaxAuthPerMinute, Value: gateway.DefaultMaxAuthPerMinute, Usage: "authentication steps one DTLS session may send a minute (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxAuthPerMinute)},
+		&cli.IntFlag{Name: flagMaxConcurrentAuth, Value: gateway.DefaultMaxConcurrentAuth, Usage: "authentication steps forwarded to AM at once, for all things (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxConcurrentAuth)},
+		&cli.StringFlag{Name: flagThingTree, Usage: "authentication `TREE` things authenticate and register with [default: --tree, the gateway's own]", EnvVars: envVars(flagThingTree)},
+		&cli.StringFlag{Name: flagAMCA, Usage: "PEM `FILE` of the CA certificates that verify AM's HTTPS certificate, instead of the system's", EnvVars: envVars(flagAMCA)},
+		&cli.StringFlag{Name: flagAMCert, Usage: "PEM `FILE` of the gateway's client certificate for mutual TLS with AM", EnvVars: envVars(flagAMCert)},
+		&cli.StringFlag{Name: flagAMKey, Usage: "PEM `FILE` of the --am-client-cert key", EnvVars: envVars(flagAMKey)},
+		&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
+		&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
+	}
 	return &cli.App{
 		Name:  "gateway",
 		Usage: "run the Thingway IoT gateway (CoAP over DTLS to AM)",
@@ -201,34 +233,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, _ bool) error { return withSuggestion(c.App, err) },
 		Writer:       stdout,
 		ErrWriter:    stderr,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: flagURL, Usage: "AM `URL` (deployment URL, e.g. http://am.localtest.me:8080/openam); without it, the local AM runs in-process", EnvVars: envVars(flagURL)},
-			&cli.StringFlag{Name: flagRealm, Usage: "AM `REALM` (/, /a/b; empty for DNS-alias realms) [default without --url: /]", EnvVars: envVars(flagRealm)},
-			&cli.StringFlag{Name: flagAudience, Usage: "`AUD` of the gateway's authentication JWT [default: the realm, or /]", EnvVars: envVars(flagAudience)},
-			&cli.StringFlag{Name: flagTree, Usage: "authentication `TREE` for the gateway and every thing (required with --url) [default without --url: auth-tree]", EnvVars: envVars(flagTree)},
-			&cli.StringFlag{Name: flagName, Usage: "the gateway's identity `NAME` in AM (required with --url) [default without --url: thingway-gateway]", EnvVars: envVars(flagName)},
-			&cli.StringFlag{Name: flagAddress, Value: gateway.DefaultAddress, Usage: "UDP `HOST:PORT` for CoAP over DTLS", EnvVars: envVars(flagAddress)},
-			&cli.StringFlag{Name: flagKey, Usage: "PEM `FILE` of the gateway's signing key: PKCS#8, SEC 1 or PKCS#1 (required with --url) [default without --url: a new key]", EnvVars: envVars(flagKey)},
-			&cli.StringFlag{Name: flagKID, Usage: "the signing key's `ID` [default: its JWK thumbprint]", EnvVars: envVars(flagKID)},
-			&cli.StringFlag{Name: flagCert, Usage: "PEM `FILE` of the gateway's certificate chain, for dynamic registration", EnvVars: envVars(flagCert)},
-			&cli.DurationFlag{Name: flagTimeout, Value: gateway.DefaultTimeout, Usage: "timeout of each AM call", EnvVars: envVars(flagTimeout)},
-			&cli.BoolFlag{Name: flagDebug, Aliases: []string{"d"}, Usage: "log at debug level (one line per request)", EnvVars: envVars(flagDebug)},
-			&cli.StringFlag{Name: flagDTLSCert, Usage: "PEM `FILE` of a stable DTLS certificate (chain); without it, a new self-signed one each start", EnvVars: envVars(flagDTLSCert)},
-			&cli.StringFlag{Name: flagDTLSKey, Usage: "PEM `FILE` of the --dtls-cert key", EnvVars: envVars(flagDTLSKey)},
-			&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envVars(flagLogFormat)},
-			&cli.IntFlag{Name: flagMaxSessions, Value: gateway.DefaultMaxSessions, Usage: "most DTLS sessions held at once", EnvVars: envVars(flagMaxSessions)},
-			&cli.DurationFlag{Name: flagIdleTimeout, Value: gateway.DefaultIdleTimeout, Usage: "close DTLS sessions idle this long", EnvVars: envVars(flagIdleTimeout)},
-			&cli.IntFlag{Name: flagMaxPendingHandshakes, Value: gateway.DefaultMaxPendingHandshakes, Usage: "most DTLS handshakes in progress at once", EnvVars: envVars(flagMaxPendingHandshakes)},
-			&cli.DurationFlag{Name: flagHandshakeTimeout, Value: gateway.DefaultHandshakeTimeout, Usage: "abandon DTLS handshakes not finished in this time", EnvVars: envVars(flagHandshakeTimeout)},
-			&cli.IntFlag{Name: flagMaxRequestBytes, Value: gateway.DefaultMaxRequestBytes, Usage: "largest request body accepted, in `BYTES` (larger ones get 4.13)", EnvVars: envVars(flagMaxRequestBytes)},
-			&cli.IntFlag{Name: flagMaxAuthPerMinute, Value: gateway.DefaultMaxAuthPerMinute, Usage: "authentication steps one DTLS session may send a minute (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxAuthPerMinute)},
-			&cli.IntFlag{Name: flagMaxConcurrentAuth, Value: gateway.DefaultMaxConcurrentAuth, Usage: "authentication steps forwarded to AM at once, for all things (more get 5.03 with Max-Age; -1: no cap)", EnvVars: envVars(flagMaxConcurrentAuth)},
-			&cli.StringFlag{Name: flagThingTree, Usage: "authentication `TREE` things authenticate and register with [default: --tree, the gateway's own]", EnvVars: envVars(flagThingTree)},
-			&cli.StringFlag{Name: flagAMCA, Usage: "PEM `FILE` of the CA certificates that verify AM's HTTPS certificate, instead of the system's", EnvVars: envVars(flagAMCA)},
-			&cli.StringFlag{Name: flagAMCert, Usage: "PEM `FILE` of the gateway's client certificate for mutual TLS with AM", EnvVars: envVars(flagAMCert)},
-			&cli.StringFlag{Name: flagAMKey, Usage: "PEM `FILE` of the --am-client-cert key", EnvVars: envVars(flagAMKey)},
-			&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
-			&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
+		Flags:        append(fromFile(flags), configFlag),
+		Before: func(c *cli.Context) error {
+			path := c.String(flagConfig)
+			if path == "" {
+				return nil
+			}
+			if err := checkConfig(path, flags); err != nil {
+				return err
+			}
+			return altsrc.InitInputSourceWithContext(c.App.Flags, altsrc.NewYamlSourceFromFlagFunc(flagConfig))(c)
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -287,3 +301,64 @@ func envVars(flag string) []string {
 
 // shutdownTimeout bounds the graceful stop on SIGINT/SIGTERM.
 const shutdownTimeout = 10 * time.Second
+
+// configFlag is --config: a YAML file with the flags' names as keys.
+var configFlag = &cli.StringFlag{Name: flagConfig, Usage: "YAML `FILE` of settings, its keys the flags' names (url: ..., idle-timeout: 1h); flags and environment variables override it", EnvVars: envVars(flagConfig)}
+
+// fromFile makes flags readable from --config too.
+func fromFile(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			out[i] = altsrc.NewStringFlag(f)
+		case *cli.IntFlag:
+			out[i] = altsrc.NewIntFlag(f)
+		case *cli.BoolFlag:
+			out[i] = altsrc.NewBoolFlag(f)
+		case *cli.DurationFlag:
+			out[i] = altsrc.NewDurationFlag(f)
+		default:
+			out[i] = f
+		}
+	}
+	return out
+}
+
+// checkConfig refuses a config file that is not a YAML mapping of known
+// flag names, naming the line of the first unknown key.
+func checkConfig(path string, flags []cli.Flag) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--%s: %w", flagConfig, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("--%s %s: %w", flagConfig, path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("--%s %s:%d: want a mapping of flag names to values", flagConfig, path, m.Line)
+	}
+	known := map[string]bool{}
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if known[k.Value] {
+			continue
+		}
+		hint := ""
+		if sug := cli.SuggestFlag(flags, k.Value, true); sug != "" && editDistance(strings.TrimLeft(sug, "-"), k.Value) <= max(2, len(k.Value)/4) {
+			hint = fmt.Sprintf(" (did you mean %s?)", strings.TrimLeft(sug, "-"))
+		}
+		return fmt.Errorf("%s:%d: unknown key %q%s", path, k.Line, k.Value, hint)
+	}
+	return nil
+}

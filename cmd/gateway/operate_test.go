@@ -358,3 +358,33 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// --config: a YAML file of the flags' names; environment variables and
+// flags override it; an unknown key stops the start with its line.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gateway.yaml")
+	os.WriteFile(cfg, []byte("# settings\naddress: 127.0.0.1:0\nmax-sessions: 500\nidle-timeout: 2h\nmax-auth-per-minute: 12\ndebug: true\n"), 0o600)
+	p := start(t, []string{"GATEWAY_MAX_SESSIONS=7"}, "--config", cfg, "--idle-timeout", "3h")
+	line := p.Stderr.WaitMatch(servingAddr)[0]
+	for _, want := range []string{"max_sessions=7", "idle_timeout=3h0m0s", "max_auth_per_minute=12"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("serving line lacks %s: %s", want, line)
+		}
+	}
+	if !strings.Contains(p.Stdout.String(), "\tdebug: true\n") {
+		t.Errorf("debug from the file not applied:\n%s", p.Stdout)
+	}
+	p.Signal(syscall.SIGTERM)
+	p.Exit()
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("address: 127.0.0.1:0\nidel-timeout: 2h\n"), 0o600)
+	q := start(t, nil, "--config", bad)
+	if code := q.Exit(); code != 1 {
+		t.Errorf("exit status %d", code)
+	}
+	if want := "gateway: " + bad + ":2: unknown key \"idel-timeout\" (did you mean idle-timeout?)\n"; q.Stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", q.Stderr, want)
+	}
+}
