@@ -139,6 +139,9 @@ func durationHint(app *cli.App, msg string) string {
 		return msg
 	}
 	for _, f := range app.Flags {
+		if af, ok := f.(*altsrc.DurationFlag); ok {
+			f = af.DurationFlag
+		}
 		if df, ok := f.(*cli.DurationFlag); ok && df.Name == m[2] {
 			if _, err := strconv.ParseFloat(m[1], 64); err == nil {
 				return fmt.Sprintf("--%s %s: a duration needs a unit, such as %ss or %sm", m[2], m[1], m[1], m[1])
