@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -474,12 +476,23 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 		return s.signinPage(c, http.StatusForbidden, realm, next, purpose, user,
 			"This sign-in form has expired or was sent from another site. Please sign in again.")
 	}
+	keys := map[string]int{signinUserKey(realm, user): signinUserLimit, signinClientKey(c.r.RemoteAddr): signinClientLimit}
+	if until := s.signins.locked(c.now, keys); !until.IsZero() {
+		s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "sign-in refused", slog.String("reason", "too many failures"), slog.String("realm", realm),
+			slog.String("client", c.r.RemoteAddr), slog.Time("until", until))
+		mins := int(math.Ceil(until.Sub(c.now).Minutes()))
+		c.w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(c.now).Seconds())+1))
+		return s.signinPage(c, http.StatusTooManyRequests, realm, next, purpose, user,
+			fmt.Sprintf("Too many failed sign-ins. Please try again in %d minutes.", mins))
+	}
 	id, ok := s.passwordLogin(realm, user, f.Get("password"))
 	if !ok {
+		s.signins.fail(c.now, keys)
 		s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "sign-in failed", slog.String("realm", realm))
 		return s.signinPage(c, http.StatusOK, realm, next, purpose, user,
 			"Sign-in failed: the user name or password is not correct.")
 	}
+	s.signins.succeed(signinUserKey(realm, user))
 	// A new sign-in ends the session the browser had.
 	if old := c.ssoToken(); old != "" {
 		if _, err := s.endSession(old); err != nil {

@@ -92,6 +92,7 @@ type Server struct {
 	MonitoringPassword string
 
 	metrics monitoring
+	signins signinLimiter // failed sign-ins of the web pages
 
 	initOnce sync.Once
 	initErr  error
