@@ -25,7 +25,9 @@ type signinLimiter struct {
 	failures map[string][]time.Time // key → failure times within the window, oldest first
 }
 
-func signinUserKey(realm, user string) string { return "user\x00" + realm + "\x00" + strings.ToLower(user) }
+func signinUserKey(realm, user string) string {
+	return "user\x00" + realm + "\x00" + strings.ToLower(user)
+}
 
 func signinClientKey(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
