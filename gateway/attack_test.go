@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -10,12 +11,14 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,6 +31,8 @@ import (
 	"github.com/thingway/thingway/amclient/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
+	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/thing"
 )
 
 // The attack matrix: hostile signed requests and authentication answers,
@@ -403,5 +408,125 @@ func checkRefused(t *testing.T, status int, code codes.Code, want int, coap code
 	}
 	if code != coap {
 		t.Errorf("the gateway answered %v, want %v", code, coap)
+	}
+}
+
+// certificate makes a certificate from tmpl for pub, signed by parent's
+// key (self-signed when parent is nil).
+func certificate(t *testing.T, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+	t.Helper()
+	if tmpl.SerialNumber == nil {
+		tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// registrationAttacks are hostile certificate chains for the "Proof of
+// Possession & Certificate" registration; chain returns the chain (leaf
+// first) the thing with key presents. The local AM trusts e.ca. (A leaf
+// whose key is not the JWT's, a v1 intermediate, and the other chain
+// attacks need a signer of the attacker's own, as the SDK refuses them:
+// TestRegistrationChains in amclient/amtest sends those over HTTP.)
+var registrationAttacks = []struct {
+	name  string
+	chain func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate
+}{
+	{"intermediate that is not a CA", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
+		// Any leaf the CA issued, used to sign a certificate for any name.
+		ik, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		now := time.Now()
+		mid := certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "a thing"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+			BasicConstraintsValid: true, IsCA: false}, e.ca, ik.Public(), e.caKey)
+		leaf := certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "attack-reg-thing"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)},
+			mid, key.Public(), ik)
+		return []*x509.Certificate{leaf, mid}
+	}},
+	{"leaf of a foreign CA", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
+		now := time.Now()
+		ca, caKey, err := examplepki.NewCA("Foreign CA", now.Add(-time.Hour), now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _, err := examplepki.IssueCert(ca, caKey, key.Public(), "attack-reg-thing", now.Add(-time.Hour), now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*x509.Certificate{leaf, ca}
+	}},
+	{"expired leaf", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
+		now := time.Now()
+		return []*x509.Certificate{certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "attack-reg-thing"},
+			NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}, e.ca, key.Public(), e.caKey)}
+	}},
+	{"self-signed leaf", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
+		now := time.Now()
+		return []*x509.Certificate{certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "attack-reg-thing"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil, key.Public(), key)}
+	}},
+}
+
+// Hostile registrations, straight to AM and through the gateway (whose
+// things register with auth-reg-tree): each is refused (401 / 4.01),
+// creates no identity, and AM's log says why. The honest chain registers.
+func TestRegistrationAttackMatrix(t *testing.T) {
+	e := newEnv(t)
+	g := e.gateway(func(s *gateway.Server) { s.ThingTree = "auth-reg-tree"; s.MaxAuthPerMinute = -1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: g.addr, Trust: coapx.Trust{InsecureAnyGateway: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, tr := range []struct {
+		name string
+		conn thing.Connector
+	}{
+		{"HTTP", &amclient.Client{URL: e.url, Realm: "/", Tree: "auth-reg-tree"}},
+		{"gateway", conn},
+	} {
+		t.Run(tr.name, func(t *testing.T) {
+			register := func(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
+				_, err := thing.New(ctx, thing.Config{Connector: tr.conn, ID: "attack-reg-thing", Key: key,
+					Registration: &thing.Registration{Certificates: chain}})
+				return err
+			}
+			for _, a := range registrationAttacks {
+				t.Run(a.name, func(t *testing.T) {
+					key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+					outcomes := e.amLogs.count("node outcome")
+					err := register(key, a.chain(t, e, key))
+					var te *thing.Error
+					if !errors.As(err, &te) || te.Status != 401 {
+						t.Fatalf("registration = %v, want AM's 401", err)
+					}
+					if code, _ := e.do("GET", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
+						"Cookie: iPlanetDirectoryPro="+e.admin); code != 404 {
+						t.Errorf("the identity exists after the attack: %d", code)
+					}
+					if e.amLogs.count("node outcome") == outcomes {
+						t.Error("AM's log does not say why")
+					}
+				})
+			}
+			// The honest chain: the CA's certificate for the thing's key.
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err := register(key, e.cert(key, "attack-reg-thing")); err != nil {
+				t.Fatalf("honest registration: %v", err)
+			}
+			e.do("DELETE", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
+				"Cookie: iPlanetDirectoryPro="+e.admin)
+		})
 	}
 }
