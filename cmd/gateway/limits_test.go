@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 
@@ -30,16 +29,7 @@ func TestLimitFlags(t *testing.T) {
 			t.Errorf("no %s in the serving line %q", attr, line)
 		}
 	}
-	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
-	opts, err := coapx.ClientOptions(cert, coapx.Trust{InsecureAnyGateway: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := dtls.Dial(address(p), dtls.NewDTLSClientOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := dialThing(t, address(p), coapx.Trust{InsecureAnyGateway: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := cc.Post(ctx, coapx.PathAuthenticate, coapx.AppJSON, bytes.NewReader(bytes.Repeat([]byte{' '}, 3000)))

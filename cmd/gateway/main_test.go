@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/thingway/thingway/amclient/amtest"
@@ -57,8 +58,9 @@ var servingAddr = regexp.MustCompile(`msg="gateway serving" address=(\S+).*\n`)
 // listens) and returns the UDP address in it.
 func address(p *proctest.Proc) string { return p.Stderr.WaitMatch(servingAddr)[1] }
 
-// ping checks the gateway answers /aminfo over DTLS, with the given trust.
-func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
+// dialThing connects a thing (a throwaway certificate) to the gateway at
+// addr over DTLS, with the given trust; closed when the test ends.
+func dialThing(t *testing.T, addr string, trust coapx.Trust) *udpclient.Conn {
 	t.Helper()
 	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
 	opts, err := coapx.ClientOptions(cert, trust)
@@ -69,7 +71,14 @@ func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// ping checks the gateway answers /aminfo over DTLS, with the given trust.
+func ping(t *testing.T, addr string, trust coapx.Trust) callback.AMInfo {
+	t.Helper()
+	cc := dialThing(t, addr, trust)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := cc.Get(ctx, coapx.PathAMInfo)

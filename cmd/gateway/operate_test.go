@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 
@@ -164,16 +163,7 @@ func TestStartsWithoutAM(t *testing.T) {
 	if code, body := httpGet(t, metrics+"/readyz"); code != 503 || !strings.Contains(body, "not authenticated with AM") {
 		t.Errorf("/readyz with AM down = %d %q, want 503 and the reason", code, body)
 	}
-	cert, _ := coapx.SelfSignedCertificate(nil, "thing")
-	opts, err := coapx.ClientOptions(cert, coapx.Trust{InsecureAnyGateway: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := dtls.Dial(addr, dtls.NewDTLSClientOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := dialThing(t, addr, coapx.Trust{InsecureAnyGateway: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, err := cc.Post(ctx, coapx.PathAuthenticate, coapx.AppJSON, strings.NewReader("{}"))
