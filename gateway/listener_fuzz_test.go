@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/proctest"
 )
 
 // transcript is a real DTLS exchange with the gateway's listener,
@@ -669,11 +671,7 @@ func FuzzDTLSListener(f *testing.F) {
 	}()
 	closeAll := func(t testing.TB) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for lt.Peers() != 0 || s.pending.Load() != 0 || s.sessions.Load() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("after closing the sessions: %d peers, %d pending, %d sessions", lt.Peers(), s.pending.Load(), s.sessions.Load())
-			}
+		if !proctest.Eventually(10*time.Second, func() bool {
 			mu.Lock()
 			for c, cancel := range conns {
 				cancel()
@@ -681,7 +679,9 @@ func FuzzDTLSListener(f *testing.F) {
 				delete(conns, c)
 			}
 			mu.Unlock()
-			time.Sleep(time.Millisecond)
+			return lt.Peers() == 0 && s.pending.Load() == 0 && s.sessions.Load() == 0
+		}) {
+			t.Fatalf("after closing the sessions: %d peers, %d pending, %d sessions", lt.Peers(), s.pending.Load(), s.sessions.Load())
 		}
 	}
 
@@ -722,7 +722,7 @@ func FuzzDTLSListener(f *testing.F) {
 				if time.Now().After(deadline) {
 					t.Fatal("the listener stopped reading datagrams")
 				}
-				time.Sleep(20 * time.Microsecond)
+				runtime.Gosched() // the read loop is about to sort it
 			}
 			if lt.Peers() > maxPending+maxSessions || s.pending.Load() > maxPending || s.sessions.Load() > maxSessions {
 				t.Fatalf("%d peers, %d pending handshakes, %d sessions", lt.Peers(), s.pending.Load(), s.sessions.Load())
