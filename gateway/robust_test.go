@@ -341,17 +341,17 @@ func TestMaxPendingHandshakes(t *testing.T) {
 // A flood of ClientHellos from peers that never answer the cookie exchange
 // (spoofed sources) cannot hold the handshake slots: while it goes on,
 // things still connect and are answered. The flood here, about 1000 a
-// second against 50 slots, fills them at once and for good when they are
+// second against 100 slots, fills them at once and for good when they are
 // held until HandshakeTimeout; with eviction a thing has the time the
-// flood takes to send 50 more (50 ms) to echo its cookie. (A flood at
+// flood takes to send 100 more (100 ms) to echo its cookie. (A flood at
 // wire speed still outruns that: see docs/security.md.)
 func TestClientHelloFloodCannotHoldSlots(t *testing.T) {
 	e := newEnv(t)
-	const slots = 50
+	const slots = 100
 	g := e.gateway(func(s *gateway.Server) { s.MaxPendingHandshakes = slots })
 	ua, _ := netResolve(g.addr)
 	hello := clientHello(t)
-	flooders := make([]net.PacketConn, 100)
+	flooders := make([]net.PacketConn, 200)
 	for i := range flooders {
 		flooders[i] = listenUDP(t, "127.0.0.1:0")
 	}
