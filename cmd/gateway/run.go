@@ -269,19 +269,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// amTransport is the HTTP transport to AM: connections kept for the
-// gateway's concurrency (Go's default keeps 2 idle per host, so most
-// proxied requests would dial AM anew), HTTP/2 where AM offers it, and
-// --am-ca and --am-client-cert for a private CA and mutual TLS.
+// amTransport is gateway.NewAMTransport with --am-ca and
+// --am-client-cert for a private CA and mutual TLS.
 func amTransport(o options) (*http.Transport, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 128
-	t.IdleConnTimeout = 90 * time.Second
-	t.TLSHandshakeTimeout = o.Timeout
-	t.ForceAttemptHTTP2 = true
 	if o.AMCA == "" && o.AMCert == "" && o.AMKey == "" {
-		return t, nil
+		return gateway.NewAMTransport(nil, o.Timeout), nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.AMCA != "" {
@@ -304,8 +296,7 @@ func amTransport(o options) (*http.Transport, error) {
 		}
 		cfg.Certificates = []tls.Certificate{c}
 	}
-	t.TLSClientConfig = cfg
-	return t, nil
+	return gateway.NewAMTransport(cfg, o.Timeout), nil
 }
 
 // serveMetrics serves /metrics, /livez and /readyz on address.

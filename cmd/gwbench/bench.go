@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -45,13 +46,14 @@ type env struct {
 	s        settings
 	progress *progress
 
-	am     *amtest.Server
-	hs     *http.Server
-	amURL  string
-	gw     *gateway.Server
-	gwAddr string
-	serve  chan error
-	pin    []byte // SHA-256 of the gateway's DTLS certificate
+	am      *amtest.Server
+	hs      *http.Server
+	amURL   string
+	amConns atomic.Int64 // TCP connections AM accepted
+	gw      *gateway.Server
+	gwAddr  string
+	serve   chan error
+	pin     []byte // SHA-256 of the gateway's DTLS certificate
 
 	keys  []*ecdsa.PrivateKey // the workers' things: keys[i] is thingID(i)'s
 	certs []tls.Certificate   // the workers' DTLS client certificates
@@ -102,6 +104,7 @@ func start(ctx context.Context, s settings, p *progress) (*env, error) {
 		l.Close()
 		return nil, fmt.Errorf("local AM: %w", err)
 	}
+	l = &countingListener{Listener: l, n: &e.amConns}
 	e.amURL = "http://" + l.Addr().String() + "/openam"
 	e.am.URL = e.amURL
 	e.hs = &http.Server{Handler: e.am, ReadHeaderTimeout: 10 * time.Second}
@@ -115,8 +118,9 @@ func start(ctx context.Context, s settings, p *progress) (*env, error) {
 	sum := sha256.Sum256(dtlsCert.Certificate[0])
 	e.pin = sum[:]
 	e.gw = &gateway.Server{
-		// As cmd/gateway configures it: AM's default HTTP client.
-		AM:              &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree},
+		// As cmd/gateway configures it.
+		AM: &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree,
+			HTTPClient: &http.Client{Transport: gateway.NewAMTransport(nil, gateway.DefaultTimeout)}},
 		ID:              benchGateway,
 		Key:             gwKey,
 		DTLSCertificate: dtlsCert,
@@ -416,4 +420,19 @@ func (e *env) handshakes(ctx context.Context) (latency, error) {
 			return conn.Close()
 		}}, nil
 	})
+}
+
+// countingListener counts the connections it accepts: the TCP connections
+// the gateway (and the direct clients) open to AM.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }

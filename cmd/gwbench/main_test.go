@@ -86,6 +86,10 @@ func TestJSON(t *testing.T) {
 			t.Errorf("%s: %+v", l.Name, l)
 		}
 	}
+	// The gateway keeps its connections to AM: no new one per request.
+	if r.AMConnsGateway > 2 {
+		t.Errorf("%d new TCP connections to AM for %d proxied requests", r.AMConnsGateway, r.TokensGateway.Ops)
+	}
 	i := r.Idle
 	if i == nil || i.Things != 2 || i.Clients != "in-process" || i.After.HeapInuse == 0 || i.Client != nil {
 		t.Fatalf("idle = %+v", i)

@@ -74,10 +74,13 @@ type report struct {
 	Gateway  string    `json:"gateway_address"`
 	AM       string    `json:"am_url"`
 
-	TokensGateway latency     `json:"tokens_gateway"`
-	TokensDirect  latency     `json:"tokens_direct"`
-	Handshakes    latency     `json:"handshakes"`
-	Idle          *idleResult `json:"idle"`
+	TokensGateway latency `json:"tokens_gateway"`
+	// AMConnsGateway is the TCP connections to AM opened during the
+	// gateway scenario: near zero when the gateway keeps its connections.
+	AMConnsGateway int64       `json:"am_connections_gateway"`
+	TokensDirect   latency     `json:"tokens_direct"`
+	Handshakes     latency     `json:"handshakes"`
+	Idle           *idleResult `json:"idle"`
 }
 
 // run starts the environment, runs the scenarios and prints the report.
@@ -114,7 +117,11 @@ func run(ctx context.Context, s settings, asJSON bool, stdout, stderr io.Writer)
 		{"b) DTLS handshakes", e.handshakes, &r.Handshakes},
 	} {
 		p.printf("%s: started (%d workers, %v)", sc.label, s.Concurrency, s.Duration)
+		conns := e.amConns.Load()
 		l, err := sc.run(ctx)
+		if sc.out == &r.TokensGateway {
+			r.AMConnsGateway = e.amConns.Load() - conns
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.label, err)
 		}
@@ -155,6 +162,10 @@ func (r *report) print(out io.Writer) error {
 	if d := r.TokensDirect; d.PerSec > 0 {
 		g := r.TokensGateway
 		fmt.Fprintf(w, "   gateway/direct: %.2f× the rate, p50 %+.2f ms\n", g.PerSec/d.PerSec, g.P50ms-d.P50ms)
+	}
+	if g := r.TokensGateway; g.Ops > 0 {
+		fmt.Fprintf(w, "   new TCP connections to AM through the gateway: %d for %d requests (%.2f per 1000)\n",
+			r.AMConnsGateway, g.Ops, 1000*float64(r.AMConnsGateway)/float64(g.Ops))
 	}
 
 	fmt.Fprintf(w, "\nb) DTLS handshakes: thing.DialGateway (handshake + CoAP ping) then Close, %d workers, %v\n", s.Concurrency, s.Duration)
