@@ -261,14 +261,20 @@ func (l *DTLSListener) admit(replacing bool) (string, bool) {
 // evictUnverifiedLocked ends the oldest unverified handshake; with l.mu
 // held. It reports whether there was one.
 func (l *DTLSListener) evictUnverifiedLocked() bool {
-	front := l.unverified.Front()
-	if front == nil {
+	var p *peerConn
+	for front := l.unverified.Front(); front != nil; front = l.unverified.Front() {
+		if q := front.Value.(*peerConn); !q.established.Load() {
+			p = q
+			break
+		}
+		l.endHandshakeLocked(front.Value.(*peerConn)) // done: never ended here
+	}
+	if p == nil {
 		return false
 	}
-	p := front.Value.(*peerConn)
 	l.endHandshakeLocked(p)
 	l.s.refuseHandshake(p.addr.String(), "pending handshakes full: the oldest unverified one was ended")
-	go p.Close() // Close takes l.mu
+	p.closeLocked()
 	return true
 }
 
@@ -377,6 +383,11 @@ func (l *DTLSListener) moved(p *peerConn) {
 func (l *DTLSListener) remove(p *peerConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.removeLocked(p)
+}
+
+// removeLocked is remove with l.mu held.
+func (l *DTLSListener) removeLocked(p *peerConn) {
 	if p.cid != "" && l.cids[p.cid] == p {
 		delete(l.cids, p.cid)
 	}
@@ -511,6 +522,14 @@ func (p *peerConn) Close() error {
 		p.l.remove(p)
 	})
 	return nil
+}
+
+// closeLocked is Close with p.l.mu held.
+func (p *peerConn) closeLocked() {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.l.removeLocked(p)
+	})
 }
 
 // replace ends an established session that a new handshake from its
