@@ -119,7 +119,7 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 		}
 		resp["refresh_token"] = refresh
 	}
-	err := s.db.update(func(tx storeTx) error {
+	err := c.update(func(tx storeTx) error {
 		if saveGrant {
 			if err := tx.put(kindGrant, g.ID, g, g.Expires); err != nil {
 				return err
@@ -132,6 +132,10 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 		}
 		return nil
 	})
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return nil, ae
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -344,6 +344,10 @@ type reqCtx struct {
 	// realms, which answer nothing else.
 	inactiveOK bool
 	body       []byte
+	// nonce is a signed request's nonce, checked and not yet written;
+	// c.update takes it with the request's first change, the response
+	// writer before the answer (flushNonce).
+	nonce *pendingNonce
 }
 
 // family says how errors of an endpoint are rendered.
@@ -401,9 +405,29 @@ func oauthCodeFor(status int) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// before, if set, runs before the answer's header goes out; an error
+	// it returns is answered instead, and the handler's answer dropped.
+	before  func() *apiError
+	dropped bool
+}
+
+// start runs before once; it reports whether the handler's answer is to
+// be dropped.
+func (w *statusWriter) start() bool {
+	if f := w.before; f != nil {
+		w.before = nil
+		if ae := f(); ae != nil {
+			writeCREST(w, ae)
+			w.dropped = true
+		}
+	}
+	return w.dropped
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.start() {
+		return
+	}
 	if w.status == 0 {
 		w.status = code
 	}
@@ -411,6 +435,9 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.start() {
+		return len(b), nil
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -432,6 +459,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 		return famCREST, nil
 	}
 	c := &reqCtx{w: w, r: r, s: s, cfg: s.config(), now: s.now(), base: requestScheme(r) + "://" + r.Host + s.base}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.before = c.flushNonce
+	}
 	switch {
 	case strings.HasPrefix(p, "/json/"):
 		return famCREST, s.serveJSON(c, strings.TrimPrefix(p, "/json/"))

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -472,23 +473,97 @@ func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 // cannot both pass with one nonce, and an accepted nonce is on disk
 // before it is acknowledged.
 func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
-	h := hashToken(tok)
-	var ok bool
-	err := s.db.update(func(tx storeTx) error {
-		ok = false
-		var x session
-		found, err := tx.get(kindSession, h, &x)
-		if err != nil || !found || nonce <= x.LastNonce {
-			return err
-		}
-		x.LastNonce = nonce
-		ok = true
-		return tx.put(kindSession, h, &x, x.Expires)
-	})
+	err := s.db.update(func(tx storeTx) error { return takeNonce(tx, &pendingNonce{tok: tok, n: nonce}) })
+	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+		return false, nil
+	}
 	if err != nil {
 		return false, storeErr(err)
 	}
-	return ok, nil
+	return true, nil
+}
+
+// errNonceUsed fails a transaction whose request's nonce another request
+// took first; errSessionGone one whose session has ended.
+var (
+	errNonceUsed   = errors.New("nonce already used")
+	errSessionGone = errors.New("session ended")
+)
+
+// pendingNonce is a signed request's nonce, checked against the session
+// but not yet written.
+type pendingNonce struct {
+	tok string
+	n   int64
+}
+
+// takeNonce records pn in tx if it is above every nonce of the session:
+// the check and the write in one transaction, so that two requests cannot
+// both pass with one nonce.
+func takeNonce(tx storeTx, pn *pendingNonce) error {
+	h := hashToken(pn.tok)
+	var x session
+	found, err := tx.get(kindSession, h, &x)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errSessionGone
+	}
+	if pn.n <= x.LastNonce {
+		return errNonceUsed
+	}
+	x.LastNonce = pn.n
+	return tx.put(kindSession, h, &x, x.Expires)
+}
+
+// update runs f in a transaction of the server's store; a signed
+// request's pending nonce is taken in the same transaction, so that the
+// request's change and its nonce cost one commit. A nonce another request
+// took in the meantime fails the transaction: nothing of f is applied.
+func (c *reqCtx) update(f func(tx storeTx) error) error {
+	pn := c.nonce
+	err := c.s.db.update(func(tx storeTx) error {
+		if pn != nil {
+			if err := takeNonce(tx, pn); err != nil {
+				return err
+			}
+		}
+		return f(tx)
+	})
+	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+		c.nonce = nil
+		return popFailure.withLog("nonce %d was already used or is below one that was, or the session ended", pn.n)
+	}
+	if err == nil {
+		c.nonce = nil
+	}
+	return err
+}
+
+// flushNonce writes a pending nonce that no change of the request took,
+// before the request is answered: an answer never goes out before its
+// nonce is on disk.
+func (c *reqCtx) flushNonce() *apiError {
+	pn := c.nonce
+	if pn == nil {
+		return nil
+	}
+	c.nonce = nil
+	err := c.s.db.update(func(tx storeTx) error { return takeNonce(tx, pn) })
+	var ae *apiError
+	switch {
+	case err == nil, errors.Is(err, errSessionGone):
+		// Gone: the request ended its own session (logout), whose nonces
+		// can no longer be replayed.
+		return nil
+	case errors.Is(err, errNonceUsed):
+		return popFailure.withLog("nonce %d was already used or is below one that was", pn.n)
+	case errors.As(storeErr(err), &ae):
+		return ae
+	}
+	c.s.log.LogAttrs(c.r.Context(), slog.LevelError, "storing a nonce", slog.String("error", err.Error()))
+	return crestErr(http.StatusInternalServerError, "Internal Server Error")
 }
 
 func (s *Server) endSession(tok string) (bool, error) {

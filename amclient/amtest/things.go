@@ -101,13 +101,13 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	if !constantTimeEqual(csrf, tok) {
 		return nil, popFailure.withLog("csrf is not the session's token")
 	}
-	ok, err := c.s.acceptNonce(tok, n)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	if n <= x.LastNonce {
 		return nil, popFailure.withLog("nonce %d was already used or is below one that was", n)
 	}
+	// Checked, not yet written: the nonce goes into the transaction of the
+	// request's first change, or alone before the answer (see
+	// reqCtx.nonce), and is checked again there.
+	c.nonce = &pendingNonce{tok: tok, n: n}
 	return jws.payload, nil
 }
 
