@@ -71,7 +71,9 @@ func FuzzCSRF(f *testing.F) {
 		// alphabet (internal/jws refuses anything else in a compact JWS).
 		trimmed := strings.TrimSpace(string(body))
 		compact := strings.Count(trimmed, ".") == 2 &&
-			!strings.ContainsFunc(trimmed, func(r rune) bool { return !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", r) })
+			!strings.ContainsFunc(trimmed, func(r rune) bool {
+				return !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", r)
+			})
 		if errors.Is(err, coapx.ErrNotJWS) != !compact {
 			t.Fatalf("ErrNotJWS is %v for %q", errors.Is(err, coapx.ErrNotJWS), body)
 		}
