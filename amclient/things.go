@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 
@@ -42,7 +41,7 @@ func (t *TokenResponse) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = TokenResponse(v.plain)
-	n, err := seconds(v.ExpiresIn)
+	n, err := callback.Seconds(v.ExpiresIn)
 	if err != nil {
 		return fmt.Errorf("expires_in: %w", err)
 	}
@@ -82,37 +81,13 @@ func (d *DeviceAuthorization) UnmarshalJSON(b []byte) error {
 	}
 	*d = DeviceAuthorization(v.plain)
 	var err error
-	if d.ExpiresIn, err = seconds(v.ExpiresIn); err != nil {
+	if d.ExpiresIn, err = callback.Seconds(v.ExpiresIn); err != nil {
 		return fmt.Errorf("expires_in: %w", err)
 	}
-	if d.Interval, err = seconds(v.Interval); err != nil {
+	if d.Interval, err = callback.Seconds(v.Interval); err != nil {
 		return fmt.Errorf("interval: %w", err)
 	}
 	return nil
-}
-
-// seconds reads a JSON number of seconds: an integer as it is, any other
-// number truncated toward zero, and saturated beyond int64's range (the
-// float conversion would give an arbitrary value: on amd64, 1e30 became
-// -9223372036854775808).
-func seconds(n json.Number) (int64, error) {
-	if n == "" {
-		return 0, nil
-	}
-	if i, err := n.Int64(); err == nil {
-		return i, nil
-	}
-	f, err := n.Float64()
-	if err != nil && !math.IsInf(f, 0) {
-		return 0, err
-	}
-	switch {
-	case f >= math.MaxInt64:
-		return math.MaxInt64, nil
-	case f <= math.MinInt64:
-		return math.MinInt64, nil
-	}
-	return int64(f), nil
 }
 
 // thingsURL is the URL of a things endpoint action, built as the iot-edge

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"time"
 
@@ -38,25 +37,13 @@ func decodeToken(b []byte) (*AccessToken, error) {
 		return nil, fmt.Errorf("thing: AM's token response is not one: %s", short(b))
 	}
 	return &AccessToken{AccessToken: v.AccessToken, RefreshToken: v.RefreshToken, TokenType: v.TokenType,
-		Scope: strings.Fields(v.Scope), ExpiresIn: seconds(v.ExpiresIn), Raw: b}, nil
+		Scope: strings.Fields(v.Scope), ExpiresIn: saturated(v.ExpiresIn), Raw: b}, nil
 }
 
-// seconds reads a JSON number of seconds: an integer as it is, any other
-// number truncated toward zero, and saturated beyond int64's range (the
-// float conversion would give an arbitrary value: on amd64, 1e30 and even
-// 9223372036854775807 became -9223372036854775808).
-func seconds(n json.Number) int64 {
-	if i, err := n.Int64(); err == nil {
-		return i
-	}
-	f, _ := n.Float64() // ±Inf when out of float64's range
-	switch {
-	case f >= math.MaxInt64:
-		return math.MaxInt64
-	case f <= math.MinInt64:
-		return math.MinInt64
-	}
-	return int64(f)
+// saturated is callback.Seconds, 0 for what is not a number.
+func saturated(n json.Number) int64 {
+	s, _ := callback.Seconds(n)
+	return s
 }
 
 func short(b []byte) string {

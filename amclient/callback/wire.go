@@ -1,6 +1,10 @@
 package callback
 
-import "strings"
+import (
+	"encoding/json"
+	"math"
+	"strings"
+)
 
 // Step is one message of an authentication exchange: what a thing sends
 // ({} to start, then the previous answer with its callbacks answered) and
@@ -102,4 +106,28 @@ type Request struct {
 	Signed bool
 	// Fields are the attribute names of an OpAttributes request.
 	Fields []string
+}
+
+// Seconds reads a JSON number of seconds: an integer as it is, any other
+// number truncated toward zero, and saturated beyond int64's range (the
+// float conversion would give an arbitrary value: on amd64, 1e30 became
+// -9223372036854775808). AM's expires_in and interval are read with it.
+func Seconds(n json.Number) (int64, error) {
+	if n == "" {
+		return 0, nil
+	}
+	if i, err := n.Int64(); err == nil {
+		return i, nil
+	}
+	f, err := n.Float64()
+	if err != nil && !math.IsInf(f, 0) {
+		return 0, err
+	}
+	switch {
+	case f >= math.MaxInt64:
+		return math.MaxInt64, nil
+	case f <= math.MinInt64:
+		return math.MinInt64, nil
+	}
+	return int64(f), nil
 }
