@@ -7,7 +7,7 @@ import (
 )
 
 // TestImports checks the package layout rule: amclient imports
-// amclient/callback, go-jose and the standard library only.
+// callback, go-jose and the standard library only.
 func TestImports(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -20,7 +20,7 @@ func TestImports(t *testing.T) {
 		path, std, _ := strings.Cut(line, " ")
 		switch {
 		case std == "true", path == "github.com/thingway/thingway/amclient",
-			path == "github.com/thingway/thingway/amclient/callback",
+			path == "github.com/thingway/thingway/callback",
 			strings.HasPrefix(path, "github.com/go-jose/go-jose/v4"):
 		default:
 			t.Errorf("amclient depends on %s", path)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // readKey reads a PKCS#8 PEM private key.

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // TokenResponse is an OAuth 2.0 token response (RFC 6749 §5.1).

@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // recorded is one request as the fake AM saw it.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/internal/jws"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/plgd-dev/go-coap/v3/message/codes"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 )
 

@@ -28,7 +28,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/udp/client"
 
 	"github.com/thingway/thingway/amclient"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/examplepki"

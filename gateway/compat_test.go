@@ -16,7 +16,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 
 	"github.com/thingway/thingway/amclient"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 )

@@ -29,7 +29,7 @@ import (
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 )
 

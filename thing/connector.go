@@ -3,7 +3,7 @@ package thing
 import (
 	"context"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // Connector carries a thing's requests to AM. An *amclient.Client is a

@@ -28,7 +28,7 @@
 // statement alone registers a thing AM names; it reads its ID with
 // [Thing.Attributes] and then authenticates with a client assertion
 // (Audience set to AM's token endpoint). Name and password callbacks are
-// answered by handlers from amclient/callback in [Config.Handlers].
+// answered by handlers from package callback in [Config.Handlers].
 //
 // # Requests
 //

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/introspect"
 )
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/proctest"

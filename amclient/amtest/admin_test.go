@@ -17,7 +17,7 @@ import (
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 	thingsdk "github.com/thingway/thingway/thing"

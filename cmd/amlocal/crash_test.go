@@ -17,7 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/proctest"
 )
 

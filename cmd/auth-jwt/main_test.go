@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/jwttool/jwstest"
 	"github.com/thingway/thingway/internal/pemkey"

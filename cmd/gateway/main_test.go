@@ -29,7 +29,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/internal/pemkey"
 	"github.com/thingway/thingway/internal/proctest"

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // runCmd runs the command with args and returns its exit status and output.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/jwttool"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/jwttool"
 	"github.com/thingway/thingway/internal/jwttool/jwstest"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/examples/internal/secrets"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/pemkey"

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/thingway/thingway/amclient/callback"
+	"github.com/thingway/thingway/callback"
 )
 
 // FuzzHandle answers arbitrary callbacks with every handler.

@@ -12,7 +12,7 @@ func TestImports(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
 	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "github.com/thingway/thingway/amclient/callback").Output()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", "github.com/thingway/thingway/callback").Output()
 	if err != nil {
 		t.Skipf("go list: %v", err)
 	}
@@ -21,7 +21,7 @@ func TestImports(t *testing.T) {
 		switch {
 		case path == "net/http":
 			t.Errorf("callback depends on net/http")
-		case std == "true", path == "github.com/thingway/thingway/amclient/callback",
+		case std == "true", path == "github.com/thingway/thingway/callback",
 			strings.HasPrefix(path, "github.com/go-jose/go-jose/v4"):
 		default:
 			t.Errorf("callback depends on %s", path)

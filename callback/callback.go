@@ -5,8 +5,13 @@
 // their key (JWT proof of possession, RFC 7800, and client assertions,
 // RFC 7523).
 //
-// The package does no I/O and does not import net/http, so the thing SDK,
-// the gateway and the AM client can share it.
+// It is the AM wire vocabulary that the thing SDK, coapx, the gateway and
+// the AM client share: besides the callbacks, the authentication [Step],
+// the URLs of [AMInfo], the things-endpoint [Request] and its Op names. It
+// lives at the top of the module, not under amclient, because things that
+// talk only CoAP depend on it and not on the HTTP client. The package does
+// no I/O and imports only the standard library and go-jose: not net/http,
+// nor any other package of this module (docs/layout.md).
 //
 // # Callbacks and handlers
 //
