@@ -2,6 +2,7 @@ package amtest_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -58,54 +59,63 @@ func BenchmarkAccessToken(b *testing.B) {
 }
 
 // BenchmarkAccessTokenParallel measures signed get_access_token requests
-// from 4 things at once, each on its own restricted session, in memory and
-// with a data directory (every nonce and token committed before the
-// answer, commits grouped).
+// from 4 and from 16 things at once, each on its own restricted session, in
+// memory and with a data directory (every nonce and token committed before
+// the answer, commits grouped). A thing's signed requests are serial, so
+// the number of things is the number of requests in flight.
 func BenchmarkAccessTokenParallel(b *testing.B) {
-	for _, data := range []bool{false, true} {
-		b.Run(map[bool]string{false: "memory", true: "data"}[data], func(b *testing.B) {
-			srv, c := startServer(b, func(s *amtest.Server) {
-				if data {
-					s.DataDir = b.TempDir()
-				}
-			})
-			admin := c.adminLogin()
-			const workers = 4
-			type worker struct {
-				th  *thing
-				tok string
-			}
-			ws := make(chan worker, workers)
-			for i := range workers {
-				th := newThing(b, fmt.Sprintf("bench-thing-%d", i))
-				c.register(admin, th, "/realms/root")
-				tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
-				if tok == "" {
-					b.Fatalf("auth: %d %s", r.status, r.body)
-				}
-				ws <- worker{th, tok}
-			}
-			u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
-			b.SetParallelism(2) // 2 × GOMAXPROCS goroutines: 4 on this 2-core machine
-			b.ResetTimer()
-			var running atomic.Int32
-			b.RunParallel(func(pb *testing.PB) {
-				if running.Add(1) > workers {
-					b.Error("more goroutines than things")
-					return
-				}
-				w := <-ws
-				var nonce int64
-				for pb.Next() {
-					r := c.signedRequest(w.th, "POST", u, thingsAPI, w.tok, nonce, map[string]any{"scope": []string{"publish"}})
-					if r.status != 200 {
-						b.Errorf("token: %d %s", r.status, r.body)
-						return
-					}
-					nonce++
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-		})
+	for _, workers := range []int{4, 16} {
+		for _, data := range []bool{false, true} {
+			name := fmt.Sprintf("things=%d/%s", workers, map[bool]string{false: "memory", true: "data"}[data])
+			b.Run(name, func(b *testing.B) { benchParallelTokens(b, workers, data) })
+		}
 	}
+}
+
+func benchParallelTokens(b *testing.B, workers int, data bool) {
+	srv, c := startServer(b, func(s *amtest.Server) {
+		if data {
+			s.DataDir = b.TempDir()
+		}
+	})
+	admin := c.adminLogin()
+	type worker struct {
+		th  *thing
+		tok string
+	}
+	ws := make(chan worker, workers)
+	for i := range workers {
+		th := newThing(b, fmt.Sprintf("bench-thing-%d", i))
+		c.register(admin, th, "/realms/root")
+		tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
+		if tok == "" {
+			b.Fatalf("auth: %d %s", r.status, r.body)
+		}
+		ws <- worker{th, tok}
+	}
+	u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
+	procs := runtime.GOMAXPROCS(0)
+	if workers%procs != 0 {
+		b.Skipf("%d things do not divide among %d procs", workers, procs)
+	}
+	b.SetParallelism(workers / procs) // one goroutine per thing
+	b.ResetTimer()
+	var running atomic.Int32
+	b.RunParallel(func(pb *testing.PB) {
+		if running.Add(1) > int32(workers) {
+			b.Error("more goroutines than things")
+			return
+		}
+		w := <-ws
+		var nonce int64
+		for pb.Next() {
+			r := c.signedRequest(w.th, "POST", u, thingsAPI, w.tok, nonce, map[string]any{"scope": []string{"publish"}})
+			if r.status != 200 {
+				b.Errorf("token: %d %s", r.status, r.body)
+				return
+			}
+			nonce++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

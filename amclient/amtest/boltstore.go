@@ -21,7 +21,7 @@ const dbFile = "state.db"
 // Buckets of the database: one per record kind, plus the expiry index
 // and the store's own metadata.
 var (
-	storeKinds   = []string{kindIdentity, kindIdentityOrder, kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion, kindKeys, kindConfig}
+	storeKinds   = []string{kindIdentity, kindIdentityOrder, kindSession, kindNonce, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion, kindKeys, kindConfig}
 	expiryBucket = []byte("expiry")
 	metaBucket   = []byte("meta")
 )
@@ -69,6 +69,50 @@ type boltStore struct {
 	// transaction as a failed write to the file would (see ForTest).
 	failCommit func() error
 	failing    bool // the last commit failed; logged once until one succeeds
+
+	sessions decodeCache
+}
+
+// decodeCache keeps decoded sessions beside the bytes they were decoded
+// from. Decoding a session costs a check that its confirmation key is a
+// point on the curve, and every request with a session token reads its
+// session. A session is
+// served from the cache only while its stored bytes are the bytes it was
+// decoded from, so the cache never answers with what the database no
+// longer holds; it holds at most decodeCacheMax sessions.
+type decodeCache struct {
+	mu sync.Mutex
+	m  map[string]cachedValue
+}
+
+type cachedValue struct {
+	raw []byte
+	v   any
+}
+
+const decodeCacheMax = 8192
+
+func (c *decodeCache) get(key string, raw []byte, dst any) bool {
+	c.mu.Lock()
+	cv, ok := c.m[key]
+	c.mu.Unlock()
+	return ok && bytes.Equal(cv.raw, raw) && assign(dst, cv.v) == nil
+}
+
+func (c *decodeCache) put(key string, raw []byte, v any) {
+	cv := cachedValue{raw: bytes.Clone(raw), v: copyValue(v)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedValue{}
+	}
+	if len(c.m) >= decodeCacheMax {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = cv
 }
 
 type writeReq struct {
@@ -115,7 +159,7 @@ func openBoltStore(dir string, now func() time.Time, log *slog.Logger) (*boltSto
 }
 
 func (b *boltStore) view(f func(tx storeTx) error) error {
-	return b.db.View(func(tx *bolt.Tx) error { return f(&boltTx{tx: tx}) })
+	return b.db.View(func(tx *bolt.Tx) error { return f(&boltTx{tx: tx, cache: &b.sessions}) })
 }
 
 func (b *boltStore) update(f func(tx storeTx) error) error {
@@ -160,7 +204,7 @@ func (b *boltStore) commit(batch []*writeReq) {
 	results := make([]error, len(batch))
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		for i, r := range batch {
-			w := &boltTx{tx: tx, writable: true}
+			w := &boltTx{tx: tx, writable: true, cache: &b.sessions}
 			if err := r.f(w); err != nil {
 				if w.dirty {
 					return errSolo
@@ -174,7 +218,7 @@ func (b *boltStore) commit(batch []*writeReq) {
 		for _, r := range batch {
 			var ferr error
 			err := b.db.Update(func(tx *bolt.Tx) error {
-				ferr = r.f(&boltTx{tx: tx, writable: true})
+				ferr = r.f(&boltTx{tx: tx, writable: true, cache: &b.sessions})
 				if ferr != nil {
 					return ferr
 				}
@@ -335,7 +379,8 @@ func encodeExpiry(t time.Time) []byte {
 type boltTx struct {
 	tx       *bolt.Tx
 	writable bool
-	dirty    bool // a write was made
+	dirty    bool         // a write was made
+	cache    *decodeCache // decoded sessions, or nil
 }
 
 func (t *boltTx) bucket(kind string) (*bolt.Bucket, error) {
@@ -358,13 +403,23 @@ func (t *boltTx) get(kind, key string, v any) (bool, error) {
 	if len(raw) < 8 {
 		return false, fmt.Errorf("record %s %q is malformed", kind, key)
 	}
+	cached := kind == kindSession && t.cache != nil
+	if cached && t.cache.get(key, raw, v) {
+		return true, nil
+	}
 	if err := json.Unmarshal(raw[8:], v); err != nil {
 		return false, fmt.Errorf("record %s %q: %w", kind, key, err)
+	}
+	if cached {
+		t.cache.put(key, raw, v)
 	}
 	return true, nil
 }
 
 func (t *boltTx) put(kind, key string, v any, expires time.Time) error {
+	if e, ok := v.(*encoded); ok {
+		return t.putRaw(kind, key, e.raw, expires)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -404,6 +459,14 @@ func (t *boltTx) unindex(bk *bolt.Bucket, kind, key string, keep []byte) error {
 		return nil
 	}
 	return t.tx.Bucket(expiryBucket).Delete(expiryIndexKey(old[:8], kind, key))
+}
+
+func (t *boltTx) has(kind, key string) (bool, error) {
+	bk, err := t.bucket(kind)
+	if err != nil {
+		return false, err
+	}
+	return bk.Get([]byte(key)) != nil, nil
 }
 
 func (t *boltTx) del(kind, key string) error {

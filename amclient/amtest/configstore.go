@@ -146,6 +146,11 @@ func (s *Server) purgeRealm(realm string) error {
 		}); err != nil {
 			return err
 		}
+		for _, r := range gone {
+			if r.kind == kindSession {
+				gone = append(gone, rec{kindNonce, r.key})
+			}
+		}
 		if err := tx.scan(kindGrant, "", "", func(key string, decode func(any) error) (bool, error) {
 			var g grant
 			if err := decode(&g); err != nil {

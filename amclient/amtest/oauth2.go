@@ -119,14 +119,24 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 		}
 		resp["refresh_token"] = refresh
 	}
-	err := c.update(func(tx storeTx) error {
+	encGrant, err := encode(g)
+	if err != nil {
+		return nil, err
+	}
+	encToks := make([]*encoded, len(toks))
+	for i, r := range toks {
+		if encToks[i], err = encode(r.t); err != nil {
+			return nil, err
+		}
+	}
+	err = c.update(func(tx storeTx) error {
 		if saveGrant {
-			if err := tx.put(kindGrant, g.ID, g, g.Expires); err != nil {
+			if err := tx.put(kindGrant, g.ID, encGrant, g.Expires); err != nil {
 				return err
 			}
 		}
-		for _, r := range toks {
-			if err := tx.put(kindToken, r.h, r.t, r.t.Expires); err != nil {
+		for i, r := range toks {
+			if err := tx.put(kindToken, r.h, encToks[i], r.t.Expires); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package amtest
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"sort"
@@ -39,6 +40,8 @@ type storeTx interface {
 	// get decodes the record into v (a pointer) and reports whether it
 	// exists.
 	get(kind, key string, v any) (bool, error)
+	// has reports whether the record exists, without decoding it.
+	has(kind, key string) (bool, error)
 	// put writes v. A record with a non-zero expires is deleted once
 	// expires has passed, while the server runs.
 	put(kind, key string, v any, expires time.Time) error
@@ -48,6 +51,22 @@ type storeTx interface {
 	scan(kind, prefix, after string, f func(key string, decode func(v any) error) (bool, error)) error
 	// count returns the number of records of kind.
 	count(kind string) (int, error)
+}
+
+// encoded is a value to put with its JSON made beforehand, outside the
+// transaction: writes run one after another in the committer, so the work
+// done there is what every writer waits for.
+type encoded struct {
+	v   any
+	raw []byte
+}
+
+func encode(v any) (*encoded, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &encoded{v: v, raw: raw}, nil
 }
 
 // errStoreClosed answers writes after Close.
@@ -184,8 +203,16 @@ func (t *memTx) put(kind, key string, v any, expires time.Time) error {
 	if t.pending == nil {
 		return errors.New("amtest: write in a read transaction")
 	}
+	if e, ok := v.(*encoded); ok {
+		v = e.v
+	}
 	t.pending[memKey{kind, key}] = &memRecord{v: copyValue(v), expires: expires}
 	return nil
+}
+
+func (t *memTx) has(kind, key string) (bool, error) {
+	_, ok := t.lookup(kind, key)
+	return ok, nil
 }
 
 func (t *memTx) del(kind, key string) error {

@@ -294,3 +294,66 @@ func TestIdentityPaging(t *testing.T) {
 		})
 	}
 }
+
+// A signed request's nonce is a record of its own beside its session. A
+// session written before nonces had records keeps its nonce in the
+// session: replays below it are still refused, and ending the session
+// deletes the nonce with it.
+func TestNonceRecord(t *testing.T) {
+	for _, dataDir := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "data"}[dataDir], func(t *testing.T) {
+			s := &Server{}
+			if dataDir {
+				s.DataDir = t.TempDir()
+			}
+			if err := s.Init(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			now := time.Now()
+			tok, err := s.newSession(&session{UID: "thing", Realm: "/", Restricted: true}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The session as an older version stored it: its nonce inside.
+			h := hashToken(tok)
+			var x session
+			if !s.get(kindSession, h, &x) {
+				t.Fatal("no session")
+			}
+			x.LastNonce = 5
+			if err := s.put(kindSession, h, &x); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 5 {
+				t.Fatalf("live session nonce = %v %v, want 5", got, ok)
+			}
+			for n, want := range map[int64]bool{4: false, 5: false} {
+				if ok, err := s.acceptNonce(tok, n); ok != want || err != nil {
+					t.Errorf("nonce %d: %v %v, want %v", n, ok, err, want)
+				}
+			}
+			if ok, err := s.acceptNonce(tok, 6); !ok || err != nil {
+				t.Fatalf("nonce 6: %v %v", ok, err)
+			}
+			if n := s.countRecords(kindNonce); n != 1 {
+				t.Fatalf("nonce records = %d, want 1", n)
+			}
+			if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 6 {
+				t.Fatalf("live session nonce = %v %v, want 6", got, ok)
+			}
+			if ok, _ := s.acceptNonce(tok, 6); ok {
+				t.Error("nonce 6 accepted twice")
+			}
+			if ended, err := s.endSession(tok); !ended || err != nil {
+				t.Fatalf("end session: %v %v", ended, err)
+			}
+			if n := s.countRecords(kindNonce); n != 0 {
+				t.Errorf("nonce records after logout = %d, want 0", n)
+			}
+			if ok, _ := s.acceptNonce(tok, 7); ok {
+				t.Error("nonce accepted for an ended session")
+			}
+		})
+	}
+}
