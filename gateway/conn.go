@@ -34,17 +34,21 @@ func (l *sessionListener) AcceptWithContext(ctx context.Context) (net.Conn, erro
 		if err != nil || c == nil {
 			return c, err
 		}
-		if _, ok := c.(*dtlsConn); !ok { // a DTLSListener admits its own
+		d, ok := c.(*dtlsConn)
+		if !ok { // a DTLSListener admits its own
 			if reason := l.s.admission(false, l.s.pending.Load()); reason != "" {
 				l.s.refuseHandshake(c.RemoteAddr().String(), reason)
 				_ = c.Close()
 				continue
 			}
 		}
-		l.s.pending.Add(1)
 		sc := &sessionConn{Conn: c, s: l.s}
-		if d, ok := c.(*dtlsConn); ok {
+		if ok {
 			d.establish = sc.establish
+			sc.resumed = d.resumed
+		}
+		if sc.resumed == "" { // a resumed session has its parked one's slot
+			l.s.pending.Add(1)
 		}
 		return sc, nil
 	}
@@ -118,6 +122,12 @@ type sessionConn struct {
 	mu    sync.Mutex // serialises state changes
 	state atomic.Int32
 	gone  atomic.Bool // replaced by a new handshake from its address
+	// resumed is where a resumed session was parked; it holds the parked
+	// session's slot from the start.
+	resumed string
+	// handoff: the session was parked, and its slot passed to the parked
+	// session.
+	handoff atomic.Bool
 }
 
 // HandshakeContext runs the DTLS handshake; go-coap calls it before
@@ -152,6 +162,11 @@ func (c *sessionConn) establish(peer string) error {
 	case sessionEnded:
 		return net.ErrClosed
 	}
+	if c.resumed != "" {
+		c.state.Store(sessionEstablished)
+		s.Metrics.resumption(c.resumed)
+		return nil
+	}
 	s.pending.Add(-1)
 	reason := ""
 	if s.draining.Load() {
@@ -176,9 +191,15 @@ func (c *sessionConn) release() {
 	defer c.mu.Unlock()
 	switch c.state.Swap(sessionEnded) {
 	case sessionPending:
-		c.s.pending.Add(-1)
+		if c.resumed == "" {
+			c.s.pending.Add(-1)
+		} else {
+			c.s.sessions.Add(-1) // the parked session's slot
+		}
 	case sessionEstablished:
-		c.s.sessions.Add(-1)
+		if !c.handoff.Load() {
+			c.s.sessions.Add(-1)
+		}
 	}
 }
 
@@ -285,6 +306,7 @@ type connState struct {
 	formats map[string]rememberedFormat
 	auth    authBucket   // MaxAuthPerMinute allowance
 	flows   *digestCache // the session's authentication flows; nil until its first
+	kept    atomic.Bool  // the session is parked: its state outlives its connection
 }
 
 // connStateOf is the state of the session a request came on; a fresh
@@ -313,15 +335,19 @@ type rememberedFormat struct {
 
 func (s *Server) onNewConn(cc *udpclient.Conn) {
 	st := &connState{formats: map[string]rememberedFormat{}}
+	if _, d := dtlsConnOf(cc); d != nil {
+		if d.restored != nil { // a resumed session goes on with its state
+			st = d.restored
+			st.kept.Store(false)
+		}
+		d.peer.conn.Store(st)
+	}
 	cc.SetContextValue(connStateKey{}, st)
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session opened", slog.String("peer", cc.RemoteAddr().String()),
 		slog.Int64("sessions", s.sessions.Load()), slog.Int64("pending_handshakes", s.pending.Load()))
 	cc.AddOnClose(func() {
-		st.mu.Lock()
-		flows := st.flows
-		st.mu.Unlock()
-		if flows != nil { // the session's flows end with it
-			flows.clear()
+		if !st.kept.Load() { // the session's flows end with it
+			st.end()
 		}
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session closed", slog.String("peer", cc.RemoteAddr().String()))
 	})

@@ -25,6 +25,7 @@ func TestDashboardUsesOnlyOurMetrics(t *testing.T) {
 	m.amDuration.WithLabelValues("things").Observe(0.01)
 	m.selfAuthentication(nil)
 	m.refusal(refusalRate)
+	m.resumption(resumedIdle)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

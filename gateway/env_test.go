@@ -301,12 +301,18 @@ func (e *env) gateway(configure ...func(*gateway.Server)) *gw {
 
 func startGateway(t *testing.T, s *gateway.Server, logs *logSink) *gw {
 	t.Helper()
+	return startGatewayAt(t, s, logs, "127.0.0.1:0")
+}
+
+// startGatewayAt is startGateway listening on address.
+func startGatewayAt(t *testing.T, s *gateway.Server, logs *logSink, address string) *gw {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := s.Authenticate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.Listen("udp4", "127.0.0.1:0")
+	l, err := s.Listen("udp4", address)
 	if err != nil {
 		t.Fatal(err)
 	}

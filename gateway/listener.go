@@ -58,10 +58,13 @@ const (
 // closed and its slot freed (RFC 6347 §4.2.8). Until then the old session
 // keeps working, so a forged ClientHello cannot end it.
 type DTLSListener struct {
-	s      *Server
-	udp    *net.UDPConn
-	opts   []piondtls.ServerOption
-	accept chan *peerConn
+	s          *Server
+	udp        *net.UDPConn
+	opts       []piondtls.ServerOption
+	resumeOpts []piondtls.Option
+	accept     chan *peerConn
+	resumes    atomic.Int64 // sessions resumed so far
+	handshakes atomic.Int64 // handshakes started so far
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -81,28 +84,57 @@ type DTLSListener struct {
 	// cookie of a HelloVerifyRequest), oldest first.
 	handshaking int
 	unverified  list.List
+	// saving: Shutdown is saving the sessions to the session file; their
+	// datagrams are dropped.
+	saving bool
 }
 
 // newDTLSListener serves DTLS sessions with opts on udp.
 func newDTLSListener(s *Server, udp *net.UDPConn, opts []piondtls.ServerOption) *DTLSListener {
 	l := &DTLSListener{
-		s:        s,
-		udp:      udp,
-		opts:     opts,
-		accept:   make(chan *peerConn, acceptBacklog),
-		done:     make(chan struct{}),
-		readDone: make(chan struct{}),
-		peers:    map[netip.AddrPort]*peerConn{},
-		cids:     map[string]*peerConn{},
+		s:          s,
+		udp:        udp,
+		opts:       opts,
+		resumeOpts: resumeOptions(opts),
+		accept:     make(chan *peerConn, acceptBacklog),
+		done:       make(chan struct{}),
+		readDone:   make(chan struct{}),
+		peers:      map[netip.AddrPort]*peerConn{},
+		cids:       map[string]*peerConn{},
 	}
+	s.runExpiry(l.expireParked)
 	go l.read()
 	return l
 }
 
-// AcceptWithContext returns the next DTLS session, before its handshake.
+// AcceptWithContext returns the next DTLS session, before its handshake,
+// or a parked session being resumed.
 func (l *DTLSListener) AcceptWithContext(ctx context.Context) (net.Conn, error) {
+	for {
+		c, err := l.accept1(ctx)
+		if c != nil || err != nil {
+			return c, err
+		}
+	}
+}
+
+// accept1 is one round of AcceptWithContext; nil, nil when a parked
+// session could not be resumed.
+func (l *DTLSListener) accept1(ctx context.Context) (net.Conn, error) {
 	select {
 	case p := <-l.accept:
+		l.mu.Lock()
+		ps := p.resume
+		p.resume = nil
+		l.mu.Unlock()
+		if ps != nil {
+			d, err := l.resumeConn(p, ps)
+			if err != nil {
+				l.resumeFailed(p, ps, err)
+				return nil, nil
+			}
+			return d, nil
+		}
 		d := &dtlsConn{peer: p}
 		opts := append(l.opts[:len(l.opts):len(l.opts)], piondtls.WithVerifyConnection(d.verify))
 		c, err := piondtls.ServerWithOptions(p, p.raddr, opts...)
@@ -111,6 +143,7 @@ func (l *DTLSListener) AcceptWithContext(ctx context.Context) (net.Conn, error) 
 			return nil, fmt.Errorf("gateway: DTLS session: %w", err)
 		}
 		d.Conn = c
+		p.dtls.Store(c)
 		return d, nil
 	case <-l.done:
 		return nil, coapnet.ErrListenerIsClosed
@@ -137,6 +170,9 @@ func (l *DTLSListener) Close() error {
 			default:
 				break drain
 			}
+		}
+		for _, p := range l.peers {
+			l.dropParkedLocked(p)
 		}
 		l.closeUDPLocked()
 		l.mu.Unlock()
@@ -197,8 +233,14 @@ func (l *DTLSListener) dispatch(from netip.AddrPort, b []byte) {
 // route finds the session of a datagram; with l.mu held. It returns the
 // reason when a new handshake is refused.
 func (l *DTLSListener) route(from netip.AddrPort, b []byte) (*peerConn, string) {
+	if l.saving {
+		return nil, ""
+	}
 	if cid, ok := recordConnectionID(b); ok {
 		if p := l.cids[string(cid)]; p != nil {
+			if p.parked != nil && !l.resumeLocked(p) {
+				return nil, ""
+			}
 			return p, ""
 		}
 	}
@@ -221,6 +263,13 @@ func (l *DTLSListener) route(from netip.AddrPort, b []byte) (*peerConn, string) 
 			n.prev, p.next = p, n
 		}
 		return n, ""
+	case p.parked != nil:
+		// A record of a parked session (an epoch 0 one, not a
+		// ClientHello, cannot be one of it).
+		if isEpoch0(b) || !l.resumeLocked(p) {
+			return nil, ""
+		}
+		return p, ""
 	default:
 		return p, ""
 	}
@@ -315,8 +364,10 @@ func (l *DTLSListener) newPeer(from netip.AddrPort) *peerConn {
 		rd:     makeDeadline(),
 	}
 	p.inspect.Store(true)
+	p.touch()
 	select {
 	case l.accept <- p:
+		l.handshakes.Add(1)
 		l.open++
 		l.handshaking++
 		p.handshaking = true
@@ -352,17 +403,23 @@ func (l *DTLSListener) outgoing(p *peerConn, b []byte) {
 		l.cids[cid] = p
 	}
 	old := p.prev
+	parked := false
 	if old != nil {
 		old.next, p.prev = nil, nil
 		if l.peers[p.addr] == old {
 			l.peers[p.addr] = p
 		}
+		if parked = old.parked != nil; parked {
+			l.dropParkedLocked(old)
+		}
 	}
 	l.mu.Unlock()
 	if old != nil {
 		l.s.log.LogAttrs(context.Background(), slog.LevelInfo, "DTLS session replaced by a new handshake from its address",
-			slog.String("peer", p.addr.String()))
-		old.replace()
+			slog.String("peer", p.addr.String()), slog.Bool("parked", parked))
+		if !parked {
+			old.replace()
+		}
 	}
 }
 
@@ -449,6 +506,10 @@ type peerConn struct {
 	replaced    atomic.Bool
 	onReplace   atomic.Pointer[func()]
 	moved       atomic.Bool
+	frozen      atomic.Bool  // writes are dropped: the session's state is being taken
+	lastActive  atomic.Int64 // a datagram was last read, on the server's clock (Unix ns)
+	dtls        atomic.Pointer[piondtls.Conn]
+	conn        atomic.Pointer[connState] // the gateway's state of the session
 
 	// Guarded by l.mu.
 	handshaking bool          // counted in l.handshaking
@@ -456,6 +517,10 @@ type peerConn struct {
 	cid         string
 	prev        *peerConn // the established session this handshake replaces
 	next        *peerConn // the new handshake from this session's address
+	// A parked session has no packet flow (in, closed and raddr are nil)
+	// until it is resumed; resume is what Accept resumes it from.
+	parked *parkedState
+	resume *parkedState
 }
 
 type datagram struct {
@@ -482,6 +547,7 @@ func (p *peerConn) isClosed() bool {
 func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case d := <-p.in:
+		p.touch()
 		var from net.Addr = p.raddr
 		if d.from != p.addr {
 			from = net.UDPAddrFromAddrPort(d.from)
@@ -497,6 +563,9 @@ func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (p *peerConn) WriteTo(b []byte, to net.Addr) (int, error) {
 	if p.isClosed() {
 		return 0, net.ErrClosed
+	}
+	if p.frozen.Load() {
+		return len(b), nil // the record's sequence number is in the taken state
 	}
 	if p.inspect.Load() {
 		p.l.outgoing(p, b)
@@ -578,6 +647,19 @@ type dtlsConn struct {
 	// and a thing whose handshake succeeded is counted.
 	establish func(peer string) error
 	refused   atomic.Bool // establish refused the session
+	// A resumed session's: where it was parked (resumedIdle or
+	// resumedFile), the gateway's state of it, and its remote address.
+	resumed  string
+	restored *connState
+	addr     net.Addr
+}
+
+// RemoteAddr is the peer's address; a resumed session's is marked so.
+func (c *dtlsConn) RemoteAddr() net.Addr {
+	if c.addr != nil {
+		return c.addr
+	}
+	return c.Conn.RemoteAddr()
 }
 
 // verify is pion's VerifyConnection callback.

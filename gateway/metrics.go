@@ -17,7 +17,10 @@ import (
 // [Metrics.AMTransport] for the AM call metrics.
 //
 //	thingway_gateway_dtls_handshakes_total{result}       ok, failed, refused
-//	thingway_gateway_sessions                            DTLS sessions open
+//	thingway_gateway_sessions                            DTLS sessions open, parked ones included
+//	thingway_gateway_parked_sessions                     DTLS sessions parked (Server.ParkAfter)
+//	thingway_gateway_dtls_parks_total                    sessions parked
+//	thingway_gateway_dtls_resumptions_total{from}        parked sessions resumed: idle, file (Server.SessionFile)
 //	thingway_gateway_pending_handshakes                  handshakes under way
 //	thingway_gateway_coap_requests_total{path,code}      requests answered
 //	thingway_gateway_am_calls_total{endpoint,outcome}    ok, refused (4xx), error (5xx), unreachable
@@ -38,6 +41,8 @@ type Metrics struct {
 	amReachable prometheus.Gauge
 	selfAuth    *prometheus.CounterVec
 	refusals    *prometheus.CounterVec
+	parks       prometheus.Counter
+	resumptions *prometheus.CounterVec
 
 	attachOnce sync.Once
 }
@@ -67,8 +72,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"The gateway's own authentications with AM (start and renewals), by result: ok or failed.")), []string{"result"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts(opts("refusals_total",
 			"Requests and handshakes the gateway refused itself, by reason.")), []string{"reason"}),
+		parks: prometheus.NewCounter(prometheus.CounterOpts(opts("dtls_parks_total",
+			"DTLS sessions parked after ParkAfter idle."))),
+		resumptions: prometheus.NewCounterVec(prometheus.CounterOpts(opts("dtls_resumptions_total",
+			"Parked DTLS sessions resumed without a handshake, by where they were parked: idle or file (the session file).")), []string{"from"}),
 	}
-	reg.MustRegister(m.handshakes, m.requests, m.amCalls, m.amDuration, m.amReachable, m.selfAuth, m.refusals)
+	reg.MustRegister(m.handshakes, m.requests, m.amCalls, m.amDuration, m.amReachable, m.selfAuth, m.refusals, m.parks, m.resumptions)
 	return m
 }
 
@@ -84,6 +93,7 @@ func (m *Metrics) attach(s *Server) {
 		m.reg.MustRegister(
 			gauge("sessions", "DTLS sessions open.", func() float64 { return float64(s.sessions.Load()) }),
 			gauge("pending_handshakes", "DTLS handshakes under way.", func() float64 { return float64(s.pending.Load()) }),
+			gauge("parked_sessions", "DTLS sessions parked.", func() float64 { return float64(s.parked.Load()) }),
 			gauge("ready", "1 while the gateway is authenticated with AM and listening (/readyz answers 200).", func() float64 {
 				if s.Ready() == nil {
 					return 1
@@ -97,6 +107,18 @@ func (m *Metrics) attach(s *Server) {
 func (m *Metrics) handshake(result string) {
 	if m != nil {
 		m.handshakes.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) park() {
+	if m != nil {
+		m.parks.Inc()
+	}
+}
+
+func (m *Metrics) resumption(from string) {
+	if m != nil {
+		m.resumptions.WithLabelValues(from).Inc()
 	}
 }
 

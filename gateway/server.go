@@ -189,6 +189,38 @@ type Server struct {
 	// Metrics, if not nil, records the gateway's Prometheus metrics.
 	Metrics *Metrics
 
+	// ParkAfter parks a DTLS session of a [DTLSListener] idle for that
+	// long: its DTLS state is kept (a few KiB) and its DTLS and CoAP
+	// connections, goroutines and buffers are released; the thing's next
+	// record resumes it without a handshake, and the thing cannot tell. A
+	// parked session keeps its slot of MaxSessions and is closed when
+	// idle for IdleTimeout. If zero, 5 minutes (above CoAP's
+	// EXCHANGE_LIFETIME, 247 s); if negative, or not below IdleTimeout,
+	// sessions are not parked.
+	ParkAfter time.Duration
+
+	// SessionFile, if set, is where Shutdown saves the state of every
+	// established DTLS session of the listeners made by Listen, and where
+	// Listen loads it from, so that things go on after a restart without
+	// a new handshake. The file is encrypted and authenticated with
+	// SessionKey, written with mode 0600 and removed once loaded (a
+	// session's state must be restored once only); each session in it
+	// expires with its idle timeout. A missing, stale, foreign or damaged
+	// file is ignored with a log line. While Shutdown saves, the
+	// sessions' datagrams are dropped: a thing's request is sent again (a
+	// confirmable one) and answered by the next gateway.
+	//
+	// Kept with each session: its DTLS state, its authentication flows
+	// under way (auth_id_digest) and its MaxAuthPerMinute allowance. Not
+	// kept: CoAP message deduplication and block-wise transfers in
+	// progress, so a Block2 download cut by the restart must start over.
+	SessionFile string
+
+	// SessionKey is the secret that seals SessionFile (AES-256-GCM, its
+	// key derived with HKDF-SHA256), at least 32 bytes. Required with
+	// SessionFile; a file sealed with another key is ignored.
+	SessionKey []byte
+
 	initOnce sync.Once
 	initErr  error
 	log      *slog.Logger
@@ -204,7 +236,9 @@ type Server struct {
 	cert     tls.Certificate
 	certErr  error
 
-	sessions atomic.Int64 // established DTLS sessions held
+	sessions atomic.Int64 // established DTLS sessions held, parked ones included
+	parked   atomic.Int64 // parked DTLS sessions
+	saved    atomic.Bool  // Shutdown has saved the sessions to SessionFile
 	pending  atomic.Int64 // DTLS handshakes in progress
 	refusals refusalLog
 	inflight atomic.Int64 // requests being handled
@@ -344,6 +378,9 @@ func (s *Server) setup() error {
 	case s.Key == nil && len(s.Handlers) == 0:
 		return errors.New("gateway: Server.Key is required")
 	}
+	if err := s.checkSessionFile(); err != nil {
+		return err
+	}
 	// The URLs the thing signs for are the URLs the AM client calls (T10).
 	info, err := s.AM.AMInfo(s.ctx)
 	if err != nil {
@@ -469,7 +506,9 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 		udp.Close()
 		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
 	}
-	return newDTLSListener(s, udp, opts), nil
+	l := newDTLSListener(s, udp, opts)
+	s.loadSessions(l)
+	return l, nil
 }
 
 func (s *Server) dtlsCertificate() (tls.Certificate, error) {
@@ -531,7 +570,8 @@ func (s *Server) Serve(l Listener) error {
 		}
 		return err
 	}
-	cs := s.newCoAPServer()
+	_, parking := l.(*DTLSListener)
+	cs := s.newCoAPServer(parking && s.parkAfter() > 0)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -608,6 +648,7 @@ func (s *Server) markClosed() {
 // first, Shutdown closes what is left and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.markClosed()
+	s.holdSessions()
 	s.draining.Store(true)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -625,6 +666,7 @@ wait:
 	if err == nil {
 		s.logout(ctx)
 	}
+	s.saveSessions()
 	s.stop()
 	done := make(chan struct{})
 	go func() {
@@ -683,7 +725,17 @@ const maxUploadsPerSession = 16
 
 // newCoAPServer builds a go-coap DTLS server with the gateway's resources
 // and the settings iot-edge things need (traps T5, T6, T8).
-func (s *Server) newCoAPServer() *dtlsserver.Server {
+func (s *Server) newCoAPServer(parking bool) *dtlsserver.Server {
+	// T5: iot-edge things never re-dial; go-coap's default closes after
+	// 16 s. A session idle for ParkAfter is parked, one idle for
+	// IdleTimeout closed.
+	idle, onIdle := s.idleTimeout(), func(cc *udpclient.Conn) {
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "closing idle DTLS session", slog.String("peer", cc.RemoteAddr().String()))
+		_ = cc.Close()
+	}
+	if parking {
+		idle, onIdle = s.parkAfter(), s.onInactive
+	}
 	r := mux.NewRouter()
 	r.SetErrorHandler(func(err error) {
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "coap router", slog.String("error", err.Error()))
@@ -715,11 +767,7 @@ func (s *Server) newCoAPServer() *dtlsserver.Server {
 		// Expiry on the server's clock (Time), so that it can be tested
 		// without waiting.
 		options.WithPeriodicRunner(s.runExpiry),
-		// T5: iot-edge things never re-dial; go-coap's default closes after 16 s.
-		options.WithInactivityMonitor(s.idleTimeout(), func(cc *udpclient.Conn) {
-			s.log.LogAttrs(context.Background(), slog.LevelDebug, "closing idle DTLS session", slog.String("peer", cc.RemoteAddr().String()))
-			_ = cc.Close()
-		}),
+		options.WithInactivityMonitor(idle, onIdle),
 		// T8: a transfer must outlive the AM call that produces its response.
 		options.WithBlockwise(true, blockwise.SZX1024, s.timeout()+blockwiseMargin),
 		options.WithBlockwiseReceivingMessagesCacheMaxEntries(maxUploadsPerSession),
