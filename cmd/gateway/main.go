@@ -13,6 +13,7 @@
 //	        [--max-request-bytes N] [--max-auth-per-minute N] [--max-concurrent-auth N]
 //	        [--metrics-address HOST:PORT] [--thing-tree TREE]
 //	        [--am-ca FILE] [--am-client-cert FILE --am-client-key FILE]
+//	        [--session-file FILE --session-key FILE] [--park-after 5m]
 //
 // Every flag can also be set with an environment variable GATEWAY_<NAME>,
 // for example GATEWAY_URL or GATEWAY_DTLS_CERT.
@@ -38,6 +39,15 @@
 // server shutting down.", stops gracefully (logging its AM session out)
 // and exits 0. Logs go to stderr. A start-up failure prints one
 // timestamped line on stderr and exits 1.
+//
+// With --session-file and --session-key, the stop saves every DTLS
+// session's state to the session file (encrypted and authenticated with
+// the key, mode 0600) and the next start loads it, so that things go on
+// without a new handshake: restart or upgrade the gateway on the same
+// --address. A missing, stale, foreign or damaged file is ignored with a
+// log line. DTLS sessions idle for --park-after are parked: their state
+// kept in a few KiB, their connection released, resumed by the thing's
+// next record.
 package main
 
 import (
@@ -182,6 +192,9 @@ const (
 	flagMaxRequestBytes      = "max-request-bytes"
 	flagMaxAuthPerMinute     = "max-auth-per-minute"
 	flagMaxConcurrentAuth    = "max-concurrent-auth"
+	flagSessionFile          = "session-file"
+	flagSessionKey           = "session-key"
+	flagParkAfter            = "park-after"
 )
 
 // Defaults without --url (the embedded local AM). The local AM listens
@@ -221,6 +234,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		&cli.StringFlag{Name: flagAMCA, Usage: "PEM `FILE` of the CA certificates that verify AM's HTTPS certificate, instead of the system's", EnvVars: envVars(flagAMCA)},
 		&cli.StringFlag{Name: flagAMCert, Usage: "PEM `FILE` of the gateway's client certificate for mutual TLS with AM", EnvVars: envVars(flagAMCert)},
 		&cli.StringFlag{Name: flagAMKey, Usage: "PEM `FILE` of the --am-client-cert key", EnvVars: envVars(flagAMKey)},
+		&cli.StringFlag{Name: flagSessionFile, Usage: "`FILE` the DTLS sessions are saved to at stop and restored from at start, so that things go on without a new handshake (needs --session-key)", EnvVars: envVars(flagSessionFile)},
+		&cli.StringFlag{Name: flagSessionKey, Usage: "`FILE` of at least 32 secret bytes that seal --session-file (e.g. head -c 32 /dev/urandom > FILE; keep it 0600)", EnvVars: envVars(flagSessionKey)},
+		&cli.DurationFlag{Name: flagParkAfter, Value: gateway.DefaultParkAfter, Usage: "park DTLS sessions idle this long: state kept, connection released, resumed by the thing's next record (0: never)", EnvVars: envVars(flagParkAfter)},
 		&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
 		&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 	}
@@ -281,6 +297,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				MaxRequestBytes:      c.Int(flagMaxRequestBytes),
 				MaxAuthPerMinute:     c.Int(flagMaxAuthPerMinute),
 				MaxConcurrentAuth:    c.Int(flagMaxConcurrentAuth),
+				SessionFile:          c.String(flagSessionFile),
+				SessionKeyFile:       c.String(flagSessionKey),
+				ParkAfter:            c.Duration(flagParkAfter),
 			}
 			return run(c.Context, o, stdout, stderr)
 		},

@@ -65,6 +65,9 @@ type options struct {
 	MaxRequestBytes      int
 	MaxAuthPerMinute     int
 	MaxConcurrentAuth    int
+	SessionFile          string
+	SessionKeyFile       string
+	ParkAfter            time.Duration
 }
 
 // String is iot-edge's options block, which users and scripts read.
@@ -95,6 +98,12 @@ func (o *options) check() error {
 	}
 	if (o.DTLSCertFile == "") != (o.DTLSKeyFile == "") {
 		return fmt.Errorf("--%s and --%s go together", flagDTLSCert, flagDTLSKey)
+	}
+	if (o.SessionFile == "") != (o.SessionKeyFile == "") {
+		return fmt.Errorf("--%s and --%s go together", flagSessionFile, flagSessionKey)
+	}
+	if o.ParkAfter < 0 {
+		return fmt.Errorf("--%s must not be negative (0: never park)", flagParkAfter)
 	}
 	if o.URL == "" {
 		if o.Name == "" {
@@ -182,6 +191,15 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 	}
 
+	sessionKey, err := loadSessionKey(o, logger)
+	if err != nil {
+		return err
+	}
+	parkAfter := o.ParkAfter
+	if parkAfter == 0 {
+		parkAfter = -1 // --park-after 0: never
+	}
+
 	var reg *prometheus.Registry
 	var metrics *gateway.Metrics
 	if o.Metrics != "" {
@@ -217,6 +235,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		ThingTree:           o.ThingTree,
 		RetryAuthentication: true,
 		Metrics:             metrics,
+		ParkAfter:           parkAfter,
+		SessionFile:         o.SessionFile,
+		SessionKey:          sessionKey,
 	}
 	defer srv.Close()
 	// Bind first: a port in use is the first and only error.
@@ -338,6 +359,26 @@ func coapURL(address string, a net.Addr) string {
 		port = p
 	}
 	return "coap://" + net.JoinHostPort(host, port)
+}
+
+// loadSessionKey reads --session-key; a key others can read is warned of.
+func loadSessionKey(o options, logger *slog.Logger) ([]byte, error) {
+	if o.SessionKeyFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(o.SessionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagSessionKey, err)
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("--%s %s: %d bytes; want at least 32 secret bytes (head -c 32 /dev/urandom > %s)",
+			flagSessionKey, o.SessionKeyFile, len(b), o.SessionKeyFile)
+	}
+	if fi, err := os.Stat(o.SessionKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.LogAttrs(context.Background(), slog.LevelWarn, "the session key file can be read by others; chmod 600 it",
+			slog.String("file", o.SessionKeyFile), slog.String("mode", fi.Mode().Perm().String()))
+	}
+	return b, nil
 }
 
 // loadKey reads --key, or makes a key in the local-AM mode.
