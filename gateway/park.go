@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +285,8 @@ func marshalState(c *piondtls.Conn) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("no DTLS state")
 	}
-	return st.MarshalBinary()
+	b, err := st.MarshalBinary()
+	return bytes.Clone(b), err // without the encoder's spare capacity
 }
 
 // end drops what a session's state holds that is counted server-wide

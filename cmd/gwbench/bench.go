@@ -54,6 +54,8 @@ type env struct {
 	gwAddr  string
 	serve   chan error
 	pin     []byte // SHA-256 of the gateway's DTLS certificate
+	gwKey   *ecdsa.PrivateKey
+	gwCert  tls.Certificate
 
 	keys  []*ecdsa.PrivateKey // the workers' things: keys[i] is thingID(i)'s
 	certs []tls.Certificate   // the workers' DTLS client certificates
@@ -116,7 +118,7 @@ func start(ctx context.Context, s settings, p *progress) (*env, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(dtlsCert.Certificate[0])
-	e.pin = sum[:]
+	e.pin, e.gwKey, e.gwCert = sum[:], gwKey, dtlsCert
 	e.gw = &gateway.Server{
 		// As cmd/gateway configures it.
 		AM: &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree,

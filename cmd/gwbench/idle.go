@@ -26,6 +26,7 @@ import (
 // memSample is a process's memory after a full collection.
 type memSample struct {
 	HeapInuse  uint64 `json:"heap_inuse_bytes"`  // runtime.MemStats.HeapInuse
+	HeapAlloc  uint64 `json:"heap_alloc_bytes"`  // runtime.MemStats.HeapAlloc: live objects only
 	StackInuse uint64 `json:"stack_inuse_bytes"` // runtime.MemStats.StackInuse (goroutine stacks)
 	RSS        int64  `json:"rss_bytes"`         // VmRSS of /proc/self/status; -1 where unavailable
 	Goroutines int    `json:"goroutines"`
@@ -38,7 +39,7 @@ func sampleMemory() memSample {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSample{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, RSS: readRSS(), Goroutines: runtime.NumGoroutine()}
+	return memSample{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, RSS: readRSS(), Goroutines: runtime.NumGoroutine()}
 }
 
 // readRSS returns VmRSS of this process in bytes, or -1.
@@ -117,7 +118,7 @@ func (e *env) idle(ctx context.Context) (*idleResult, error) {
 		r.After = sampleMemory()
 		closeAll(sessions)
 	default:
-		rep, stop, err := e.startChild(ctx)
+		rep, stop, err := e.startChild(ctx, e.gwAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -147,13 +148,13 @@ const childTimeout = 10 * time.Minute
 // startChild runs gwbench's hidden subcommand, which opens the idle
 // sessions and reports once they are all open; stop makes it close them
 // and exit.
-func (e *env) startChild(ctx context.Context) (*childReport, func() error, error) {
+func (e *env) startChild(ctx context.Context, addr string) (*childReport, func() error, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("idle clients: %w", err)
 	}
 	cmd := exec.Command(exe, childCommand,
-		"--"+flagGateway, e.gwAddr, "--"+flagPin, hex.EncodeToString(e.pin),
+		"--"+flagGateway, addr, "--"+flagPin, hex.EncodeToString(e.pin),
 		"--"+flagThings, strconv.Itoa(e.s.Things), "--"+flagConcurrency, strconv.Itoa(e.s.Concurrency))
 	cmd.Stderr = e.progress
 	stdin, err := cmd.StdinPipe()

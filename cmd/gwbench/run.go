@@ -77,10 +77,12 @@ type report struct {
 	TokensGateway latency `json:"tokens_gateway"`
 	// AMConnsGateway is the TCP connections to AM opened during the
 	// gateway scenario: near zero when the gateway keeps its connections.
-	AMConnsGateway int64       `json:"am_connections_gateway"`
-	TokensDirect   latency     `json:"tokens_direct"`
-	Handshakes     latency     `json:"handshakes"`
-	Idle           *idleResult `json:"idle"`
+	AMConnsGateway int64          `json:"am_connections_gateway"`
+	TokensDirect   latency        `json:"tokens_direct"`
+	Handshakes     latency        `json:"handshakes"`
+	Idle           *idleResult    `json:"idle"`
+	Parked         *parkedResult  `json:"parked"`
+	Restart        *restartResult `json:"graceful_restart"`
 }
 
 // run starts the environment, runs the scenarios and prints the report.
@@ -105,6 +107,18 @@ func run(ctx context.Context, s settings, asJSON bool, stdout, stderr io.Writer)
 	}
 	p.printf("c) memory per idle thing: finished: %s heap, %s RSS per thing in the gateway's process",
 		kib(r.Idle.HeapPerThing), kib(r.Idle.RSSPerThing))
+	if s.IdleClients != idleInProcess {
+		p.printf("d) memory per parked thing: started (%d DTLS sessions, parked after %v)", s.Things, benchParkAfter)
+		if r.Parked, err = e.parked(ctx); err != nil {
+			return fmt.Errorf("memory per parked thing: %w", err)
+		}
+		p.printf("d) memory per parked thing: finished: %s heap, %s RSS per thing", kib(r.Parked.HeapPerThing), kib(r.Parked.RSSPerThing))
+	}
+	p.printf("e) graceful restart: started (%d DTLS sessions)", s.Things)
+	if r.Restart, err = e.restart(ctx); err != nil {
+		return fmt.Errorf("graceful restart: %w", err)
+	}
+	p.printf("e) graceful restart: finished: %d of %d answered, %v new handshakes", r.Restart.Answered, s.Things, r.Restart.Handshakes)
 
 	type scenario struct {
 		label string
@@ -193,6 +207,23 @@ func (r *report) print(out io.Writer) error {
 		}
 		if i.DialRetries > 0 {
 			fmt.Fprintf(w, "   %d session attempts failed (stalled or refused handshakes) and were tried again\n", i.DialRetries)
+		}
+	}
+	if pk := r.Parked; pk != nil {
+		fmt.Fprintf(w, "\nd) memory per parked thing: %d DTLS sessions (child process) on a gateway with ParkAfter %s, all %d parked\n",
+			pk.Things, pk.ParkAfter, pk.ParkedSessions)
+		fmt.Fprintf(w, "   \theap in use\tgoroutine stacks\tRSS\tgoroutines\n")
+		memRow(w, "gateway process, before", pk.Before)
+		memRow(w, "gateway process, sessions parked", pk.Parked)
+		fmt.Fprintf(w, "   per parked thing\t%s\t%s\t%s\t%.1f\n", kib(pk.HeapPerThing), kib(pk.StackPerThing), kib(pk.RSSPerThing), pk.GoroutinesPerThing)
+		fmt.Fprintf(w, "   per parked thing, live heap objects only (HeapAlloc)\t%s\n", kib(pk.LivePerThing))
+	}
+	if rs := r.Restart; rs != nil {
+		fmt.Fprintf(w, "\ne) graceful restart: %d DTLS sessions, Shutdown with a session file (%d bytes), a new gateway on the address (%.2fs),\n", rs.Things, rs.FileBytes, rs.Seconds)
+		fmt.Fprintf(w, "   then one authentication step per thing: %d answered, %d errors, %.0f new handshakes, %.0f sessions resumed from the file\n",
+			rs.Answered, rs.Errors, rs.Handshakes, rs.Resumed)
+		if rs.FirstErr != "" {
+			fmt.Fprintf(w, "   first error: %s\n", rs.FirstErr)
 		}
 	}
 	return w.Flush()

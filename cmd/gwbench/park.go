@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/thingway/thingway/amclient"
+	"github.com/thingway/thingway/callback"
+	"github.com/thingway/thingway/gateway"
+)
+
+// benchParkAfter is the ParkAfter of scenario d)'s gateway: short, so
+// that the sessions are parked within seconds of going idle.
+const benchParkAfter = time.Second
+
+// parkedResult is scenario d): a second gateway whose sessions are parked
+// once idle for benchParkAfter.
+type parkedResult struct {
+	Things         int       `json:"things"`
+	ParkAfter      string    `json:"park_after"`
+	ParkedSessions int64     `json:"parked_sessions"`
+	Before         memSample `json:"before"`
+	Parked         memSample `json:"parked"`
+	// Per parked thing, in bytes (goroutines: per thing), in the
+	// gateway's process.
+	HeapPerThing       float64 `json:"heap_per_thing_bytes"`
+	LivePerThing       float64 `json:"live_heap_per_thing_bytes"` // HeapAlloc: without fragmentation
+	StackPerThing      float64 `json:"stack_per_thing_bytes"`
+	RSSPerThing        float64 `json:"rss_per_thing_bytes"`
+	GoroutinesPerThing float64 `json:"goroutines_per_thing"`
+}
+
+// restartResult is scenario e): a gateway with a session file restarted
+// under connected things, each of which then sends a request.
+type restartResult struct {
+	Things    int     `json:"things"`
+	FileBytes int64   `json:"session_file_bytes"`
+	Seconds   float64 `json:"restart_seconds"` // from Shutdown to the new gateway listening
+	Answered  int     `json:"answered"`
+	Errors    int     `json:"errors"`
+	FirstErr  string  `json:"first_error,omitempty"`
+	// Handshakes at the new gateway while every thing sent its request;
+	// Resumed: sessions resumed from the session file.
+	Handshakes float64 `json:"handshakes"`
+	Resumed    float64 `json:"resumed"`
+}
+
+// extraGateway is another gateway in front of the bench's AM, as start
+// configures the first, changed by configure.
+type extraGateway struct {
+	s     *gateway.Server
+	addr  string
+	serve chan error
+	reg   *prometheus.Registry
+	tr    *http.Transport
+}
+
+func (e *env) startGateway(ctx context.Context, addr string, configure func(*gateway.Server)) (*extraGateway, error) {
+	g := &extraGateway{serve: make(chan error, 1), reg: prometheus.NewRegistry(), tr: gateway.NewAMTransport(nil, gateway.DefaultTimeout)}
+	g.s = &gateway.Server{
+		AM:              &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree, HTTPClient: &http.Client{Transport: g.tr}},
+		ID:              benchGateway,
+		Key:             e.gwKey,
+		DTLSCertificate: e.gwCert,
+		Logger:          slog.New(slog.NewTextHandler(e.progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MaxSessions:     max(gateway.DefaultMaxSessions, e.s.Things+2*e.s.Concurrency+64),
+		Metrics:         gateway.NewMetrics(g.reg),
+	}
+	configure(g.s)
+	if err := g.s.Authenticate(ctx); err != nil {
+		g.tr.CloseIdleConnections()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	host, network := loopbackHost(addr)
+	l, err := g.s.Listen(network, host)
+	if err != nil {
+		g.s.Close()
+		g.tr.CloseIdleConnections()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.addr = l.Addr().String()
+	go func() { g.serve <- g.s.Serve(l) }()
+	return g, nil
+}
+
+// stop shuts the gateway down (saving its sessions when it has a session
+// file) and waits for Serve to return.
+func (g *extraGateway) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := g.s.Shutdown(ctx)
+	if err != nil {
+		g.s.Close()
+	}
+	if serr := <-g.serve; serr != nil && !errors.Is(serr, gateway.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	g.tr.CloseIdleConnections() // its connections to AM, and their goroutines
+	return err
+}
+
+// metric sums the samples of a metric family (with the label, if given).
+func (g *extraGateway) metric(name, label, value string) float64 {
+	families, err := g.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			ok := label == ""
+			for _, l := range m.GetLabel() {
+				ok = ok || (l.GetName() == label && l.GetValue() == value)
+			}
+			if !ok {
+				continue
+			}
+			switch {
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// parked is scenario d): the child process opens --things sessions on a
+// gateway that parks them after benchParkAfter; the gateway's process is
+// measured once all are parked.
+func (e *env) parked(ctx context.Context) (*parkedResult, error) {
+	n := e.s.Things
+	g, err := e.startGateway(ctx, e.s.Address, func(s *gateway.Server) { s.ParkAfter = benchParkAfter })
+	if err != nil {
+		return nil, err
+	}
+	defer g.stop() //nolint:errcheck // measured already
+	r := &parkedResult{Things: n, ParkAfter: benchParkAfter.String()}
+	r.Before = sampleMemory()
+	_, stopChild, err := e.startChild(ctx, g.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer stopChild() //nolint:errcheck // measured already
+	e.progress.printf("d) parked things: waiting for the %d sessions to be parked", n)
+	deadline := time.Now().Add(time.Minute + time.Duration(n)*time.Millisecond)
+	for g.metric("thingway_gateway_parked_sessions", "", "") < float64(n) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%v of %d sessions parked in time", g.metric("thingway_gateway_parked_sessions", "", ""), n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	time.Sleep(settle)
+	r.Parked = sampleMemory()
+	r.ParkedSessions = int64(g.metric("thingway_gateway_parked_sessions", "", ""))
+	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.Parked, n)
+	r.LivePerThing = (float64(r.Parked.HeapAlloc) - float64(r.Before.HeapAlloc)) / float64(n)
+	return r, nil
+}
+
+// restart is scenario e): --things sessions (in this process) on a
+// gateway with a session file; the gateway is shut down and a new one
+// started on its address with the file; then every thing sends one
+// authentication step, and the new gateway's handshakes are counted.
+func (e *env) restart(ctx context.Context) (*restartResult, error) {
+	dir, err := os.MkdirTemp("", "gwbench-sessions-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	file, key := filepath.Join(dir, "sessions"), make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	withFile := func(s *gateway.Server) { s.SessionFile, s.SessionKey = file, key }
+	g, err := e.startGateway(ctx, e.s.Address, withFile)
+	if err != nil {
+		return nil, err
+	}
+	n := e.s.Things
+	r := &restartResult{Things: n}
+	e.progress.printf("e) graceful restart: opening %d DTLS sessions in this process", n)
+	sessions, _, err := openIdle(ctx, g.addr, e.trust(), n, e.s.Concurrency, e.progress)
+	defer closeAll(sessions)
+	if err != nil {
+		g.stop() //nolint:errcheck // failed already
+		return nil, err
+	}
+	start := time.Now()
+	if err := g.stop(); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(file); err == nil {
+		r.FileBytes = fi.Size()
+	}
+	g2, err := e.startGateway(ctx, g.addr, withFile)
+	if err != nil {
+		return nil, err
+	}
+	defer g2.stop() //nolint:errcheck // measured already
+	r.Seconds = time.Since(start).Seconds()
+	e.progress.printf("e) graceful restart: new gateway up in %.2fs; each thing sends one request", r.Seconds)
+	var next, answered, failed atomic.Int64
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range min(e.s.Concurrency, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, err := sessions[i].AuthStep(rctx, callback.Step{})
+				cancel()
+				if err != nil {
+					failed.Add(1)
+					once.Do(func() { r.FirstErr = err.Error() })
+					continue
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	r.Answered, r.Errors = int(answered.Load()), int(failed.Load())
+	r.Handshakes = g2.metric("thingway_gateway_dtls_handshakes_total", "", "")
+	r.Resumed = g2.metric("thingway_gateway_dtls_resumptions_total", "from", "file")
+	return r, nil
+}
