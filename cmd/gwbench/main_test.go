@@ -60,6 +60,7 @@ func TestTable(t *testing.T) {
 		"a) access tokens direct over HTTP: started", "a) access tokens direct over HTTP: finished",
 		"b) DTLS handshakes: started", "b) DTLS handshakes: finished",
 		"child process",
+		"d) memory per parked thing: finished", "e) graceful restart: finished",
 	} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress)
@@ -99,6 +100,10 @@ func TestJSON(t *testing.T) {
 	}
 	if _, err := os.Stat("/proc/self/status"); err == nil && (i.Before.RSS <= 0 || i.After.RSS <= 0) {
 		t.Errorf("RSS not read: %+v", i)
+	}
+	// After the graceful restart every thing is answered without a handshake.
+	if rs := r.Restart; rs == nil || rs.Things != 2 || rs.Answered != 2 || rs.Handshakes != 0 || rs.Resumed != 2 || rs.FileBytes == 0 {
+		t.Errorf("graceful restart = %+v", rs)
 	}
 }
 
