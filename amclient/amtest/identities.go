@@ -437,14 +437,25 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	result := []map[string]any{}
 	var cookie any
 	total, left := -1, 0
-	matches := func(x *identity) bool { return match == nil || match.MatchString(x.ID) }
+	// The order index's keys hold the _id: matching, skipping and counting
+	// read the index alone, and only the page's identities are decoded, so
+	// a page of 100 out of 100,000 is a short read transaction.
+	matches := func(okey string) bool { return match == nil || match.MatchString(okey[len(prefix):]) }
+	add := func(tx storeTx, okey string) error {
+		var x identity
+		found, err := tx.get(kindIdentity, identityKey(c.realm, okey[len(prefix):]), &x)
+		if found {
+			result = append(result, x.filtered(c, major))
+		}
+		return err
+	}
 	err := s.db.view(func(tx storeTx) error {
 		if !desc && !exact {
 			// Straight from the index: skip offset, take a page, peek one more.
 			skipped := 0
 			var last string
-			return scanIdentities(tx, c.realm, after, func(key string, x *identity) (bool, error) {
-				if !matches(x) {
+			return tx.scan(kindIdentityOrder, prefix, after, func(okey string, _ func(any) error) (bool, error) {
+				if !matches(okey) {
 					return true, nil
 				}
 				if skipped < offset {
@@ -455,18 +466,16 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 					cookie = base64.RawURLEncoding.EncodeToString([]byte(last))
 					return false, nil
 				}
-				result = append(result, x.filtered(c, major))
-				last = key
-				return true, nil
+				last = okey
+				return true, add(tx, okey)
 			})
 		}
-		// Descending or counted: every match of the realm, in a read
-		// transaction.
+		// Descending or counted: the index keys of every match of the
+		// realm, then the page.
 		var keys []string
-		var all []*identity
-		if err := scanIdentities(tx, c.realm, "", func(key string, x *identity) (bool, error) {
-			if matches(x) {
-				keys, all = append(keys, key), append(all, x)
+		if err := tx.scan(kindIdentityOrder, prefix, "", func(okey string, _ func(any) error) (bool, error) {
+			if matches(okey) {
+				keys = append(keys, okey)
 			}
 			return true, nil
 		}); err != nil {
@@ -474,9 +483,8 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 		}
 		if desc {
 			slices.Reverse(keys)
-			slices.Reverse(all)
 		}
-		total = len(all)
+		total = len(keys)
 		start := 0
 		if after != "" {
 			start = len(keys)
@@ -487,16 +495,18 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 				}
 			}
 		}
-		start = min(start+offset, len(all))
-		end := len(all)
+		start = min(start+offset, len(keys))
+		end := len(keys)
 		if pageSize > 0 && start+pageSize < end {
 			end = start + pageSize
 			cookie = base64.RawURLEncoding.EncodeToString([]byte(keys[end-1]))
 		}
-		for i := start; i < end; i++ {
-			result = append(result, all[i].filtered(c, major))
+		for _, k := range keys[start:end] {
+			if err := add(tx, k); err != nil {
+				return err
+			}
 		}
-		left = max(len(all)-end, 0)
+		left = max(len(keys)-end, 0)
 		return nil
 	})
 	if err != nil {

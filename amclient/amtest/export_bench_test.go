@@ -1,0 +1,103 @@
+package amtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// This file gives the storage benchmarks (storage_bench_test.go) ways to
+// fill a data directory faster than the REST API can: records written
+// straight into the database, many to a transaction.
+
+// BulkThings stores n thing identities, thing-000000 onwards, in the
+// top-level realm of a started server.
+func BulkThings(s *Server, n int) error {
+	now := s.now()
+	for i := 0; i < n; {
+		err := s.db.update(func(tx storeTx) error {
+			for end := min(i+5000, n); i < end; i++ {
+				if err := putIdentityTx(tx, newThingIdentity("/", fmt.Sprintf("thing-%06d", i), now)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BulkHistory writes what n past get_access_token requests left in the
+// database (a grant, an access token and a refresh token each, all
+// expired) and lets the store's expiry delete it all, so the file holds
+// the history's freed pages as a long-running server's would.
+func BulkHistory(s *Server, n int) error {
+	b, ok := s.db.(*boltStore)
+	if !ok {
+		return fmt.Errorf("BulkHistory needs a data directory")
+	}
+	past := s.now().Add(-time.Minute)
+	for i := 0; i < n; {
+		err := b.db.Update(func(btx *bolt.Tx) error {
+			tx := &boltTx{tx: btx, writable: true}
+			for end := min(i+10000, n); i < end; i++ {
+				g := &grant{ID: randomID(20), Realm: "/", ClientID: "thing-client", Subject: "thing", Expires: past}
+				if err := tx.put(kindGrant, g.ID, g, past); err != nil {
+					return err
+				}
+				for _, refresh := range []bool{false, true} {
+					t := &token{Refresh: refresh, GrantID: g.ID, Scopes: []string{"publish"}, Issued: past, Expires: past}
+					if err := tx.put(kindToken, hashToken(randomID(20)), t, past); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// What expired is deleted before the next batch, as the server's
+		// own sweeps keep up with a steady load.
+		for swept := 1; swept > 0; {
+			if err := b.db.Update(func(btx *bolt.Tx) error {
+				var err error
+				swept, err = sweepExpired(btx, s.now(), 100000)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DataFileSize returns the size of the server's database file.
+func DataFileSize(s *Server) (int64, error) {
+	fi, err := os.Stat(filepath.Join(s.DataDir, dbFile))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// DataFilePages returns the pages the database uses (its high-water mark)
+// and how many of them are free for reuse.
+func DataFilePages(s *Server) (used, free int, err error) {
+	b, ok := s.db.(*boltStore)
+	if !ok {
+		return 0, 0, fmt.Errorf("no data directory")
+	}
+	err = b.db.View(func(tx *bolt.Tx) error {
+		used = int(tx.Size() / int64(b.db.Info().PageSize))
+		return nil
+	})
+	st := b.db.Stats()
+	return used, st.FreePageN + st.PendingPageN, err
+}
