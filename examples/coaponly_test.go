@@ -6,11 +6,7 @@ import "testing"
 // a program that links no HTTP stack (docs/layout.md holds it to that).
 func TestCoAPOnly(t *testing.T) {
 	program(t, "coap-only")
-	a := startAM(t, "", nil)
-	store := exampleSecrets(t)
-	a.registerManualThing(store)
-	a.registerManualGateway()
-	u := startGateway(t, a, "manual-gateway", "auth-tree", "")
+	u, store := manualGateway(t)
 
 	t.Run("through the gateway", func(t *testing.T) {
 		out, code := run(t, "coap-only", "-url", u, "-secrets", store)
@@ -41,4 +37,17 @@ func wrongGatewayName(u string) []string {
 	return []string{lit("Fatal error: cannot verify the gateway at "+u+": x509: certificate is valid for ") +
 		".+" + lit(", not gateway.example.com (-gateway-ca ") + `/\S+/resources/example-ca\.cert\.pem` +
 		lit(", -gateway-name gateway.example.com; an iot-edge gateway needs -insecure-gateway)")}
+}
+
+// manualGateway starts a local AM with the guide's manual-thing and
+// manual-gateway, and the gateway authenticated as manual-gateway on
+// auth-tree; it returns the gateway's URL and the key store of
+// manual-thing's key.
+func manualGateway(t *testing.T) (u, store string) {
+	t.Helper()
+	a := startAM(t, "", nil)
+	store = exampleSecrets(t)
+	a.registerManualThing(store)
+	a.registerManualGateway()
+	return startGateway(t, a, "manual-gateway", "auth-tree", ""), store
 }

@@ -103,11 +103,7 @@ func (a *am) registerManualGateway() {
 // to it: manual-registration with -url coaps://... and the default trust.
 func TestGatewayManualRegistration(t *testing.T) {
 	program(t, "manual-registration")
-	a := startAM(t, "", nil)
-	store := exampleSecrets(t)
-	a.registerManualThing(store)
-	a.registerManualGateway()
-	u := startGateway(t, a, "manual-gateway", "auth-tree", "")
+	u, store := manualGateway(t)
 	args := []string{"-name", "manual-thing", "-url", u, "-secrets", store}
 
 	t.Run("default trust", func(t *testing.T) {
