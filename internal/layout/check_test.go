@@ -150,6 +150,12 @@ func TestCheckBreaches(t *testing.T) {
 			edit: func(f map[string]string) { f["tools"] = "// Package tools is new.\npackage tools\n" }},
 		{name: "stale row", want: "layout table line 7: app matches no package",
 			edit: func(f map[string]string) { delete(f, "app") }},
+		{name: "own packages under a forbidden name", want: "",
+			table: strings.Replace(table, "| `codec`, `codec/...` |", "| `store/local/...` | local storage | `store/local/...` | `store` |\n| `codec`, `codec/...` |", 1),
+			edit: func(f map[string]string) {
+				f["store/local"] = "// Package local stores locally.\npackage local\n\nimport _ \"example.com/m/store/local/disk\"\n"
+				f["store/local/disk"] = "// Package disk is local's disk.\npackage disk\n"
+			}},
 		{name: "no package doc", want: "package codec/base has no package doc",
 			edit: func(f map[string]string) { f["codec/base"] = "package base\n" }},
 	} {

@@ -11,7 +11,8 @@
 // import the standard library, and the third-party modules its row names
 // (a module path covers its packages). No package it links, directly or
 // through others, may be one its row's "must not link" column names, or a
-// package under one. Every package has a package doc.
+// package under one, other than the row's own packages. Every package has
+// a package doc.
 //
 // The check reads the packages with `go list -json` (non-test files of
 // the host platform) and imports nothing outside the standard library.
@@ -223,10 +224,15 @@ func Check(t *Table, module string, pkgs []Package, opt Options) []error {
 				path = module + "/" + bad
 			}
 			// One report for each name: the name itself, or else the
-			// first package under it.
-			i := slices.IndexFunc(p.Deps, func(d string) bool { return d == path })
+			// first package under it. A row's own packages are never
+			// forbidden to it (amclient/amtest/... must not link amclient,
+			// but may link its own amclient/amtest/internal/...).
+			own := func(d string) bool {
+				return slices.ContainsFunc(r.Packages, func(pat string) bool { return c.own(d) && match(pat, c.rel(d)) })
+			}
+			i := slices.IndexFunc(p.Deps, func(d string) bool { return d == path && !own(d) })
 			if i < 0 {
-				i = slices.IndexFunc(p.Deps, func(d string) bool { return strings.HasPrefix(d, path+"/") })
+				i = slices.IndexFunc(p.Deps, func(d string) bool { return strings.HasPrefix(d, path+"/") && !own(d) })
 			}
 			if i >= 0 {
 				report("package %s links %s (directly or through its imports), which its row (line %d) forbids", rel, c.rel(p.Deps[i]), r.Line)
