@@ -390,7 +390,7 @@ func (s *Server) scriptedDecisionNode(c *reqCtx, st *authState, cfg *ScriptedDec
 	if claims["nodeState"] == nil {
 		claims["nodeState"] = claims["sharedState"]
 	}
-	outcome, err := prog.run(claims, func(level, msg string) {
+	outcome, err := prog.Run(claims, func(level, msg string) {
 		s.log.LogAttrs(c.r.Context(), slog.LevelDebug, "script log", slog.String("script", sc.Name),
 			slog.String("level", level), slog.String("message", msg))
 	})

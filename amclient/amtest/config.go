@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
 
 // Fixed node IDs of AM's Success and Failure nodes.
@@ -809,11 +810,11 @@ func (s *Script) MarshalJSON() ([]byte, error) {
 }
 
 // compile checks the script against [ScriptSubset].
-func (s *Script) compile() (*decisionScript, error) {
+func (s *Script) compile() (*script.Program, error) {
 	if s.Context != "" && s.Context != ScriptContextDecisionNode {
 		return nil, fmt.Errorf("its context is %s, not %s", s.Context, ScriptContextDecisionNode)
 	}
-	return compileScript(s.Source, s.Language)
+	return script.Compile(s.Source, s.Language)
 }
 
 // Tree is an authentication tree (journey) in AM's export shape. Members
@@ -1341,7 +1342,7 @@ func (r *Realm) validateNode(id string, n *Node, used bool) error {
 		if err != nil {
 			return fmt.Errorf("script %s (%s) is outside the subset: %v; %s", sd.Script, sc.Name, err, ScriptSubset)
 		}
-		for _, o := range prog.outcomes {
+		for _, o := range prog.Outcomes() {
 			if !slices.Contains(sd.Outcomes, o) {
 				return fmt.Errorf("script %s sets outcome %q, which is not among the node's outcomes %v", sd.Script, o, sd.Outcomes)
 			}

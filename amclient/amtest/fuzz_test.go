@@ -120,30 +120,6 @@ func FuzzEndpoints(f *testing.F) {
 	})
 }
 
-// FuzzScript compiles arbitrary decision scripts in both languages and runs
-// those in the subset on arbitrary claims: no panic, no endless run.
-func FuzzScript(f *testing.F) {
-	f.Add(`outcome = "true"
-def c = transientState.get("org.forgerock.am.iot.jwt.pop.verified_claims")
-if (c = null || c.get("x") != "42") { logger.error("no"); outcome = "false" }`, `{"x":"42"}`)
-	f.Add(`var c = nodeState.get("org.forgerock.am.iot.jwt.pop.verified_claims"); if (c.a.b === 1 && !(c["n"] < 3)) outcome = 'true'; else outcome = "false";`, `{"a":{"b":1},"n":[1]}`)
-	f.Add(`outcome = "true" /* unterminated`, `{}`)
-	f.Fuzz(func(t *testing.T, src, claims string) {
-		var cl map[string]any
-		json.Unmarshal([]byte(claims), &cl)
-		for _, lang := range []string{ScriptGroovy, ScriptJavaScript} {
-			prog, err := compileScript(src, lang)
-			if err != nil {
-				continue
-			}
-			out, err := prog.run(map[string]map[string]any{"transientState": cl, "sharedState": cl, "nodeState": cl}, nil)
-			if err == nil && out != "true" && out != "false" {
-				t.Fatalf("outcome %q", out)
-			}
-		}
-	})
-}
-
 // FuzzAdmin sends arbitrary bodies to the admin endpoints: the answer is
 // never a 5xx, and a refused call leaves the configuration as it was.
 func FuzzAdmin(f *testing.F) {
