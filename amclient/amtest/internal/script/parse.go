@@ -494,4 +494,3 @@ func (p *parser) postfix() (expr, error) {
 		}
 	}
 }
-
