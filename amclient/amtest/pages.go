@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -438,8 +439,10 @@ func (s *Server) parsePageForm(c *reqCtx) bool {
 }
 
 // dummyPasswordHash makes a failed sign-in of an unknown user cost what a
-// wrong password costs.
-var dummyPasswordHash = hashPassword("thingway dummy password")
+// wrong password costs. It is computed on the first such sign-in, not at
+// init: a PBKDF2 of 20,000 rounds is no cost for every program that links
+// amtest to pay.
+var dummyPasswordHash = sync.OnceValue(func() string { return hashPassword("thingway dummy password") })
 
 // handleLoginPage serves /ui/login: GET shows the form (realm and goto from
 // the query), POST checks the password and starts an SSO session.
@@ -524,7 +527,7 @@ func (s *Server) passwordLogin(realm, user, password string) (string, bool) {
 	}
 	x := s.getIdentity(realm, user)
 	if x == nil || x.PasswordHash == "" {
-		checkPasswordHash(dummyPasswordHash, password)
+		checkPasswordHash(dummyPasswordHash(), password)
 		return "", false
 	}
 	if !s.checkPassword(realm, user, password) || x.first("thingType") != "" {
