@@ -18,8 +18,6 @@ import (
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
-	"github.com/plgd-dev/go-coap/v3/message/pool"
-	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp/client"
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
@@ -42,11 +40,29 @@ type GatewayConfig struct {
 	// and the thing's identity is proven by its signed JWTs.
 	Certificate *tls.Certificate
 
-	// AckTimeout is the CoAP acknowledgement timeout before a request is
-	// sent again. If zero, 2 s (RFC 7252). An iot-edge gateway runs a
-	// repeated request again, so against one set it above the gateway's AM
-	// timeout (6 s for its 5 s default).
+	// AckTimeout is RFC 7252's ACK_TIMEOUT: a request unanswered after its
+	// first timeout (random between AckTimeout and AckTimeout ×
+	// AckRandomFactor) is sent again, and again after each doubling of that
+	// timeout, MaxRetransmit times. If zero, 2 s (RFC 7252 §4.8). On a link
+	// known to be fast, a shorter one recovers a lost datagram sooner. An
+	// iot-edge gateway runs a repeated request again, so against one set it
+	// above the gateway's AM timeout (6 s for its 5 s default).
 	AckTimeout time.Duration
+
+	// AckRandomFactor is ACK_RANDOM_FACTOR, at least 1. If zero, 1.5.
+	AckRandomFactor float64
+
+	// MaxRetransmit is MAX_RETRANSMIT: how many times a request is sent
+	// again before the DTLS session is taken for lost. The thing then
+	// dials again and repeats the request over the new session (a signed
+	// request with a new nonce, an authentication from its start). If
+	// zero, 4; if negative, none.
+	MaxRetransmit int
+
+	// HandshakeInterval is the time before the first flight of the DTLS
+	// handshake is sent again; it doubles after each retransmission, up to
+	// a minute (RFC 6347 §4.2.4, pion's FlightInterval). If zero, 1 s.
+	HandshakeInterval time.Duration
 
 	// Logger receives debug lines (requests, codes, re-dials; never
 	// tokens). If nil, the connection is silent.
@@ -104,21 +120,12 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	conn, err := g.dial(ctx)
-	if err != nil {
+	if err := g.checkTransmission(); err != nil {
 		return nil, err
 	}
-	if err := untilDone(ctx, conn, func() error { return conn.Ping(ctx) }); err != nil {
-		conn.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if verr := g.takeVerifyErr(); verr != nil {
-			return nil, fmt.Errorf("thing: the gateway at %s is not trusted: %w", addr, verr)
-		}
-		return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", addr, err)
+	if _, err := g.connection(ctx, true, false); err != nil {
+		return nil, err
 	}
-	g.conn = conn
 	return g, nil
 }
 
@@ -147,37 +154,31 @@ func gatewayAddress(a string) (string, error) {
 	return host, nil
 }
 
+// dial makes one DTLS session and checks, with a CoAP ping, that the
+// gateway answers over it: pion/dtls runs the handshake on the first
+// write. A handshake or ping that is not answered within the transmission
+// span (see [Gateway.transmitSpan]) is reported as errNoAnswer.
 func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
-	ack := g.cfg.AckTimeout
-	if ack <= 0 {
-		ack = 2 * time.Second
-	}
 	type result struct {
 		c   *client.Conn
 		err error
 	}
 	done := make(chan result, 1)
+	opts := append(g.opts[:len(g.opts):len(g.opts)], piondtls.WithFlightInterval(durOr(g.cfg.HandshakeInterval, time.Second)))
 	go func() {
-		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(g.opts...),
-			options.WithTransmission(1, ack, 4),
-			options.WithBlockwise(true, 6 /* 1024-byte blocks */, 60*time.Second),
-			// go-coap prints transport errors on stdout by default.
-			options.WithErrors(func(err error) {
-				g.log.LogAttrs(context.Background(), slog.LevelDebug, "coap", slog.String("error", err.Error()))
-			}),
-		)
+		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(opts...), g.coapOptions()...)
 		done <- result{c, err}
 	}()
+	var c *client.Conn
 	select {
 	case r := <-done:
 		if r.err != nil {
 			if verr := g.takeVerifyErr(); verr != nil {
-				return nil, fmt.Errorf("thing: the gateway at %s is not trusted: %w", g.addr, verr)
+				return nil, &untrustedError{g.addr, verr}
 			}
 			return nil, fmt.Errorf("thing: cannot reach the gateway at %s: %w", g.addr, r.err)
 		}
-		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway connected", slog.String("address", g.addr))
-		return r.c, nil
+		c = r.c
 	case <-ctx.Done():
 		go func() {
 			if r := <-done; r.c != nil {
@@ -186,7 +187,28 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		}()
 		return nil, ctx.Err()
 	}
+	pctx, cancel := context.WithTimeout(ctx, g.transmitSpan()+durOr(g.cfg.HandshakeInterval, time.Second)*handshakeFlights)
+	defer cancel()
+	if err := untilDone(pctx, c, func() error { return c.Ping(pctx) }); err != nil {
+		c.Close()
+		if verr := g.takeVerifyErr(); verr != nil {
+			return nil, &untrustedError{g.addr, verr}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if pctx.Err() != nil {
+			return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, errNoAnswer)
+		}
+		return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, err)
+	}
+	g.log.LogAttrs(ctx, slog.LevelDebug, "gateway connected", slog.String("address", g.addr))
+	return c, nil
 }
+
+// handshakeFlights is the number of flight intervals added to the
+// transmission span to bound a dial: the handshake's own retransmissions.
+const handshakeFlights = 15
 
 // untilDone runs f, but returns when ctx ends even if f is stuck: pion/dtls
 // v3 runs the handshake on the first write, under its own context, so a
@@ -225,13 +247,18 @@ func (g *Gateway) Close() error {
 	return err
 }
 
-// connection returns the live session, dialling again if it was lost.
-func (g *Gateway) connection(ctx context.Context, fresh bool) (*client.Conn, error) {
+// connection returns the live session, dialling again if it was lost
+// (or, with fresh, in any case). A dial the gateway does not answer is
+// tried again, after a jittered pause, until ctx ends; with persist, so is
+// one that failed otherwise (the gateway restarting), but never one that
+// found the gateway untrusted.
+func (g *Gateway) connection(ctx context.Context, fresh, persist bool) (*client.Conn, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.conn != nil && !fresh {
 		select {
 		case <-g.conn.Done():
+			g.log.LogAttrs(ctx, slog.LevelDebug, "DTLS session lost, dialling again", slog.String("address", g.addr))
 		default:
 			return g.conn, nil
 		}
@@ -240,57 +267,84 @@ func (g *Gateway) connection(ctx context.Context, fresh bool) (*client.Conn, err
 		g.conn.Close()
 		g.conn = nil
 	}
-	c, err := g.dial(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		c, err := g.dial(ctx)
+		if err == nil {
+			g.conn = c
+			return c, nil
+		}
+		var ue *untrustedError
+		if errors.As(err, &ue) || ctx.Err() != nil || !(persist || errors.Is(err, errNoAnswer)) {
+			return nil, err
+		}
+		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway did not answer the dial, dialling again", slog.String("address", g.addr),
+			slog.Int("attempt", attempt+1))
+		if err := g.pause(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, err)
+		}
 	}
-	g.conn = c
-	return c, nil
 }
 
-// exchange sends a request and reads the answer. A transport failure
-// (not the caller's deadline) is retried once over a fresh session.
-func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Conn) (*pool.Message, error)) (codes.Code, []byte, error) {
-	busy := 0
-	for attempt := 0; ; attempt++ {
-		conn, err := g.connection(ctx, attempt > 0)
+// exchange sends a request and reads the answer. Each message is sent
+// with RFC 7252's retransmission (AckTimeout, AckRandomFactor,
+// MaxRetransmit); its retransmissions keep its message ID, so that the
+// gateway answers them from its deduplication cache. A request with no
+// answer after them, or whose session is lost, is sent again over a new
+// session when idempotent; otherwise exchange returns an error wrapping
+// errNoAnswer, and the caller repeats it in its own way (a fresh nonce, a
+// fresh authentication).
+func (g *Gateway) exchange(ctx context.Context, r request, idempotent bool) (codes.Code, []byte, error) {
+	path := r.path
+	busy, lost := 0, 0
+	fresh := false
+	for {
+		conn, err := g.connection(ctx, fresh, true)
 		if err != nil {
 			return 0, nil, err
 		}
+		fresh = false
 		start := time.Now()
-		var res *pool.Message
+		sctx, cancel := context.WithTimeout(ctx, g.transmitSpan())
+		var res reply
 		err = untilDone(ctx, conn, func() error {
 			var err error
-			res, err = do(conn)
+			res, err = roundTrip(sctx, conn, r)
 			return err
 		})
+		noAnswer := sctx.Err() != nil
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return 0, nil, ctx.Err()
+				return 0, nil, fmt.Errorf("thing: gateway request %s: no answer within the deadline: %w", path, ctx.Err())
 			}
-			if attempt == 0 {
-				g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request failed, dialling again", slog.String("path", path), slog.String("error", err.Error()))
-				continue
+			why := "session lost"
+			if noAnswer {
+				why = "no answer after retransmissions"
 			}
-			return 0, nil, fmt.Errorf("thing: gateway request %s: %w", path, err)
+			g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request failed, dialling again", slog.String("path", path),
+				slog.String("reason", why), slog.String("error", err.Error()))
+			lost++
+			fresh = true
+			if !idempotent {
+				// The next request dials again; this one is the caller's to repeat.
+				g.dropConnection(conn)
+				return 0, nil, fmt.Errorf("thing: gateway request %s: %s: %w", path, why, errNoAnswer)
+			}
+			if err := g.pause(ctx, lost-1); err != nil {
+				return 0, nil, fmt.Errorf("thing: gateway request %s: no answer within the deadline: %w", path, err)
+			}
+			continue
 		}
-		body, err := res.ReadBody()
-		code := res.Code()
-		maxAge, ageErr := res.GetOptionUint32(message.MaxAge)
-		conn.ReleaseMessage(res)
-		if err != nil {
-			return 0, nil, fmt.Errorf("thing: reading the gateway's answer to %s: %w", path, err)
-		}
+		code, body, maxAge, ageErr := res.code, res.body, res.maxAge, res.hasAge
 		g.log.LogAttrs(ctx, slog.LevelDebug, "gateway request", slog.String("path", path),
 			slog.String("code", code.String()), slog.Duration("took", time.Since(start)))
 		// 5.03 with Max-Age: the gateway is busy and did not forward the
 		// request (its admission limits); it may be sent again after
 		// Max-Age, if the context allows.
-		if code == codes.ServiceUnavailable && ageErr == nil && maxAge <= maxBusyWait && busy < maxBusyRetries {
+		if code == codes.ServiceUnavailable && ageErr && maxAge <= maxBusyWait && busy < maxBusyRetries {
 			wait := time.Duration(max(maxAge, 1)) * time.Second
 			if d, ok := ctx.Deadline(); !ok || time.Until(d) > wait {
 				busy++
-				attempt-- // not a lost session: keep the connection
 				g.log.LogAttrs(ctx, slog.LevelDebug, "gateway busy, sending again after Max-Age", slog.String("path", path), slog.Duration("wait", wait))
 				timer := time.NewTimer(wait)
 				select {
@@ -304,6 +358,17 @@ func (g *Gateway) exchange(ctx context.Context, path string, do func(*client.Con
 		}
 		return code, body, nil
 	}
+}
+
+// dropConnection closes conn if it is still the session, so that the next
+// request dials again.
+func (g *Gateway) dropConnection(conn *client.Conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conn == conn {
+		g.conn = nil
+	}
+	conn.Close()
 }
 
 // A busy gateway's 5.03 with Max-Age is followed at most maxBusyRetries
@@ -346,9 +411,8 @@ func (g *Gateway) AuthStep(ctx context.Context, step callback.Step) (callback.St
 	if err != nil {
 		return callback.Step{}, err
 	}
-	code, res, err := g.exchange(ctx, coapx.PathAuthenticate, func(c *client.Conn) (*pool.Message, error) {
-		return c.Post(ctx, coapx.PathAuthenticate, coapx.AppJSON, bytes.NewReader(body))
-	})
+	code, res, err := g.exchange(ctx, request{code: codes.POST, path: coapx.PathAuthenticate, cf: coapx.AppJSON, body: body},
+		step.AuthIDDigest == "")
 	if err != nil {
 		return callback.Step{}, err
 	}
@@ -378,9 +442,7 @@ func (g *Gateway) AMInfo(ctx context.Context) (callback.AMInfo, error) {
 		return info, nil
 	}
 	g.mu.Unlock()
-	code, res, err := g.exchange(ctx, coapx.PathAMInfo, func(c *client.Conn) (*pool.Message, error) {
-		return c.Get(ctx, coapx.PathAMInfo)
-	})
+	code, res, err := g.exchange(ctx, request{code: codes.GET, path: coapx.PathAMInfo}, true)
 	if err != nil {
 		return callback.AMInfo{}, err
 	}
@@ -421,9 +483,7 @@ func (g *Gateway) Send(ctx context.Context, req callback.Request) ([]byte, error
 	for _, f := range req.Fields {
 		opts = append(opts, message.Option{ID: message.URIQuery, Value: []byte(f)})
 	}
-	code, res, err := g.exchange(ctx, path, func(c *client.Conn) (*pool.Message, error) {
-		return c.Post(ctx, path, cf, bytes.NewReader(body), opts...)
-	})
+	code, res, err := g.exchange(ctx, request{code: codes.POST, path: path, cf: cf, body: body, opts: opts}, !req.Signed)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/internal/introspect"
 )
@@ -183,16 +185,49 @@ func (cfg *Config) handlers(ctx context.Context) ([]callback.Handler, error) {
 // maxAuthSteps bounds one authentication's round trips.
 const maxAuthSteps = 32
 
+// maxAuthRestarts bounds how often one authentication starts its flow
+// again after a lost step, and maxResends how often a signed request is
+// signed again after it went unanswered.
+const (
+	maxAuthRestarts = 4
+	maxResends      = 4
+)
+
+// flowLost reports whether an authentication step failed because its
+// answer was lost or the gateway no longer knows the flow (its digests
+// live with the DTLS session), rather than because AM refused it.
+func flowLost(err error) bool {
+	if errors.Is(err, errNoAnswer) {
+		return true
+	}
+	var ge *gatewayError
+	return errors.As(err, &ge) && ge.code == codes.Unauthorized && string(ge.body) == msgUnknownDigest
+}
+
+// msgUnknownDigest is a Thingway gateway's answer to a step whose flow it
+// does not hold.
+const msgUnknownDigest = "unknown or expired auth_id_digest"
+
 // authenticate runs the tree and installs the new session. The session is
 // restricted when, in the last round, a callback was answered by a handler
 // that signs: its key signs later requests.
 func (t *Thing) authenticate(ctx context.Context) (*session, error) {
 	var (
-		step callback.Step
-		key  crypto.Signer // key of the last round's signing handler
+		step     callback.Step
+		key      crypto.Signer // key of the last round's signing handler
+		restarts int
 	)
 	for range maxAuthSteps {
 		res, err := t.conn.AuthStep(ctx, step)
+		if err != nil && step.AuthIDDigest != "" && restarts < maxAuthRestarts && ctx.Err() == nil && flowLost(err) {
+			// A step's answer was lost (or its flow forgotten with the
+			// session): the step is single-use, so the flow starts again.
+			restarts++
+			t.log.LogAttrs(ctx, slog.LevelDebug, "authentication step lost, starting the flow again",
+				slog.Int("restart", restarts), slog.String("error", err.Error()))
+			step, key = callback.Step{}, nil
+			continue
+		}
 		if err != nil {
 			err = asError(err)
 			var te *Error
@@ -304,14 +339,24 @@ func (t *Thing) send(ctx context.Context, s *session, op string, payload map[str
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	jws, err := callback.SignRequest(s.key, aud, api, s.nonce, claims)
-	if err != nil {
-		return nil, fmt.Errorf("thing: signing the request: %w", err)
+	for resend := 0; ; resend++ {
+		jws, err := callback.SignRequest(s.key, aud, api, s.nonce, claims)
+		if err != nil {
+			return nil, fmt.Errorf("thing: signing the request: %w", err)
+		}
+		s.nonce++
+		req.Body, req.Signed = []byte(jws), true
+		// One signed request at a time (s.mu): the next nonce is used only
+		// once this one was answered or its session closed, so that AM
+		// never sees a nonce after a higher one.
+		b, err := t.conn.Send(ctx, req)
+		if err != nil && errors.Is(err, errNoAnswer) && resend < maxResends && ctx.Err() == nil {
+			t.log.LogAttrs(ctx, slog.LevelDebug, "signed request unanswered, signing it again with a new nonce",
+				slog.String("op", op), slog.Int("resend", resend+1))
+			continue
+		}
+		return b, asError(err)
 	}
-	s.nonce++
-	req.Body, req.Signed = []byte(jws), true
-	b, err := t.conn.Send(ctx, req)
-	return b, asError(err)
 }
 
 // do runs op with the session; when AM says the session is not valid (401)

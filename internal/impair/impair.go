@@ -29,6 +29,7 @@
 package impair
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,8 +84,8 @@ type Config struct {
 	Down Impairment
 	// Seed seeds the random decisions (see the package comment).
 	Seed uint64
-	// Logger receives a debug line per new client flow. If nil, the relay
-	// is silent.
+	// Logger receives a debug line per new client flow and per datagram.
+	// If nil, the relay is silent.
 	Logger *slog.Logger
 }
 
@@ -295,7 +296,8 @@ func (r *Relay) flowOf(from *net.UDPAddr) (*flow, error) {
 	}
 	f := &flow{client: from, conn: c}
 	for d := range f.dir {
-		f.dir[d].rng = rand.New(rand.NewPCG(r.cfg.Seed, r.n<<1|uint64(d)))
+		k := r.n<<1 | uint64(d)
+		f.dir[d].rng = rand.New(rand.NewPCG(mix(r.cfg.Seed^mix(k)), mix(k^0x5851f42d4c957f2d)))
 	}
 	r.n++
 	r.flows[key] = f
@@ -303,6 +305,15 @@ func (r *Relay) flowOf(from *net.UDPAddr) (*flow, error) {
 	r.wg.Add(1)
 	go r.readUpstream(f)
 	return f, nil
+}
+
+// mix is SplitMix64's finaliser: nearby seeds (1, 2, 3) give unrelated
+// random sources, which seeding PCG with them directly does not.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 func (r *Relay) readUpstream(f *flow) {
@@ -374,6 +385,11 @@ func (r *Relay) relay(f *flow, d int, b []byte) {
 		}
 	}
 	fd.mu.Unlock()
+	if r.log.Enabled(context.Background(), slog.LevelDebug) {
+		r.log.LogAttrs(context.Background(), slog.LevelDebug, "impair: datagram", slog.String("client", f.client.String()),
+			slog.String("dir", [2]string{"up", "down"}[d]), slog.Int("bytes", len(b)), slog.Bool("dropped", drop),
+			slog.Int("sent", len(out)))
+	}
 	delay := im.Delay + time.Duration(jitter*float64(im.Jitter))
 	for _, p := range out {
 		if delay <= 0 {

@@ -1,0 +1,318 @@
+package reliability_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/thingway/thingway/amclient"
+	"github.com/thingway/thingway/amclient/amtest"
+	"github.com/thingway/thingway/callback"
+	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/gateway"
+	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/impair"
+	"github.com/thingway/thingway/thing"
+)
+
+// stack is a local AM over real HTTP, a gateway in front of it over real
+// DTLS, and an impairment relay in front of the gateway: things dial the
+// relay.
+type stack struct {
+	t       testing.TB
+	am      *amtest.Server
+	amURL   string
+	amCalls *calls
+	admin   string
+	ca      *x509.Certificate
+	caKey   crypto.Signer
+	pubKey  crypto.Signer // the software publisher's key
+	gw      *gateway.Server
+	gwAddr  string
+	gwLog   *slog.Logger
+}
+
+// calls counts AM's requests by path (without the deployment prefix),
+// and can hold them back or fail them.
+type calls struct {
+	h     http.Handler
+	delay atomic.Int64 // nanoseconds added before a thing's request
+	fail  atomic.Int32 // status answered instead of AM's, 0 for none
+
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *calls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := strings.TrimPrefix(r.URL.Path, "/openam")
+	c.mu.Lock()
+	c.n[p]++
+	c.mu.Unlock()
+	thingCall := strings.Contains(p, "/json/things/") || strings.Contains(p, "/oauth2/") || r.URL.Query().Get("authIndexValue") == "thing-tree"
+	if d := time.Duration(c.delay.Load()); d > 0 && thingCall {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if code := int(c.fail.Load()); code != 0 && thingCall {
+		http.Error(w, `{"code":`+fmt.Sprint(code)+`,"reason":"Injected","message":"injected failure"}`, code)
+		return
+	}
+	c.h.ServeHTTP(w, r)
+}
+
+// count returns the requests whose path ends with suffix.
+func (c *calls) count(suffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for p, k := range c.n {
+		if strings.HasSuffix(p, suffix) {
+			n += k
+		}
+	}
+	return n
+}
+
+// stackConfig describes a stack.
+type stackConfig struct {
+	// realm changes the local AM's top-level realm (trees, nodes).
+	realm func(r *amtest.Realm)
+	// gateway changes the gateway before it starts.
+	gateway func(s *gateway.Server)
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// debugLog is a debug logger to stderr when RELIABILITY_DEBUG is set.
+func debugLog(name string) *slog.Logger {
+	if os.Getenv("RELIABILITY_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("part", name)
+}
+
+func newStack(t testing.TB, sc stackConfig) *stack {
+	t.Helper()
+	s := &stack{t: t}
+	notBefore := time.Now().Add(-time.Hour)
+	var err error
+	if s.ca, s.caKey, err = examplepki.NewCA("Reliability Test CA", notBefore, notBefore.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.pubKey = newKey(t)
+	cfg := amtest.DefaultConfig()
+	cfg.CertVerificationCAs = amtest.Certificates{s.ca}
+	realm := cfg.Realms["/"]
+	realm.OAuth2.Device.DevicePollInterval = 1
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: s.pubKey.Public(), KeyID: "publisher", Algorithm: "ES256", Use: "sig"}}})
+	for _, p := range realm.SoftwarePublishers {
+		p.JWKSet = string(set)
+	}
+	// The things' tree: a copy of auth-reg-tree, changed by sc.realm.
+	realm.Trees["thing-tree"] = realm.Trees["auth-reg-tree"]
+	if sc.realm != nil {
+		sc.realm(realm)
+	}
+	s.am = &amtest.Server{Config: cfg, Logger: debugLog("am")}
+	if err := s.am.Init(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.amURL = "http://" + l.Addr().String() + "/openam"
+	s.am.URL = s.amURL
+	s.amCalls = &calls{h: s.am, n: map[string]int{}}
+	hs := &http.Server{Handler: s.amCalls, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(l) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { hs.Close(); s.am.Close() })
+	s.admin = s.login("amAdmin", "changeit")
+	if _, err := s.am.EnsureUser("/", "bjensen", "Ch4ng31t"); err != nil {
+		t.Fatal(err)
+	}
+
+	key := newKey(t)
+	s.identity("reliability-gateway", "gateway", key, nil)
+	s.gw = &gateway.Server{
+		AM:        &amclient.Client{URL: s.amURL, Realm: "/", Tree: "auth-tree"},
+		ID:        "reliability-gateway",
+		Key:       key,
+		ThingTree: "thing-tree",
+		Logger:    debugLog("gateway"),
+	}
+	if sc.gateway != nil {
+		sc.gateway(s.gw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.gw.Authenticate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gl, err := s.gw.Listen("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.gwAddr = gl.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- s.gw.Serve(gl) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.gw.Shutdown(ctx)
+		if err := <-served; !errors.Is(err, gateway.ErrServerClosed) {
+			t.Errorf("gateway Serve: %v", err)
+		}
+	})
+	return s
+}
+
+func (s *stack) do(method, path string, body []byte, headers ...string) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.amURL+path, bytes.NewReader(body))
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func (s *stack) login(user, password string) string {
+	s.t.Helper()
+	code, b := s.do("POST", "/json/authenticate", nil, "X-OpenAM-Username: "+user, "X-OpenAM-Password: "+password,
+		"Accept-API-Version: resource=2.0, protocol=1.0")
+	var v struct{ TokenID string }
+	json.Unmarshal(b, &v)
+	if code != 200 || v.TokenID == "" {
+		s.t.Fatalf("login %s: %d %s", user, code, b)
+	}
+	return v.TokenID
+}
+
+// identity creates an identity with key's public part (if key is not nil).
+func (s *stack) identity(id, thingType string, key crypto.Signer, attrs map[string]any) {
+	s.t.Helper()
+	a := map[string]any{"thingType": thingType}
+	if key != nil {
+		kid, _ := callback.Thumbprint(key.Public())
+		set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
+		a["thingKeys"] = string(set)
+	}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	b, _ := json.Marshal(a)
+	code, body := s.do("PUT", "/json/realms/root/users/"+id, b, "Content-Type: application/json",
+		"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+s.admin)
+	if code != 201 {
+		s.t.Fatalf("create %s: %d %s", id, code, body)
+	}
+}
+
+// cert issues a certificate for key from the stack's CA, which AM trusts.
+func (s *stack) cert(key crypto.Signer, cn string) []*x509.Certificate {
+	s.t.Helper()
+	c, _, err := examplepki.IssueCert(s.ca, s.caKey, key.Public(), cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return []*x509.Certificate{c}
+}
+
+// statement is a software statement for key, signed by the stack's
+// software publisher.
+func (s *stack) statement(key crypto.Signer) string {
+	s.t.Helper()
+	kid, _ := callback.Thumbprint(key.Public())
+	claims, _ := json.Marshal(map[string]any{"iss": "https://soft-pub.example.com",
+		"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"}}}})
+	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: s.pubKey, KeyID: "publisher"}}, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	j, err := sg.Sign(claims)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out, _ := j.CompactSerialize()
+	return out
+}
+
+// consent approves a user code as the person user.
+func (s *stack) consent(verificationURI, userCode, user, password string) error {
+	tok := s.login(user, password)
+	form := url.Values{"user_code": {userCode}, "decision": {"allow"}, "csrf": {tok}}
+	req, _ := http.NewRequest("POST", verificationURI, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", "iPlanetDirectoryPro="+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(b), "done: true") {
+		return fmt.Errorf("consent: %d %s", res.StatusCode, b)
+	}
+	return nil
+}
+
+// link starts a relay in front of the gateway that drops each datagram
+// with probability loss, each way, seeded with seed.
+func (s *stack) link(loss float64, seed uint64) *impair.Relay {
+	s.t.Helper()
+	imp := impair.Impairment{Drop: loss}
+	r, err := impair.Listen("udp4", "127.0.0.1:0", impair.Config{Upstream: s.gwAddr, Up: imp, Down: imp, Seed: seed,
+		Logger: debugLog("relay")})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// dial connects a thing to the gateway through relay r.
+func dial(ctx context.Context, r *impair.Relay, opts ...func(*thing.GatewayConfig)) (*thing.Gateway, error) {
+	cfg := thing.GatewayConfig{Address: r.Addr().String(), Trust: coapx.Trust{InsecureAnyGateway: true},
+		Logger: debugLog("thing")}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return thing.DialGateway(ctx, cfg)
+}

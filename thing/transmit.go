@@ -1,0 +1,131 @@
+package thing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+)
+
+// errNoAnswer says a request was sent, with every retransmission, and not
+// answered: it may or may not have reached the gateway. Callers that
+// repeat it over a new session do so with a fresh nonce (a signed
+// request) or a fresh authentication flow (a step), never as it was.
+var errNoAnswer = errors.New("no answer from the gateway")
+
+// untrustedError is a handshake that refused the gateway's certificate:
+// never dialled again.
+type untrustedError struct {
+	addr string
+	err  error
+}
+
+func (e *untrustedError) Error() string {
+	return fmt.Sprintf("thing: the gateway at %s is not trusted: %v", e.addr, e.err)
+}
+func (e *untrustedError) Unwrap() error { return e.err }
+
+// RFC 7252 §4.8 defaults.
+const (
+	defaultAckTimeout      = 2 * time.Second
+	defaultAckRandomFactor = 1.5
+	defaultMaxRetransmit   = 4
+)
+
+func durOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func (g *Gateway) ackTimeout() time.Duration { return durOr(g.cfg.AckTimeout, defaultAckTimeout) }
+
+func (g *Gateway) ackRandomFactor() float64 {
+	if g.cfg.AckRandomFactor == 0 {
+		return defaultAckRandomFactor
+	}
+	return g.cfg.AckRandomFactor
+}
+
+func (g *Gateway) maxRetransmit() uint32 {
+	switch {
+	case g.cfg.MaxRetransmit < 0:
+		return 0
+	case g.cfg.MaxRetransmit == 0:
+		return defaultMaxRetransmit
+	}
+	return uint32(min(g.cfg.MaxRetransmit, 20))
+}
+
+func (g *Gateway) checkTransmission() error {
+	if f := g.cfg.AckRandomFactor; f != 0 && !(f >= 1 && f <= 16) {
+		return fmt.Errorf("thing: GatewayConfig.AckRandomFactor %v is not in [1, 16]", f)
+	}
+	return nil
+}
+
+// transmitSpan is RFC 7252's MAX_TRANSMIT_WAIT: from a message's first
+// transmission to the end of the timeout after its last retransmission,
+// plus one tick of the retransmission timer.
+func (g *Gateway) transmitSpan() time.Duration {
+	n := float64(uint64(1)<<(g.maxRetransmit()+1) - 1)
+	span := float64(g.ackTimeout()) * n * g.ackRandomFactor()
+	return time.Duration(math.Min(span, float64(24*time.Hour))) + g.tick()
+}
+
+// tick is how often go-coap's timers (retransmissions, expiry) run for
+// the session: a tenth of AckTimeout, between 10 and 200 ms. go-coap's
+// own is 4 s, which would delay each retransmission by up to 4 s.
+func (g *Gateway) tick() time.Duration {
+	return min(max(g.ackTimeout()/10, 10*time.Millisecond), 200*time.Millisecond)
+}
+
+// coapOptions are the session's CoAP settings.
+func (g *Gateway) coapOptions() []udp.Option {
+	tick := g.tick()
+	return []udp.Option{
+		options.WithTransmission(1, g.ackTimeout(), g.maxRetransmit(), g.ackRandomFactor()),
+		options.WithPeriodicRunner(func(f func(now time.Time) bool) {
+			go func() {
+				t := time.NewTicker(tick)
+				defer t.Stop()
+				for now := range t.C {
+					if !f(now) {
+						return
+					}
+				}
+			}()
+		}),
+		// Block-wise transfers are the SDK's own (roundTrip).
+		options.WithBlockwise(false, blockSZX, 60*time.Second),
+		// go-coap prints transport errors on stdout by default.
+		options.WithErrors(func(err error) {
+			g.log.LogAttrs(context.Background(), slog.LevelDebug, "coap", slog.String("error", err.Error()))
+		}),
+	}
+}
+
+// pause waits before dialling again after attempt failures (0 for the
+// first): AckTimeout doubled per attempt up to a minute, times a random
+// factor in [0.5, 1.5), so that things that lost their sessions together
+// (a gateway restart) do not dial again together.
+func (g *Gateway) pause(ctx context.Context, attempt int) error {
+	d := g.ackTimeout() << min(attempt, 5)
+	d = min(d, time.Minute)
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
