@@ -101,3 +101,8 @@ func DataFilePages(s *Server) (used, free int, err error) {
 	st := b.db.Stats()
 	return used, st.FreePageN + st.PendingPageN, err
 }
+
+// StoredTokens returns how many token and grant records the store holds.
+func StoredTokens(s *Server) (tokens, grants int) {
+	return s.countRecords(kindToken), s.countRecords(kindGrant)
+}

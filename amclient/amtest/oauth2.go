@@ -2,7 +2,6 @@ package amtest
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // oauthContext is what a token operation needs: realm, provider and client.
@@ -88,12 +86,13 @@ func lifetime(client, provider int64) time.Duration {
 // newGrant says that g is not stored yet: it is stored with the tokens.
 func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh, newGrant bool) (map[string]any, error) {
 	p := oc.provider
+	clientSide := p.Core.StatelessTokensEnabled
 	atLife := lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime)
 	audit := newUUID() + "-" + randomID(4)
 	var access string
-	if p.Core.StatelessTokensEnabled {
+	if clientSide {
 		var err error
-		if access, err = s.signAccessToken(c, oc, g, scopes, atLife, audit); err != nil {
+		if access, err = s.signClientToken(c, oc, g, scopes, atLife, audit, false); err != nil {
 			return nil, err
 		}
 	} else {
@@ -101,8 +100,6 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	}
 	resp := map[string]any{"access_token": access, "scope": strings.Join(scopes, " "),
 		"token_type": "Bearer", "expires_in": int64(atLife/time.Second) - 1}
-	// The grant (when new or extended) and the tokens are written in one
-	// transaction: all of them are on disk before the answer, or none.
 	type tokenRec struct {
 		h string
 		t *token
@@ -111,14 +108,28 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	saveGrant := newGrant
 	if wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken) {
 		rtLife := lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime)
-		refresh := randomID(20)
-		toks = append(toks, tokenRec{hashToken(refresh), &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}})
 		if exp := c.now.Add(rtLife); exp.After(g.Expires) {
 			g.Expires = exp
 			saveGrant = true
 		}
+		refresh := randomID(20)
+		if clientSide {
+			var err error
+			if refresh, err = s.signClientToken(c, oc, g, scopes, rtLife, audit, true); err != nil {
+				return nil, err
+			}
+		}
+		toks = append(toks, tokenRec{hashToken(refresh), &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}})
 		resp["refresh_token"] = refresh
 	}
+	s.issued.Add(int64(len(toks)))
+	if clientSide {
+		// Nothing to store (see clienttokens.go); a signed request's nonce
+		// is written before the answer.
+		return resp, nil
+	}
+	// The grant (when new or extended) and the tokens are written in one
+	// transaction: all of them are on disk before the answer, or none.
 	encGrant, err := encode(g)
 	if err != nil {
 		return nil, err
@@ -152,48 +163,13 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	return resp, nil
 }
 
-func (s *Server) signAccessToken(c *reqCtx, oc *oauthContext, g *grant, scopes []string, life time.Duration, audit string) (string, error) {
-	var key jose.SigningKey
-	switch alg := oc.provider.Advanced.TokenSigningAlgorithm; alg {
-	case "", "ES256":
-		key = jose.SigningKey{Algorithm: jose.ES256, Key: s.keys.TokenKey}
-	case "HS256":
-		key = jose.SigningKey{Algorithm: jose.HS256, Key: s.keys.TokenHMAC}
-	default:
-		return "", fmt.Errorf("token signing algorithm %q is not supported by the local AM (ES256, HS256)", alg)
-	}
-	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return "", err
-	}
-	now := c.now.Unix()
-	claims := map[string]any{
-		"sub": "(usr!" + g.Subject + ")", "cts": "OAUTH2_STATELESS_GRANT", "auditTrackingId": audit,
-		"subname": g.Subject, "iss": g.Issuer, "tokenName": "access_token", "token_type": "Bearer",
-		"authGrantId": g.ID, "aud": oc.clientID, "nbf": now, "grant_type": GrantJWTBearer,
-		"scope": scopes, "auth_time": g.AuthTime.Unix(), "realm": g.Realm, "exp": now + int64(life/time.Second),
-		"iat": now, "expires_in": int64(life / time.Second), "jti": randomID(20),
-	}
-	signed, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil || !oc.provider.Advanced.TokenEncryptionEnabled {
-		return signed, err
-	}
-	enc, err := jose.NewEncrypter(jose.A128CBC_HS256, jose.Recipient{Algorithm: jose.DIRECT, Key: s.keys.TokenEncKey},
-		(&jose.EncrypterOptions{}).WithContentType("JWT").WithType("JWT"))
-	if err != nil {
-		return "", err
-	}
-	obj, err := enc.Encrypt([]byte(signed))
-	if err != nil {
-		return "", err
-	}
-	return obj.CompactSerialize()
-}
-
 // lookupToken returns a live token and its grant.
 func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
 	if tok == "" {
 		return nil, nil
+	}
+	if looksClientSide(tok) {
+		return s.lookupClientToken(tok, now)
 	}
 	var t token
 	var g grant
@@ -213,32 +189,30 @@ func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
 	return &t, &g
 }
 
-// revokeToken revokes a token and, with wholeGrant, its grant.
-func (s *Server) revokeToken(tok string, wholeGrant bool) error {
-	h := hashToken(tok)
+// revokeToken revokes tok, found by lookupToken as t of grant g, and with
+// wholeGrant the grant: every token issued for it. A grant is kept revoked
+// at least until keepUntil, when every token of it has expired.
+func (s *Server) revokeToken(tok string, t *token, g *grant, wholeGrant bool, keepUntil time.Time) error {
+	rt, rg := *t, *g
+	rt.Revoked, rg.Revoked = true, true
+	if keepUntil.After(rg.Expires) {
+		rg.Expires = keepUntil
+	}
 	return storeErr(s.db.update(func(tx storeTx) error {
-		var t token
-		found, err := tx.get(kindToken, h, &t)
-		if err != nil || !found {
+		if err := tx.put(kindToken, hashToken(tok), &rt, rt.Expires); err != nil {
 			return err
 		}
-		var g grant
-		hasGrant := false
 		if wholeGrant {
-			if hasGrant, err = tx.get(kindGrant, t.GrantID, &g); err != nil {
-				return err
-			}
-		}
-		t.Revoked = true
-		if err := tx.put(kindToken, h, &t, t.Expires); err != nil {
-			return err
-		}
-		if hasGrant {
-			g.Revoked = true
-			return tx.put(kindGrant, g.ID, &g, g.Expires)
+			return tx.put(kindGrant, rg.ID, &rg, rg.Expires)
 		}
 		return nil
 	}))
+}
+
+// grantLifetime is how long the tokens of a grant of oc's client can live.
+func grantLifetime(oc *oauthContext) time.Duration {
+	return max(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime),
+		lifetime(oc.client.RefreshTokenLifetime, oc.provider.Core.RefreshTokenLifetime))
 }
 
 type accessTokenRequest struct {
@@ -309,7 +283,7 @@ func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, reque
 		return err
 	}
 	if rotate {
-		if err := s.revokeToken(refreshToken, false); err != nil {
+		if err := s.revokeToken(refreshToken, t, g, false, time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -478,7 +452,7 @@ func (s *Server) handleRevoke(c *reqCtx) error {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
 	if t, g := s.lookupToken(tok, c.now); t != nil && g.ClientID == oc.clientID && g.Realm == c.realm {
-		if err := s.revokeToken(tok, t.Refresh); err != nil {
+		if err := s.revokeToken(tok, t, g, t.Refresh, c.now.Add(grantLifetime(oc))); err != nil {
 			return err
 		}
 	}

@@ -107,7 +107,9 @@ type Server struct {
 
 	base string // cleaned BasePath, "" for root
 	st   *state
-	db   store
+	// issued counts the tokens issued (for tests).
+	issued atomic.Int64
+	db     store
 	// unlock releases the data directory's lock.
 	unlock func()
 	keys   *serverKeys
