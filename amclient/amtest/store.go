@@ -3,6 +3,8 @@ package amtest
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -307,4 +309,32 @@ func (s *Server) countRecords(kind string) int {
 		return err
 	})
 	return n
+}
+
+// StoreInfo describes what a server's store holds.
+type StoreInfo struct {
+	// File is the database file of the data directory; empty in memory.
+	File string
+	// Size is the file's size in bytes.
+	Size int64
+	// Identities and Sessions count the records of each kind (every
+	// realm; sessions not yet deleted by expiry included).
+	Identities, Sessions int
+}
+
+// StoreInfo says what the store holds. Call it after Init or Start.
+func (s *Server) StoreInfo() (StoreInfo, error) {
+	if err := s.Init(); err != nil {
+		return StoreInfo{}, err
+	}
+	info := StoreInfo{Identities: s.countRecords(kindIdentity), Sessions: s.countRecords(kindSession)}
+	if s.DataDir != "" {
+		info.File = filepath.Join(s.DataDir, dbFile)
+		fi, err := os.Stat(info.File)
+		if err != nil {
+			return info, err
+		}
+		info.Size = fi.Size()
+	}
+	return info, nil
 }

@@ -168,12 +168,13 @@ func TestSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSummary("http://127.0.0.1:8080/openam", cfg, options{DataDir: "/var/lib/amlocal"})
+	s.Store = &amtest.StoreInfo{File: "/var/lib/amlocal/state.db", Size: 2_150_000, Identities: 1204, Sessions: 3}
 	var b bytes.Buffer
 	s.print(&b)
 	want := `Thingway local AM is running
   URL         http://127.0.0.1:8080/openam
   admin       amAdmin (password set by --admin-password or --config)
-  data        /var/lib/amlocal
+  data        /var/lib/amlocal (state.db, 2.1 MB: 1204 identities, 3 sessions)
   CA          CN=Thingway Example CA,O=Thingway (am.services.iot.cert.verification)
   publisher   iot-software-publisher, issuer https://soft-pub.example.com (realms /, /edge)
   realm /     trees auth-reg-tree, auth-tree, ldapService, reg-tree

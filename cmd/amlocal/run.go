@@ -95,6 +95,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 
 	s := newSummary(am.URL, am.Configuration(), o)
 	s.Restored = am.ConfigurationRestored()
+	if o.DataDir != "" {
+		info, err := am.StoreInfo()
+		if err != nil {
+			return err
+		}
+		s.Store = &info
+	}
 	s.print(stdout)
 	logger.LogAttrs(ctx, slog.LevelInfo, "local AM started", s.attrs()...)
 

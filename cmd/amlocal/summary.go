@@ -25,6 +25,8 @@ type summary struct {
 	// directory, as the admin REST API left it at an earlier run.
 	Restored bool
 	Import   string // --import DIR, or ""
+	// Store is what the data directory holds at start; nil in memory.
+	Store *amtest.StoreInfo
 }
 
 type realmSummary struct {
@@ -64,7 +66,19 @@ func (s summary) data() string {
 	if s.DataDir == "" {
 		return "in memory (state is lost when amlocal stops; use --data DIR to keep it)"
 	}
-	return s.DataDir
+	if s.Store == nil {
+		return s.DataDir
+	}
+	return fmt.Sprintf("%s (%s, %s: %d identities, %d sessions)", s.DataDir, filepath.Base(s.Store.File),
+		byteSize(s.Store.Size), s.Store.Identities, s.Store.Sessions)
+}
+
+// byteSize writes n bytes in kB below a megabyte and in MB from there.
+func byteSize(n int64) string {
+	if n < 1e6 {
+		return fmt.Sprintf("%d kB", (n+500)/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
 // print writes the human summary.
@@ -112,7 +126,7 @@ func (s summary) attrs() []slog.Attr {
 	if data == "" {
 		data = "in memory"
 	}
-	return []slog.Attr{
+	attrs := []slog.Attr{
 		slog.String("url", s.URL),
 		slog.String("admin_user", s.AdminUser),
 		slog.Bool("admin_password_default", s.DefaultPassword),
@@ -122,4 +136,9 @@ func (s summary) attrs() []slog.Attr {
 		slog.Any("realms", realms),
 		slog.Bool("config_restored", s.Restored),
 	}
+	if s.Store != nil {
+		attrs = append(attrs, slog.String("data_file", s.Store.File), slog.Int64("data_bytes", s.Store.Size),
+			slog.Int("identities", s.Store.Identities), slog.Int("sessions", s.Store.Sessions))
+	}
+	return attrs
 }
