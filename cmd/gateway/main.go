@@ -11,7 +11,7 @@
 //	        [--log-format text|json] [--max-sessions N] [--idle-timeout 1h]
 //	        [--max-pending-handshakes N] [--handshake-timeout 10s]
 //	        [--max-request-bytes N] [--max-auth-per-minute N] [--max-concurrent-auth N]
-//	        [--metrics-address HOST:PORT] [--thing-tree TREE]
+//	        [--metrics-address HOST:PORT [--pprof]] [--thing-tree TREE]
 //	        [--am-ca FILE] [--am-client-cert FILE --am-client-key FILE]
 //	        [--session-file FILE --session-key FILE] [--park-after 5m]
 //
@@ -195,6 +195,7 @@ const (
 	flagSessionFile          = "session-file"
 	flagSessionKey           = "session-key"
 	flagParkAfter            = "park-after"
+	flagPprof                = "pprof"
 )
 
 // Defaults without --url (the embedded local AM). The local AM listens
@@ -238,6 +239,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		&cli.StringFlag{Name: flagSessionKey, Usage: "`FILE` of at least 32 secret bytes that seal --session-file (e.g. head -c 32 /dev/urandom > FILE; keep it 0600)", EnvVars: envVars(flagSessionKey)},
 		&cli.DurationFlag{Name: flagParkAfter, Value: gateway.DefaultParkAfter, Usage: "park DTLS sessions idle this long: state kept, connection released, resumed by the thing's next record (0: never)", EnvVars: envVars(flagParkAfter)},
 		&cli.StringFlag{Name: flagMetrics, Usage: "`HOST:PORT` to serve /metrics (Prometheus), /livez and /readyz on, over HTTP [default: off]", EnvVars: envVars(flagMetrics)},
+		&cli.BoolFlag{Name: flagPprof, Usage: "serve Go's profiles (/debug/pprof/) on --metrics-address too: for measuring the gateway, not for an open port", EnvVars: envVars(flagPprof)},
 		&cli.StringFlag{Name: flagLocalAM, Value: defaultLocalAM, Usage: "`HOST:PORT` of the in-process local AM (only without --url; 127.0.0.1:0 for any free port)", EnvVars: envVars(flagLocalAM)},
 	}
 	return &cli.App{
@@ -287,6 +289,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				IdleTimeout:  c.Duration(flagIdleTimeout),
 				LocalAM:      c.String(flagLocalAM),
 				Metrics:      c.String(flagMetrics),
+				Pprof:        c.Bool(flagPprof),
 				ThingTree:    c.String(flagThingTree),
 				AMCA:         c.String(flagAMCA),
 				AMCert:       c.String(flagAMCert),

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ type options struct {
 	IdleTimeout  time.Duration
 	LocalAM      string
 	Metrics      string // --metrics-address
+	Pprof        bool   // --pprof: /debug/pprof/ on the metrics address
 	ThingTree    string
 	AMCA         string
 	AMCert       string
@@ -101,6 +103,9 @@ func (o *options) check() error {
 	}
 	if (o.SessionFile == "") != (o.SessionKeyFile == "") {
 		return fmt.Errorf("--%s and --%s go together", flagSessionFile, flagSessionKey)
+	}
+	if o.Pprof && o.Metrics == "" {
+		return fmt.Errorf("--%s needs --%s (the profiles are served there)", flagPprof, flagMetrics)
 	}
 	if o.ParkAfter < 0 {
 		return fmt.Errorf("--%s must not be negative (0: never park)", flagParkAfter)
@@ -246,7 +251,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	if reg != nil {
-		ms, err := serveMetrics(o.Metrics, reg, srv, logger)
+		ms, err := serveMetrics(o.Metrics, o.Pprof, reg, srv, logger)
 		if err != nil {
 			l.Close()
 			return err
@@ -320,8 +325,9 @@ func amTransport(o options) (*http.Transport, error) {
 	return gateway.NewAMTransport(cfg, o.Timeout), nil
 }
 
-// serveMetrics serves /metrics, /livez and /readyz on address.
-func serveMetrics(address string, reg *prometheus.Registry, srv *gateway.Server, logger *slog.Logger) (*http.Server, error) {
+// serveMetrics serves /metrics, /livez and /readyz on address, and with
+// withPprof Go's profiles under /debug/pprof/.
+func serveMetrics(address string, withPprof bool, reg *prometheus.Registry, srv *gateway.Server, logger *slog.Logger) (*http.Server, error) {
 	ml, err := net.Listen("tcp", address)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %w", flagMetrics, err)
@@ -337,10 +343,19 @@ func serveMetrics(address string, reg *prometheus.Registry, srv *gateway.Server,
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	paths := "/metrics /livez /readyz"
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		paths += " /debug/pprof/"
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go hs.Serve(ml) //nolint:errcheck // ends with Close
 	logger.LogAttrs(context.Background(), slog.LevelInfo, "metrics serving", slog.String("address", ml.Addr().String()),
-		slog.String("paths", "/metrics /livez /readyz"))
+		slog.String("paths", paths))
 	return hs, nil
 }
 
