@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
 
 // /json/realm-config/... and /json/scripts: the realm's services, tree
@@ -193,7 +195,7 @@ func createIoTAgents(r *Realm) {
 		}
 		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = &TrustedJWTIssuer{Issuer: "forgerock-iot-service",
 			ConsentedScopesClaim: "scope", ResourceOwnerIdentityClaim: "sub", AllowedSubjects: []string{},
-			extra: extraMembers{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
+			extra: members.Extra{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
 				"jwkSet": json.RawMessage("null"), "jwksUri": json.RawMessage("null")}}
 	}
 }
@@ -573,31 +575,16 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 		created = old == nil
 		merged := raw
 		var secret string
+		var err error
 		if cl, ok := old.(*OAuth2Client); ok {
 			// An update changes the settings given and keeps the others,
 			// the secret included unless a new one is given.
-			prev, err := json.Marshal(cl)
-			if err != nil {
-				return err
-			}
-			var pm extraMembers
-			if err := json.Unmarshal(prev, &pm); err != nil {
-				return err
-			}
-			if merged, err = json.Marshal(mergeMembers(pm, body)); err != nil {
+			if merged, err = members.Overlay(cl, body); err != nil {
 				return err
 			}
 			secret = cl.Secret
 		} else if old != nil {
-			prev, err := json.Marshal(old)
-			if err != nil {
-				return err
-			}
-			var pm extraMembers
-			if err := json.Unmarshal(prev, &pm); err != nil {
-				return err
-			}
-			if merged, err = json.Marshal(mergeMembers(pm, body)); err != nil {
+			if merged, err = members.Overlay(old, body); err != nil {
 				return err
 			}
 		}
