@@ -187,9 +187,29 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		}()
 		return nil, ctx.Err()
 	}
-	pctx, cancel := context.WithTimeout(ctx, g.transmitSpan()+durOr(g.cfg.HandshakeInterval, time.Second)*handshakeFlights)
-	defer cancel()
-	if err := untilDone(pctx, c, func() error { return c.Ping(pctx) }); err != nil {
+	// A handshake without progress for four flights' intervals (doubling:
+	// 15 times HandshakeInterval) starts again with a fresh ClientHello,
+	// rather than waiting out pion's backoff, which doubles up to a minute.
+	hs := durOr(g.cfg.HandshakeInterval, time.Second) * handshakeFlights
+	step := func(d time.Duration, f func(ctx context.Context) error) error {
+		sctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		err := untilDone(sctx, c, func() error { return f(sctx) })
+		if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+			return errNoAnswer
+		}
+		return err
+	}
+	err := step(hs, func(ctx context.Context) error {
+		if h, ok := c.NetConn().(interface{ HandshakeContext(context.Context) error }); ok {
+			return h.HandshakeContext(ctx)
+		}
+		return nil
+	})
+	if err == nil {
+		err = step(g.transmitSpan(), c.Ping)
+	}
+	if err != nil {
 		c.Close()
 		if verr := g.takeVerifyErr(); verr != nil {
 			return nil, &untrustedError{g.addr, verr}
@@ -197,17 +217,14 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if pctx.Err() != nil {
-			return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, errNoAnswer)
-		}
 		return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, err)
 	}
 	g.log.LogAttrs(ctx, slog.LevelDebug, "gateway connected", slog.String("address", g.addr))
 	return c, nil
 }
 
-// handshakeFlights is the number of flight intervals added to the
-// transmission span to bound a dial: the handshake's own retransmissions.
+// handshakeFlights bounds a handshake attempt, in HandshakeIntervals:
+// its first flight and three retransmissions, each after twice the wait.
 const handshakeFlights = 15
 
 // untilDone runs f, but returns when ctx ends even if f is stuck: pion/dtls
