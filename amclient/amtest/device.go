@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/pages"
 )
 
 const kindDevice = "device"
@@ -279,10 +281,10 @@ func (s *Server) deviceUserPage(c *reqCtx) error {
 		return s.signinPage(c, http.StatusOK, c.realm, c.r.URL.RequestURI(), "Sign in to connect your device.", "", "")
 	}
 	codeForm := func(alert, errCode string) error {
-		v := &pageView{Kind: "code", Title: "Connect a device", VerifyAction: c.r.URL.EscapedPath(),
+		v := &pages.View{Kind: "code", Title: "Connect a device", VerifyAction: c.r.URL.EscapedPath(),
 			RealmParam: c.r.URL.Query().Get("realm"), UserCode: code, Alert: alert}
 		if errCode != "" {
-			v.PageData = &pageData{ErrorCode: errCode, Realm: c.realm}
+			v.PageData = &pages.Data{ErrorCode: errCode, Realm: c.realm}
 		}
 		return s.renderPage(c, http.StatusOK, v, user, tok)
 	}
@@ -294,15 +296,15 @@ func (s *Server) deviceUserPage(c *reqCtx) error {
 	case !found || d.Realm != c.realm:
 		return codeForm("That code is not valid. Check the code that your device shows and try again.", "invalid_user_code")
 	case !c.now.Before(d.Expires):
-		return s.renderPage(c, http.StatusOK, &pageView{Kind: "message", Title: "Code expired", Heading: "This code has expired",
+		return s.renderPage(c, http.StatusOK, &pages.View{Kind: "message", Title: "Code expired", Heading: "This code has expired",
 			Lines: []string{"Start again on your device to get a new code."}, Again: verifyURL(c, ""), AgainText: "Enter another code",
-			PageData: &pageData{ErrorCode: "expired_token", Realm: c.realm}}, user, tok)
+			PageData: &pages.Data{ErrorCode: "expired_token", Realm: c.realm}}, user, tok)
 	case d.Status != devicePending:
-		return s.renderPage(c, http.StatusOK, &pageView{Kind: "message", Title: "Code already used", Heading: "This code has already been used",
+		return s.renderPage(c, http.StatusOK, &pages.View{Kind: "message", Title: "Code already used", Heading: "This code has already been used",
 			Lines: []string{"Each code can be used once. Start again on your device to get a new code."}, Again: verifyURL(c, ""),
-			AgainText: "Enter another code", PageData: &pageData{ErrorCode: "invalid_user_code", Realm: c.realm}}, user, tok)
+			AgainText: "Enter another code", PageData: &pages.Data{ErrorCode: "invalid_user_code", Realm: c.realm}}, user, tok)
 	}
-	return s.renderPage(c, http.StatusOK, &pageView{Kind: "consent", Title: "Allow this device?", Thing: d.Thing, Client: d.ClientID,
+	return s.renderPage(c, http.StatusOK, &pages.View{Kind: "consent", Title: "Allow this device?", Thing: d.Thing, Client: d.ClientID,
 		Scopes: d.Scopes, UserCode: d.UserCode, Expires: expiresIn(d.Expires.Sub(c.now)), CSRF: s.csrfFor(tok),
 		ConsentAction: verifyURL(c, "")}, user, tok)
 }
@@ -313,8 +315,8 @@ func (s *Server) deviceUserDecision(c *reqCtx) error {
 	var user *session
 	var tok string
 	render := func(heading, msg, errCode string, again bool) error {
-		v := &pageView{Kind: "message", Title: heading, Heading: heading, Lines: []string{msg},
-			PageData: &pageData{ErrorCode: errCode, Realm: c.realm}}
+		v := &pages.View{Kind: "message", Title: heading, Heading: heading, Lines: []string{msg},
+			PageData: &pages.Data{ErrorCode: errCode, Realm: c.realm}}
 		if errCode != "" {
 			v.Alert, v.Lines = v.Lines[0], nil
 		}
@@ -350,9 +352,9 @@ func (s *Server) deviceUserDecision(c *reqCtx) error {
 		return render("Code already used", "That code has already been used.", "invalid_user_code", true)
 	}
 	d.Status, d.Subject = deviceDenied, user.UID
-	v := &pageView{Kind: "message", Title: "Access denied", Heading: "Access denied",
+	v := &pages.View{Kind: "message", Title: "Access denied", Heading: "Access denied",
 		Lines:    []string{"The device " + d.Thing + " was denied access. You can close this page."},
-		PageData: &pageData{Realm: c.realm}}
+		PageData: &pages.Data{Realm: c.realm}}
 	if decision == "allow" {
 		d.Status = deviceApproved
 		v.Title, v.Heading = "Device connected", "Device connected"
