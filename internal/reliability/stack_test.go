@@ -65,8 +65,14 @@ type calls struct {
 
 func (c *calls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/openam")
+	key := p
+	for _, q := range []string{"_action", "authIndexValue"} {
+		if v := r.URL.Query().Get(q); v != "" {
+			key += "?" + q + "=" + v
+		}
+	}
 	c.mu.Lock()
-	c.n[p]++
+	c.n[key]++
 	c.mu.Unlock()
 	thingCall := strings.Contains(p, "/json/things/") || strings.Contains(p, "/oauth2/") || r.URL.Query().Get("authIndexValue") == "thing-tree"
 	if d := time.Duration(c.delay.Load()); d > 0 && thingCall {
@@ -83,7 +89,26 @@ func (c *calls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.h.ServeHTTP(w, r)
 }
 
-// count returns the requests whose path ends with suffix.
+// snapshot returns the counts so far.
+func (c *calls) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+// since returns the requests for key made since snapshot before.
+func (c *calls) since(before map[string]int, key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key] - before[key]
+}
+
+// count returns the requests whose path (with its _action and
+// authIndexValue parameters) ends with suffix.
 func (c *calls) count(suffix string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -296,9 +321,14 @@ func (s *stack) consent(verificationURI, userCode, user, password string) error 
 // link starts a relay in front of the gateway that drops each datagram
 // with probability loss, each way, seeded with seed.
 func (s *stack) link(loss float64, seed uint64) *impair.Relay {
-	s.t.Helper()
 	imp := impair.Impairment{Drop: loss}
-	r, err := impair.Listen("udp4", "127.0.0.1:0", impair.Config{Upstream: s.gwAddr, Up: imp, Down: imp, Seed: seed,
+	return s.impairedLink(imp, imp, seed)
+}
+
+// impairedLink starts a relay in front of the gateway.
+func (s *stack) impairedLink(up, down impair.Impairment, seed uint64) *impair.Relay {
+	s.t.Helper()
+	r, err := impair.Listen("udp4", "127.0.0.1:0", impair.Config{Upstream: s.gwAddr, Up: up, Down: down, Seed: seed,
 		Logger: debugLog("relay")})
 	if err != nil {
 		s.t.Fatal(err)
