@@ -50,156 +50,6 @@ func (s *Server) inRealm(c *reqCtx, f func(cfg *Config, r *Realm) error) (*Realm
 	return cfg.Realms[c.realm], nil
 }
 
-// --- services ---
-
-var serviceTypes = map[string]map[string]any{
-	"iot":        {"_id": "iot", "name": "IoT Service", "collection": false},
-	"oauth-oidc": {"_id": "oauth-oidc", "name": "OAuth2 Provider", "collection": false},
-}
-
-// service returns the realm's service of type typ, or nil.
-func service(r *Realm, typ string) any {
-	switch typ {
-	case "iot":
-		if r.IoT != nil {
-			return r.IoT
-		}
-	case "oauth-oidc":
-		if r.OAuth2 != nil {
-			return r.OAuth2
-		}
-	}
-	return nil
-}
-
-func serviceResource(c *reqCtx, status int, typ string, v any) error {
-	return writeResource(c, status, "", v, map[string]any{"_type": serviceTypes[typ]})
-}
-
-func (s *Server) handleService(c *reqCtx, typ string) error {
-	if serviceTypes[typ] == nil {
-		return crestErr(http.StatusNotFound, "Service "+typ+" is not supported by the local AM (iot, oauth-oidc)")
-	}
-	notFound := crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
-	switch c.r.Method {
-	case http.MethodGet:
-		v := service(c.rc, typ)
-		if v == nil {
-			return notFound
-		}
-		return serviceResource(c, http.StatusOK, typ, v)
-	case http.MethodDelete:
-		var gone any
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-			if gone = service(r, typ); gone == nil {
-				return notFound
-			}
-			if typ == "iot" {
-				r.IoT = nil
-			} else {
-				r.OAuth2 = nil
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
-		return nil
-	case http.MethodPost:
-		if _, err := action(c, "create"); err != nil {
-			return err
-		}
-		return s.putService(c, typ, true)
-	case http.MethodPut:
-		return s.putService(c, typ, false)
-	}
-	return methodNotAllowed()
-}
-
-// putService creates (create: POST _action=create, or PUT with
-// If-None-Match: *) or updates a service. An update changes the members
-// given and keeps the others, as AM does.
-func (s *Server) putService(c *reqCtx, typ string, create bool) error {
-	body, _, err := c.objectBody()
-	if err != nil {
-		return err
-	}
-	if c.r.Header.Get("If-None-Match") == "*" {
-		create = true
-	}
-	created := false
-	r, err := s.inRealm(c, func(cfg *Config, r *Realm) error {
-		existing := service(r, typ)
-		switch {
-		case create && existing != nil && c.r.Method == http.MethodPut:
-			return crestErr(http.StatusPreconditionFailed, "Service Already Exists")
-		case create && existing != nil:
-			return crestErr(http.StatusConflict, "Service already exists")
-		case !create && existing == nil:
-			return crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
-		}
-		created = existing == nil
-		bad := func(err error) error {
-			return crestErr(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
-		}
-		switch typ {
-		case "iot":
-			svc := DefaultIoTService()
-			svc.CreateOAuthClient, svc.CreateOAuthJWTIssuer = false, false
-			if !created {
-				svc = r.IoT
-			}
-			if err := json.Unmarshal(body, svc); err != nil {
-				return bad(err)
-			}
-			r.IoT = svc
-			createIoTAgents(r)
-		case "oauth-oidc":
-			p := DefaultOAuth2Provider()
-			if !created {
-				p = r.OAuth2
-			}
-			if err := json.Unmarshal(body, p); err != nil {
-				return bad(err)
-			}
-			r.OAuth2 = p
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return serviceResource(c, status, typ, service(r, typ))
-}
-
-// createIoTAgents makes the agents the IoT Service creates when asked: its
-// OAuth 2.0 client (JWT bearer, device code and refresh token grants, no
-// scopes, a generated secret) and its trusted JWT issuer.
-func createIoTAgents(r *Realm) {
-	svc := r.IoT
-	if svc.CreateOAuthClient && svc.OAuthClientName != "" && r.OAuth2Clients[svc.OAuthClientName] == nil {
-		if r.OAuth2Clients == nil {
-			r.OAuth2Clients = map[string]*OAuth2Client{}
-		}
-		r.OAuth2Clients[svc.OAuthClientName] = &OAuth2Client{Secret: randomID(24),
-			GrantTypes: []string{GrantJWTBearer, GrantDeviceCode, GrantRefreshToken}}
-	}
-	if svc.CreateOAuthJWTIssuer && svc.OAuthJWTIssuerName != "" && r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] == nil {
-		if r.TrustedJWTIssuers == nil {
-			r.TrustedJWTIssuers = map[string]*TrustedJWTIssuer{}
-		}
-		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = &TrustedJWTIssuer{Issuer: "forgerock-iot-service",
-			ConsentedScopesClaim: "scope", ResourceOwnerIdentityClaim: "sub", AllowedSubjects: []string{},
-			extra: members.Extra{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
-				"jwkSet": json.RawMessage("null"), "jwksUri": json.RawMessage("null")}}
-	}
-}
-
 // --- tree nodes ---
 
 var nodeDisplayNames = map[string]string{
@@ -225,76 +75,48 @@ func nodeResource(id string, n *Node) (map[string]any, error) {
 	})
 }
 
+// nodeResources are the realm's nodes of type typ.
+func nodeResources(typ string) resource[Node] {
+	return resource[Node]{
+		in:       func(r *Realm) *map[string]*Node { return &r.Nodes },
+		is:       func(n *Node) bool { return n.Type == typ },
+		render:   nodeResource,
+		what:     func(id string) string { return "Node " + id },
+		notFound: func(id string) error { return crestErr(http.StatusNotFound, "Node "+typ+"/"+id+" not found") },
+		inUse: func(r *Realm, id string) error {
+			if tree := r.nodeInUse(id); tree != "" {
+				return crestErr(http.StatusConflict, "Node "+id+" is in use by the tree "+tree)
+			}
+			return nil
+		},
+	}
+}
+
 func (s *Server) handleNodes(c *reqCtx, p string) error {
 	typ, id, hasID := strings.Cut(p, "/")
 	if hasID && id == "" {
 		return routeNotFound(c)
 	}
+	k := nodeResources(typ)
 	if id == "" {
 		// Query: all nodes, or the nodes of one type.
 		if c.r.Method != http.MethodGet {
 			return methodNotAllowed()
 		}
-		if err := checkQuery(c); err != nil {
-			return err
+		if typ == "" {
+			k.is = nil
 		}
-		var out []map[string]any
-		for _, nid := range sortedKeys(c.rc.Nodes) {
-			n := c.rc.Nodes[nid]
-			if typ != "" && n.Type != typ {
-				continue
-			}
-			m, err := nodeResource(nid, n)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		writeQuery(c, out)
-		return nil
+		return listResources(c, k)
 	}
 	var ok bool
 	if id, ok = pathSegment(id); !ok {
 		return routeNotFound(c)
 	}
-	notFound := crestErr(http.StatusNotFound, "Node "+typ+"/"+id+" not found")
-	switch c.r.Method {
-	case http.MethodGet:
-		n := c.rc.Nodes[id]
-		if n == nil || n.Type != typ {
-			return notFound
-		}
-		m, err := nodeResource(id, n)
-		if err != nil {
-			return err
-		}
-		writeJSON(c.w, http.StatusOK, m)
-		return nil
-	case http.MethodDelete:
-		var gone *Node
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-			if gone = r.Nodes[id]; gone == nil || gone.Type != typ {
-				return notFound
-			}
-			if tree := r.nodeInUse(id); tree != "" {
-				return crestErr(http.StatusConflict, "Node "+id+" is in use by the tree "+tree)
-			}
-			delete(r.Nodes, id)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		m, err := nodeResource(id, gone)
-		if err != nil {
-			return err
-		}
-		writeJSON(c.w, http.StatusOK, m)
-		return nil
-	case http.MethodPut:
-	default:
-		return methodNotAllowed()
-	}
+	return serveResource(s, c, k, id, func() error { return s.putNode(c, k, typ, id) })
+}
+
+// putNode creates or updates the node typ/id.
+func (s *Server) putNode(c *reqCtx, k resource[Node], typ, id string) error {
 	_, body, err := c.objectBody()
 	if err != nil {
 		return err
@@ -314,97 +136,47 @@ func (s *Server) handleNodes(c *reqCtx, p string) error {
 	if err := json.Unmarshal(b, n); err != nil {
 		return crestErr(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
 	}
-	created := false
-	r, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-		old := r.Nodes[id]
+	return putResource(s, c, k, id, func(old *Node) error {
 		if old != nil && old.Type != typ {
 			return crestErr(http.StatusConflict, "The node ID "+id+" is used by a node of type "+old.Type)
 		}
-		rev := ""
-		if old != nil {
-			ob, _ := json.Marshal(old)
-			rev = revOf(ob)
-		}
-		if err := preconditions(c, old != nil, rev, "Node "+id); err != nil {
-			return err
-		}
-		created = old == nil
+		return nil
+	}, func(r *Realm, _ *Node) (*Node, error) {
 		// A node is checked on its own too: a Scripted Decision node that
 		// no tree uses yet must still name a script in the subset.
 		if err := r.validateNode(id, n, true); err != nil {
-			return crestErr(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
+			return nil, crestErr(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
 		}
-		if r.Nodes == nil {
-			r.Nodes = map[string]*Node{}
-		}
-		r.Nodes[id] = n
-		return nil
+		return n, nil
 	})
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	m, err := nodeResource(id, r.Nodes[id])
-	if err != nil {
-		return err
-	}
-	writeJSON(c.w, status, m)
-	return nil
 }
 
 // --- trees ---
 
+// treeResources are the realm's trees.
+var treeResources = resource[Tree]{
+	in:       func(r *Realm) *map[string]*Tree { return &r.Trees },
+	what:     func(name string) string { return "Tree " + name },
+	notFound: func(name string) error { return crestErr(http.StatusNotFound, "Tree "+name+" not found") },
+}
+
 func (s *Server) handleTrees(c *reqCtx, name string) error {
+	k := treeResources
 	if name == "" {
 		if c.r.Method != http.MethodGet {
 			return methodNotAllowed()
 		}
-		if err := checkQuery(c); err != nil {
-			return err
-		}
-		var out []map[string]any
-		for _, n := range sortedKeys(c.rc.Trees) {
-			m, err := resourceJSON(n, c.rc.Trees[n], nil)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		writeQuery(c, out)
-		return nil
+		return listResources(c, k)
 	}
 	name, ok := pathSegment(name)
 	if !ok {
 		return routeNotFound(c)
 	}
-	notFound := crestErr(http.StatusNotFound, "Tree "+name+" not found")
-	switch c.r.Method {
-	case http.MethodGet:
-		t := c.rc.Trees[name]
-		if t == nil {
-			return notFound
-		}
-		return writeResource(c, http.StatusOK, name, t, nil)
-	case http.MethodDelete:
-		var gone *Tree
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-			if gone = r.Trees[name]; gone == nil {
-				return notFound
-			}
-			delete(r.Trees, name)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return writeResource(c, http.StatusOK, name, gone, nil)
-	case http.MethodPut:
-	default:
-		return methodNotAllowed()
-	}
+	return serveResource(s, c, k, name, func() error { return s.putTree(c, k, name) })
+}
+
+// putTree creates or updates the tree name.
+func (s *Server) putTree(c *reqCtx, k resource[Tree], name string) error {
 	raw, body, err := c.objectBody()
 	if err != nil {
 		return err
@@ -416,35 +188,12 @@ func (s *Server) handleTrees(c *reqCtx, name string) error {
 	if err := json.Unmarshal(raw, t); err != nil {
 		return crestErr(http.StatusBadRequest, "Invalid tree: "+err.Error())
 	}
-	created := false
-	r, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-		old := r.Trees[name]
-		rev := ""
-		if old != nil {
-			ob, _ := json.Marshal(old)
-			rev = revOf(ob)
-		}
-		if err := preconditions(c, old != nil, rev, "Tree "+name); err != nil {
-			return err
-		}
+	return putResource(s, c, k, name, nil, func(r *Realm, _ *Tree) (*Tree, error) {
 		if err := validateTree(r, t); err != nil {
-			return crestErr(http.StatusBadRequest, "Invalid tree "+name+": "+err.Error())
+			return nil, crestErr(http.StatusBadRequest, "Invalid tree "+name+": "+err.Error())
 		}
-		created = old == nil
-		if r.Trees == nil {
-			r.Trees = map[string]*Tree{}
-		}
-		r.Trees[name] = t
-		return nil
+		return t, nil
 	})
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return writeResource(c, status, name, r.Trees[name], nil)
 }
 
 // --- agents ---
@@ -608,26 +357,28 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 
 // --- scripts ---
 
+// scriptResources are the realm's scripts.
+var scriptResources = resource[Script]{
+	in:       func(r *Realm) *map[string]*Script { return &r.Scripts },
+	what:     func(id string) string { return "Script " + id },
+	notFound: func(id string) error { return crestErr(http.StatusNotFound, "Script "+id+" not found") },
+	inUse: func(r *Realm, id string) error {
+		if node, tree := r.scriptInUse(id); node != "" {
+			return crestErr(http.StatusConflict, "Script "+id+" is in use by the node "+node+" of the tree "+tree)
+		}
+		return nil
+	},
+}
+
 func (s *Server) handleScripts(c *reqCtx, id string) error {
 	if err := c.requireAdmin(); err != nil {
 		return err
 	}
+	k := scriptResources
 	if id == "" {
 		switch c.r.Method {
 		case http.MethodGet:
-			if err := checkQuery(c); err != nil {
-				return err
-			}
-			var out []map[string]any
-			for _, sid := range sortedKeys(c.rc.Scripts) {
-				m, err := resourceJSON(sid, c.rc.Scripts[sid], nil)
-				if err != nil {
-					return err
-				}
-				out = append(out, m)
-			}
-			writeQuery(c, out)
-			return nil
+			return listResources(c, k)
 		case http.MethodPost:
 			if _, err := action(c, "create"); err != nil {
 				return err
@@ -640,34 +391,7 @@ func (s *Server) handleScripts(c *reqCtx, id string) error {
 	if !ok {
 		return routeNotFound(c)
 	}
-	notFound := crestErr(http.StatusNotFound, "Script "+id+" not found")
-	switch c.r.Method {
-	case http.MethodGet:
-		sc := c.rc.Scripts[id]
-		if sc == nil {
-			return notFound
-		}
-		return writeResource(c, http.StatusOK, id, sc, nil)
-	case http.MethodPut:
-		return s.putScript(c, id, false)
-	case http.MethodDelete:
-		var gone *Script
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-			if gone = r.Scripts[id]; gone == nil {
-				return notFound
-			}
-			if node, tree := r.scriptInUse(id); node != "" {
-				return crestErr(http.StatusConflict, "Script "+id+" is in use by the node "+node+" of the tree "+tree)
-			}
-			delete(r.Scripts, id)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return writeResource(c, http.StatusOK, id, gone, nil)
-	}
-	return methodNotAllowed()
+	return serveResource(s, c, k, id, func() error { return s.putScript(c, id, false) })
 }
 
 // putScript creates a script (POST _action=create, id from the body or
@@ -692,56 +416,35 @@ func (s *Server) putScript(c *reqCtx, id string, create bool) error {
 	case bid != "" && bid != id:
 		return crestErr(http.StatusBadRequest, "The _id in the body is not the script's ID "+id)
 	}
-	created := false
-	r, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-		old := r.Scripts[id]
+	return putResource(s, c, scriptResources, id, func(old *Script) error {
 		if create && old != nil {
 			return crestErr(http.StatusConflict, "Script "+id+" already exists")
 		}
-		rev := ""
-		if old != nil {
-			ob, _ := json.Marshal(old)
-			rev = revOf(ob)
-		}
-		if err := preconditions(c, old != nil, rev, "Script "+id); err != nil {
-			return err
-		}
-		created = old == nil
+		return nil
+	}, func(r *Realm, old *Script) (*Script, error) {
 		sc := &Script{}
 		if old != nil {
 			cp := *old
 			sc = &cp
 		}
 		if err := json.Unmarshal(raw, sc); err != nil {
-			return crestErr(http.StatusBadRequest, "Invalid script: "+err.Error())
+			return nil, crestErr(http.StatusBadRequest, "Invalid script: "+err.Error())
 		}
 		switch {
 		case strings.TrimSpace(sc.Name) == "":
-			return crestErr(http.StatusBadRequest, "A script needs a name")
+			return nil, crestErr(http.StatusBadRequest, "A script needs a name")
 		case sc.Language != ScriptGroovy && sc.Language != ScriptJavaScript:
-			return crestErr(http.StatusBadRequest, "Invalid script language "+sc.Language+" ("+ScriptGroovy+" or "+ScriptJavaScript+")")
+			return nil, crestErr(http.StatusBadRequest, "Invalid script language "+sc.Language+" ("+ScriptGroovy+" or "+ScriptJavaScript+")")
 		case sc.Context == "":
-			return crestErr(http.StatusBadRequest, "A script needs a context")
+			return nil, crestErr(http.StatusBadRequest, "A script needs a context")
 		}
 		for oid, other := range r.Scripts {
 			if oid != id && other != nil && other.Name == sc.Name {
-				return crestErr(http.StatusConflict, "A script named "+sc.Name+" already exists")
+				return nil, crestErr(http.StatusConflict, "A script named "+sc.Name+" already exists")
 			}
 		}
-		if r.Scripts == nil {
-			r.Scripts = map[string]*Script{}
-		}
-		r.Scripts[id] = sc
-		return nil
+		return sc, nil
 	})
-	if err != nil {
-		return err
-	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return writeResource(c, status, id, r.Scripts[id], nil)
 }
 
 // checkBodyID refuses a body whose _id is not the ID the URL names (what:

@@ -1,0 +1,158 @@
+package amtest
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/members"
+)
+
+// The admin REST API of a realm's services (iot, oauth-oidc).
+
+var serviceTypes = map[string]map[string]any{
+	"iot":        {"_id": "iot", "name": "IoT Service", "collection": false},
+	"oauth-oidc": {"_id": "oauth-oidc", "name": "OAuth2 Provider", "collection": false},
+}
+
+// service returns the realm's service of type typ, or nil.
+func service(r *Realm, typ string) any {
+	switch typ {
+	case "iot":
+		if r.IoT != nil {
+			return r.IoT
+		}
+	case "oauth-oidc":
+		if r.OAuth2 != nil {
+			return r.OAuth2
+		}
+	}
+	return nil
+}
+
+func serviceResource(c *reqCtx, status int, typ string, v any) error {
+	return writeResource(c, status, "", v, map[string]any{"_type": serviceTypes[typ]})
+}
+
+func (s *Server) handleService(c *reqCtx, typ string) error {
+	if serviceTypes[typ] == nil {
+		return crestErr(http.StatusNotFound, "Service "+typ+" is not supported by the local AM (iot, oauth-oidc)")
+	}
+	notFound := crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
+	switch c.r.Method {
+	case http.MethodGet:
+		v := service(c.rc, typ)
+		if v == nil {
+			return notFound
+		}
+		return serviceResource(c, http.StatusOK, typ, v)
+	case http.MethodDelete:
+		var gone any
+		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
+			if gone = service(r, typ); gone == nil {
+				return notFound
+			}
+			if typ == "iot" {
+				r.IoT = nil
+			} else {
+				r.OAuth2 = nil
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
+		return nil
+	case http.MethodPost:
+		if _, err := action(c, "create"); err != nil {
+			return err
+		}
+		return s.putService(c, typ, true)
+	case http.MethodPut:
+		return s.putService(c, typ, false)
+	}
+	return methodNotAllowed()
+}
+
+// putService creates (create: POST _action=create, or PUT with
+// If-None-Match: *) or updates a service. An update changes the members
+// given and keeps the others, as AM does.
+func (s *Server) putService(c *reqCtx, typ string, create bool) error {
+	body, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	if c.r.Header.Get("If-None-Match") == "*" {
+		create = true
+	}
+	created := false
+	r, err := s.inRealm(c, func(cfg *Config, r *Realm) error {
+		existing := service(r, typ)
+		switch {
+		case create && existing != nil && c.r.Method == http.MethodPut:
+			return crestErr(http.StatusPreconditionFailed, "Service Already Exists")
+		case create && existing != nil:
+			return crestErr(http.StatusConflict, "Service already exists")
+		case !create && existing == nil:
+			return crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
+		}
+		created = existing == nil
+		bad := func(err error) error {
+			return crestErr(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
+		}
+		switch typ {
+		case "iot":
+			svc := DefaultIoTService()
+			svc.CreateOAuthClient, svc.CreateOAuthJWTIssuer = false, false
+			if !created {
+				svc = r.IoT
+			}
+			if err := json.Unmarshal(body, svc); err != nil {
+				return bad(err)
+			}
+			r.IoT = svc
+			createIoTAgents(r)
+		case "oauth-oidc":
+			p := DefaultOAuth2Provider()
+			if !created {
+				p = r.OAuth2
+			}
+			if err := json.Unmarshal(body, p); err != nil {
+				return bad(err)
+			}
+			r.OAuth2 = p
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return serviceResource(c, status, typ, service(r, typ))
+}
+
+// createIoTAgents makes the agents the IoT Service creates when asked: its
+// OAuth 2.0 client (JWT bearer, device code and refresh token grants, no
+// scopes, a generated secret) and its trusted JWT issuer.
+func createIoTAgents(r *Realm) {
+	svc := r.IoT
+	if svc.CreateOAuthClient && svc.OAuthClientName != "" && r.OAuth2Clients[svc.OAuthClientName] == nil {
+		if r.OAuth2Clients == nil {
+			r.OAuth2Clients = map[string]*OAuth2Client{}
+		}
+		r.OAuth2Clients[svc.OAuthClientName] = &OAuth2Client{Secret: randomID(24),
+			GrantTypes: []string{GrantJWTBearer, GrantDeviceCode, GrantRefreshToken}}
+	}
+	if svc.CreateOAuthJWTIssuer && svc.OAuthJWTIssuerName != "" && r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] == nil {
+		if r.TrustedJWTIssuers == nil {
+			r.TrustedJWTIssuers = map[string]*TrustedJWTIssuer{}
+		}
+		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = &TrustedJWTIssuer{Issuer: "forgerock-iot-service",
+			ConsentedScopesClaim: "scope", ResourceOwnerIdentityClaim: "sub", AllowedSubjects: []string{},
+			extra: members.Extra{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
+				"jwkSet": json.RawMessage("null"), "jwksUri": json.RawMessage("null")}}
+	}
+}
