@@ -32,6 +32,7 @@ import (
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/impair"
+	"github.com/thingway/thingway/internal/proctest"
 	"github.com/thingway/thingway/thing"
 )
 
@@ -39,17 +40,21 @@ import (
 // DTLS, and an impairment relay in front of the gateway: things dial the
 // relay.
 type stack struct {
-	t       testing.TB
-	am      *amtest.Server
-	amURL   string
-	amCalls *calls
-	admin   string
-	ca      *x509.Certificate
-	caKey   crypto.Signer
-	pubKey  crypto.Signer // the software publisher's key
-	gw      *gateway.Server
-	gwAddr  string
-	gwLog   *slog.Logger
+	t        testing.TB
+	am       *amtest.Server
+	amURL    string
+	amCalls  *calls
+	amAddr   string
+	amServer *http.Server
+	admin    string
+	ca       *x509.Certificate
+	caKey    crypto.Signer
+	pubKey   crypto.Signer // the software publisher's key
+	gw       *gateway.Server
+	gwAddr   string
+	gwKey    crypto.Signer
+	gwConfig func(*gateway.Server)
+	gwServed chan error
 }
 
 // calls counts AM's requests by path (without the deployment prefix),
@@ -178,10 +183,10 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	}
 	s.amURL = "http://" + l.Addr().String() + "/openam"
 	s.am.URL = s.amURL
+	s.amAddr = l.Addr().String()
 	s.amCalls = &calls{h: s.am, n: map[string]int{}}
-	hs := &http.Server{Handler: s.amCalls, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(l) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { hs.Close(); s.am.Close() })
+	s.serveAM(l)
+	t.Cleanup(func() { s.amServer.Close(); s.am.Close() })
 	s.admin = s.login("amAdmin", "changeit")
 	if _, err := s.am.EnsureUser("/", "bjensen", "Ch4ng31t"); err != nil {
 		t.Fatal(err)
@@ -189,37 +194,68 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 
 	key := newKey(t)
 	s.identity("reliability-gateway", "gateway", key, nil)
-	s.gw = &gateway.Server{
+	s.gwKey = key
+	s.gwConfig = sc.gateway
+	s.startGateway("127.0.0.1:0")
+	return s
+}
+
+// startGateway starts a gateway listening on addr, stopped at cleanup.
+func (s *stack) startGateway(addr string) {
+	t := s.t
+	t.Helper()
+	gw := &gateway.Server{
 		AM:        &amclient.Client{URL: s.amURL, Realm: "/", Tree: "auth-tree"},
 		ID:        "reliability-gateway",
-		Key:       key,
+		Key:       s.gwKey,
 		ThingTree: "thing-tree",
 		Logger:    debugLog("gateway"),
 	}
-	if sc.gateway != nil {
-		sc.gateway(s.gw)
+	if s.gwConfig != nil {
+		s.gwConfig(gw)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.gw.Authenticate(ctx); err != nil {
+	if err := gw.Authenticate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	gl, err := s.gw.Listen("udp4", "127.0.0.1:0")
-	if err != nil {
+	var gl *gateway.DTLSListener
+	var err error
+	// A restarted gateway binds the port its predecessor just released.
+	if !proctest.Eventually(10*time.Second, func() bool { gl, err = gw.Listen("udp4", addr); return err == nil }) {
 		t.Fatal(err)
 	}
-	s.gwAddr = gl.Addr().String()
+	s.gw, s.gwAddr = gw, gl.Addr().String()
 	served := make(chan error, 1)
-	go func() { served <- s.gw.Serve(gl) }()
+	s.gwServed = served
+	go func() { served <- gw.Serve(gl) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.gw.Shutdown(ctx)
+		gw.Shutdown(ctx)
 		if err := <-served; !errors.Is(err, gateway.ErrServerClosed) {
 			t.Errorf("gateway Serve: %v", err)
 		}
 	})
-	return s
+}
+
+// killGateway stops the gateway at once and starts a new one on its port,
+// as SIGKILL and a restart would: relay, partitioned meanwhile, lets no
+// closing alert reach the thing, and the old gateway's AM session is not
+// logged out.
+func (s *stack) killGateway(relay *impair.Relay) {
+	s.t.Helper()
+	cut := impair.Impairment{Drop: 1}
+	relay.SetImpairment(cut, cut)
+	s.gw.Close()
+	s.startGateway(s.gwAddr)
+	relay.SetImpairment(impair.Impairment{}, impair.Impairment{})
+}
+
+// serveAM serves AM on l.
+func (s *stack) serveAM(l net.Listener) {
+	s.amServer = &http.Server{Handler: s.amCalls, ReadHeaderTimeout: 10 * time.Second}
+	go s.amServer.Serve(l) //nolint:errcheck // ends with Close
 }
 
 func (s *stack) do(method, path string, body []byte, headers ...string) (int, []byte) {
