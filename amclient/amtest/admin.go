@@ -593,11 +593,7 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusCreated
-	if existed {
-		status = http.StatusOK
-	}
-	writeJSON(c.w, status, mappingResource(id, body.Aliases))
+	writeJSON(c.w, putStatus(!existed), mappingResource(id, body.Aliases))
 	return nil
 }
 

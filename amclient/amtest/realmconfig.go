@@ -348,11 +348,7 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return writeResource(c, status, id, agent(r, typ, id), meta)
+	return writeResource(c, putStatus(created), id, agent(r, typ, id), meta)
 }
 
 // --- scripts ---

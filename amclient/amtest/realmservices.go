@@ -127,11 +127,7 @@ func (s *Server) putService(c *reqCtx, typ string, create bool) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return serviceResource(c, status, typ, service(r, typ))
+	return serviceResource(c, putStatus(created), typ, service(r, typ))
 }
 
 // createIoTAgents makes the agents the IoT Service creates when asked: its

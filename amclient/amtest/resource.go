@@ -50,6 +50,15 @@ func (k resource[T]) write(c *reqCtx, status int, id string, v *T) error {
 	return nil
 }
 
+// putStatus is the status of a PUT's answer: 201 if it created the
+// resource, else 200.
+func putStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
 // listResources answers a query of the realm's objects of the kind, in
 // the order of their IDs.
 func listResources[T any](c *reqCtx, k resource[T]) error {
@@ -152,9 +161,5 @@ func putResource[T any](s *Server, c *reqCtx, k resource[T], id string, first fu
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return k.write(c, status, id, (*k.in(r))[id])
+	return k.write(c, putStatus(created), id, (*k.in(r))[id])
 }
