@@ -10,10 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -25,7 +25,6 @@ import (
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
-	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/thing"
 )
 
@@ -41,21 +40,23 @@ const (
 // thingID names the i-th registered thing.
 func thingID(i int) string { return fmt.Sprintf("gwbench-thing-%05d", i) }
 
-// env is the local AM and the gateway, both in this process.
+// env is the local AM (in this process) and the gateway (in a process of
+// its own, or in this one).
 type env struct {
 	s        settings
 	progress *progress
 
-	am      *amtest.Server
-	hs      *http.Server
-	amURL   string
-	amConns atomic.Int64 // TCP connections AM accepted
-	gw      *gateway.Server
-	gwAddr  string
-	serve   chan error
-	pin     []byte // SHA-256 of the gateway's DTLS certificate
-	gwKey   *ecdsa.PrivateKey
-	gwCert  tls.Certificate
+	am         *amtest.Server
+	hs         *http.Server
+	amURL      string
+	amConns    atomic.Int64 // TCP connections AM accepted
+	gw         benchGW      // the main gateway, of scenarios a) to c)
+	gwAddr     string
+	pin        []byte // SHA-256 of the gateway's DTLS certificate
+	gwKey      *ecdsa.PrivateKey
+	gwCert     tls.Certificate
+	files      benchFiles // gwKey and gwCert as files, for gateway processes
+	gatewayBin string     // cmd/gateway, in process mode
 
 	keys  []*ecdsa.PrivateKey // the workers' things: keys[i] is thingID(i)'s
 	certs []tls.Certificate   // the workers' DTLS client certificates
@@ -63,7 +64,7 @@ type env struct {
 
 // start registers the things in a new local AM, starts it and the gateway.
 func start(ctx context.Context, s settings, p *progress) (*env, error) {
-	e := &env{s: s, progress: p, serve: make(chan error, 1)}
+	e := &env{s: s, progress: p}
 	registered := max(s.Things, s.Concurrency)
 	p.printf("setup: generating keys, registering %d things and the gateway in the local AM", registered)
 
@@ -119,29 +120,25 @@ func start(ctx context.Context, s settings, p *progress) (*env, error) {
 	}
 	sum := sha256.Sum256(dtlsCert.Certificate[0])
 	e.pin, e.gwKey, e.gwCert = sum[:], gwKey, dtlsCert
-	e.gw = &gateway.Server{
-		// As cmd/gateway configures it.
-		AM: &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree,
-			HTTPClient: &http.Client{Transport: gateway.NewAMTransport(nil, gateway.DefaultTimeout)}},
-		ID:              benchGateway,
-		Key:             gwKey,
-		DTLSCertificate: dtlsCert,
-		Logger:          slog.New(slog.NewTextHandler(p, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		MaxSessions:     max(gateway.DefaultMaxSessions, s.Things+2*s.Concurrency+64),
-	}
-	if err := e.gw.Authenticate(ctx); err != nil {
+	if err := e.writeFiles(); err != nil {
 		e.close()
-		return nil, fmt.Errorf("gateway: %w", err)
+		return nil, err
 	}
-	addr, network := loopbackHost(s.Address)
-	gl, err := e.gw.Listen(network, addr)
-	if err != nil {
+	if s.GatewayMode == gwProcess {
+		e.gatewayBin = s.GatewayBin
+		if e.gatewayBin == "" {
+			if e.gatewayBin, err = buildGateway(ctx, e.files.dir, p); err != nil {
+				e.close()
+				return nil, err
+			}
+		}
+	}
+	if e.gw, err = e.startGateway(ctx, procOptions{addr: s.Address}); err != nil {
 		e.close()
-		return nil, fmt.Errorf("gateway: %w", err)
+		return nil, err
 	}
-	e.gwAddr = gl.Addr().String()
-	go func() { e.serve <- e.gw.Serve(gl) }()
-	p.printf("setup: local AM at %s, gateway at %s (udp, DTLS)", e.amURL, e.gwAddr)
+	e.gwAddr = e.gw.address()
+	p.printf("setup: local AM at %s, gateway at %s (udp, DTLS, %s)", e.amURL, e.gwAddr, s.GatewayMode)
 	return e, nil
 }
 
@@ -159,20 +156,16 @@ func identity(thingType string, key *ecdsa.PrivateKey) (map[string]any, error) {
 	return map[string]any{"thingType": thingType, "thingKeys": string(set)}, nil
 }
 
-// close stops the gateway (gracefully, with a fresh timeout) and the AM.
+// close stops the gateway (gracefully, with a fresh timeout) and the AM,
+// and removes the key files.
 func (e *env) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if e.gw != nil {
-		if err := e.gw.Shutdown(ctx); err != nil {
-			e.gw.Close()
-		}
-		if e.gwAddr != "" {
-			if err := <-e.serve; err != nil && !errors.Is(err, gateway.ErrServerClosed) {
-				e.progress.printf("gateway: %v", err)
-			}
+		if err := e.gw.stop(); err != nil {
+			e.progress.printf("gateway: %v", err)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if e.hs != nil {
 		if err := e.hs.Shutdown(ctx); err != nil {
 			e.hs.Close()
@@ -181,10 +174,14 @@ func (e *env) close() {
 	if e.am != nil {
 		e.am.Close()
 	}
+	if e.files.dir != "" {
+		os.RemoveAll(e.files.dir)
+	}
 }
 
-// trust is how the bench's things trust the gateway: its pinned certificate.
-func (e *env) trust() coapx.Trust { return coapx.Trust{PinnedSHA256: e.pin} }
+// trust is how the bench's things trust the main gateway: its pinned
+// certificate.
+func (e *env) trust() coapx.Trust { return e.gw.trust() }
 
 // latency is the outcome of one throughput scenario.
 type latency struct {
@@ -199,6 +196,13 @@ type latency struct {
 	P90ms    float64 `json:"p90_ms"`
 	P99ms    float64 `json:"p99_ms"`
 	MaxMs    float64 `json:"max_ms"`
+	// GatewayCPUSeconds is the CPU (user + system) the gateway's process
+	// used from the start of the window to the end of the last
+	// operation, and CPUPerOpMs that divided by the operations (all
+	// successful ones, as in the percentiles); zero for a gateway in
+	// gwbench's own process, and for the direct path.
+	GatewayCPUSeconds float64 `json:"gateway_cpu_seconds,omitempty"`
+	CPUPerOpMs        float64 `json:"gateway_cpu_per_op_ms,omitempty"`
 }
 
 // worker is one worker's operation, prepared before the clock starts,
@@ -211,7 +215,10 @@ type worker struct {
 // measure prepares c workers with prepare, then runs their operations in
 // a loop for d and returns the rate and latency percentiles of the
 // operations that succeeded. Errors are counted, not retried.
-func measure(ctx context.Context, name string, c int, d time.Duration, prepare func(ctx context.Context, i int) (worker, error)) (latency, error) {
+//
+// When g is a gateway in a process of its own, its CPU is read at the
+// start of the window and once the last operation ended.
+func measure(ctx context.Context, name string, g benchGW, c int, d time.Duration, prepare func(ctx context.Context, i int) (worker, error)) (latency, error) {
 	ws := make([]worker, c)
 	prepErr := make([]error, c)
 	var wg sync.WaitGroup
@@ -238,6 +245,11 @@ func measure(ctx context.Context, name string, c int, d time.Duration, prepare f
 	inWindow := make([]int, c) // operations that ended by the deadline
 	errs := make([]int, c)
 	firstErr := make([]error, c)
+	var cpu0 float64
+	hasCPU := false
+	if g != nil {
+		cpu0, hasCPU = g.cpu()
+	}
 	begin := time.Now()
 	deadline := begin.Add(d)
 	for i := range c {
@@ -260,6 +272,10 @@ func measure(ctx context.Context, name string, c int, d time.Duration, prepare f
 		})
 	}
 	wg.Wait()
+	var cpu1 float64
+	if hasCPU {
+		cpu1, hasCPU = g.cpu()
+	}
 	if err := ctx.Err(); err != nil {
 		return latency{}, err
 	}
@@ -284,6 +300,12 @@ func measure(ctx context.Context, name string, c int, d time.Duration, prepare f
 	r.P99ms = ms(percentile(all, 0.99))
 	if len(all) > 0 {
 		r.MaxMs = ms(all[len(all)-1])
+	}
+	if hasCPU {
+		r.GatewayCPUSeconds = cpu1 - cpu0
+		if len(all) > 0 {
+			r.CPUPerOpMs = 1000 * r.GatewayCPUSeconds / float64(len(all))
+		}
 	}
 	return r, nil
 }
@@ -382,11 +404,16 @@ func tokenWorker(ctx context.Context, conn thing.Connector, id string, key *ecds
 	return w, w.op(ctx)
 }
 
-// tokensViaGateway is scenario a) through the gateway: each worker its
-// own DTLS session (thing.DialGateway) and restricted session.
+// tokensViaGateway is scenario a) through the main gateway.
 func (e *env) tokensViaGateway(ctx context.Context) (latency, error) {
-	return measure(ctx, "through the gateway (CoAP/DTLS)", e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
-		conn, failed, err := dialRetry(ctx, thing.GatewayConfig{Address: e.gwAddr, Trust: e.trust(), Certificate: &e.certs[i]})
+	return e.tokensVia(ctx, e.gw, "through the gateway (CoAP/DTLS)")
+}
+
+// tokensVia is scenario a) through gateway g: each worker its own DTLS
+// session (thing.DialGateway) and restricted session.
+func (e *env) tokensVia(ctx context.Context, g benchGW, name string) (latency, error) {
+	return measure(ctx, name, g, e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
+		conn, failed, err := dialRetry(ctx, thing.GatewayConfig{Address: g.address(), Trust: g.trust(), Certificate: &e.certs[i]})
 		if err != nil {
 			return worker{}, err
 		}
@@ -400,18 +427,23 @@ func (e *env) tokensViaGateway(ctx context.Context) (latency, error) {
 // tokensDirect is scenario a) directly over HTTP: each worker its own
 // HTTP client (one keep-alive connection, as a thing of its own has).
 func (e *env) tokensDirect(ctx context.Context) (latency, error) {
-	return measure(ctx, "direct to AM (HTTP)", e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
+	return measure(ctx, "direct to AM (HTTP)", nil, e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
 		tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
 		conn := &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree, HTTPClient: &http.Client{Transport: tr}}
 		return tokenWorker(ctx, conn, thingID(i), e.keys[i], tr.CloseIdleConnections)
 	})
 }
 
-// handshakes is scenario b): each worker dials the gateway (a full DTLS
-// handshake and a CoAP ping) and closes the session, in a loop.
+// handshakes is scenario b) on the main gateway.
 func (e *env) handshakes(ctx context.Context) (latency, error) {
-	return measure(ctx, "gateway (DTLS handshake + CoAP ping)", e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
-		cfg := thing.GatewayConfig{Address: e.gwAddr, Trust: e.trust(), Certificate: &e.certs[i]}
+	return e.handshakesOn(ctx, e.gw, "gateway (DTLS handshake + CoAP ping)")
+}
+
+// handshakesOn is scenario b) on gateway g: each worker dials it (a full
+// DTLS handshake and a CoAP ping) and closes the session, in a loop.
+func (e *env) handshakesOn(ctx context.Context, g benchGW, name string) (latency, error) {
+	return measure(ctx, name, g, e.s.Concurrency, e.s.Duration, func(ctx context.Context, i int) (worker, error) {
+		cfg := thing.GatewayConfig{Address: g.address(), Trust: g.trust(), Certificate: &e.certs[i]}
 		return worker{op: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, opTimeout)
 			defer cancel()

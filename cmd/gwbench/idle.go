@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,12 +24,28 @@ import (
 
 // memSample is a process's memory after a full collection.
 type memSample struct {
+	// Source is where the figures come from: self (gwbench's own
+	// process, runtime.MemStats after runtime.GC and debug.FreeOSMemory),
+	// metrics (a gateway process: its /metrics after a collection it was
+	// asked for) or proc (a process without metrics: RSS only).
+	Source     string `json:"source"`
 	HeapInuse  uint64 `json:"heap_inuse_bytes"`  // runtime.MemStats.HeapInuse
 	HeapAlloc  uint64 `json:"heap_alloc_bytes"`  // runtime.MemStats.HeapAlloc: live objects only
 	StackInuse uint64 `json:"stack_inuse_bytes"` // runtime.MemStats.StackInuse (goroutine stacks)
-	RSS        int64  `json:"rss_bytes"`         // VmRSS of /proc/self/status; -1 where unavailable
-	Goroutines int    `json:"goroutines"`
+	RSS        int64  `json:"rss_bytes"`         // VmRSS of /proc/PID/status; -1 where unavailable
+	// FreeKept is free heap the Go runtime still holds (HeapIdle −
+	// HeapReleased), part of RSS: 0 after debug.FreeOSMemory (source
+	// self); a gateway process returns it to the OS only gradually.
+	FreeKept   int64 `json:"free_heap_kept_bytes"`
+	Goroutines int   `json:"goroutines"`
 }
+
+// Values of memSample.Source.
+const (
+	sourceSelf    = "self"
+	sourceMetrics = "metrics"
+	sourceProc    = "proc"
+)
 
 // sampleMemory collects garbage, returns freed pages to the OS (so that RSS
 // follows the live heap) and reads the figures.
@@ -39,26 +54,9 @@ func sampleMemory() memSample {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSample{HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, RSS: readRSS(), Goroutines: runtime.NumGoroutine()}
-}
-
-// readRSS returns VmRSS of this process in bytes, or -1.
-func readRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v) // "12345 kB"
-			if len(f) == 2 && f[1] == "kB" {
-				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-					return n * 1024
-				}
-			}
-		}
-	}
-	return -1
+	rss, _ := statusRSS("/proc/self/status")
+	return memSample{Source: sourceSelf, HeapInuse: ms.HeapInuse, HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse,
+		RSS: rss, FreeKept: int64(ms.HeapIdle) - int64(ms.HeapReleased), Goroutines: runtime.NumGoroutine()}
 }
 
 // idleResult is scenario c).
@@ -78,6 +76,10 @@ type idleResult struct {
 	StackPerThing      float64 `json:"stack_per_thing_bytes"`
 	RSSPerThing        float64 `json:"rss_per_thing_bytes"`
 	GoroutinesPerThing float64 `json:"goroutines_per_thing"`
+	// RSSLessFreePerThing is RSSPerThing without the free heap the
+	// runtime kept (memSample.FreeKept): what the RSS would be had the
+	// gateway returned it to the OS.
+	RSSLessFreePerThing float64 `json:"rss_less_free_heap_per_thing_bytes"`
 	// The clients' own process (process mode only).
 	Client *childReport `json:"client_process,omitempty"`
 }
@@ -99,40 +101,54 @@ type childReport struct {
 // handshakes before it is measured.
 const settle = time.Second
 
-// idle is scenario c): the gateway's process before and after n things
-// each opened a DTLS session (and pinged once), divided by n.
+// idle is scenario c) on the main gateway.
 func (e *env) idle(ctx context.Context) (*idleResult, error) {
+	return e.idleOn(ctx, e.gw, e.s.IdleClients)
+}
+
+// idleOn is scenario c) on gateway g: its process before and after n
+// things each opened a DTLS session (and pinged once), divided by n.
+func (e *env) idleOn(ctx context.Context, g benchGW, clients string) (*idleResult, error) {
 	n := e.s.Things
-	r := &idleResult{Things: n, Clients: e.s.IdleClients}
-	r.Before = sampleMemory()
-	switch e.s.IdleClients {
+	r := &idleResult{Things: n, Clients: clients}
+	var err error
+	if r.Before, err = g.memory(); err != nil {
+		return nil, err
+	}
+	switch clients {
 	case idleInProcess:
 		e.progress.printf("c) idle things: opening %d DTLS sessions in this process", n)
-		sessions, retried, err := openIdle(ctx, e.gwAddr, e.trust(), n, e.s.Concurrency, e.progress)
+		sessions, retried, err := openIdle(ctx, g.address(), g.trust(), n, e.s.Concurrency, e.progress)
 		r.DialRetries = retried
 		if err != nil {
 			closeAll(sessions)
 			return nil, err
 		}
 		time.Sleep(settle)
-		r.After = sampleMemory()
+		r.After, err = g.memory()
 		closeAll(sessions)
+		if err != nil {
+			return nil, err
+		}
 	default:
-		rep, stop, err := e.startChild(ctx, e.gwAddr)
+		rep, stop, err := e.startChild(ctx, g)
 		if err != nil {
 			return nil, err
 		}
 		r.Client = rep
 		r.DialRetries = rep.DialRetries
 		time.Sleep(settle)
-		r.After = sampleMemory()
-		if err := stop(); err != nil {
+		r.After, err = g.memory()
+		if err := errors.Join(err, stop()); err != nil {
 			return nil, err
 		}
 	}
 	time.Sleep(settle)
-	r.Closed = sampleMemory()
+	if r.Closed, err = g.memory(); err != nil {
+		return nil, err
+	}
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.After, n)
+	r.RSSLessFreePerThing = float64((r.After.RSS-r.After.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
 	return r, nil
 }
 
@@ -148,13 +164,13 @@ const childTimeout = 10 * time.Minute
 // startChild runs gwbench's hidden subcommand, which opens the idle
 // sessions and reports once they are all open; stop makes it close them
 // and exit.
-func (e *env) startChild(ctx context.Context, addr string) (*childReport, func() error, error) {
+func (e *env) startChild(ctx context.Context, g benchGW) (*childReport, func() error, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("idle clients: %w", err)
 	}
 	cmd := exec.Command(exe, childCommand,
-		"--"+flagGateway, addr, "--"+flagPin, hex.EncodeToString(e.pin),
+		"--"+flagGateway, g.address(), "--"+flagPin, g.pinArg(),
 		"--"+flagThings, strconv.Itoa(e.s.Things), "--"+flagConcurrency, strconv.Itoa(e.s.Concurrency))
 	cmd.Stderr = e.progress
 	stdin, err := cmd.StdinPipe()
@@ -221,14 +237,18 @@ func runIdleChild(ctx context.Context, addr, pin string, n, c int, stdin io.Read
 	if n < 1 || n > maxThings || c < 1 || c > maxConcurrency {
 		return fmt.Errorf("%s: --%s and --%s out of bounds", childCommand, flagThings, flagConcurrency)
 	}
-	sum, err := hex.DecodeString(pin)
-	if err != nil || len(sum) != 32 {
-		return fmt.Errorf("%s: --%s wants a hex SHA-256", childCommand, flagPin)
+	trust := coapx.Trust{InsecureAnyGateway: pin == pinAny}
+	if !trust.InsecureAnyGateway {
+		sum, err := hex.DecodeString(pin)
+		if err != nil || len(sum) != 32 {
+			return fmt.Errorf("%s: --%s wants a hex SHA-256 (or %s)", childCommand, flagPin, pinAny)
+		}
+		trust.PinnedSHA256 = sum
 	}
 	ctx, cancel := context.WithTimeout(ctx, childTimeout)
 	defer cancel()
 	rep := childReport{Sessions: n, Before: sampleMemory()}
-	sessions, retried, err := openIdle(ctx, addr, coapx.Trust{PinnedSHA256: sum}, n, c, nil)
+	sessions, retried, err := openIdle(ctx, addr, trust, n, c, nil)
 	rep.DialRetries = retried
 	defer closeAll(sessions)
 	if err != nil {

@@ -1,6 +1,8 @@
 // Command gwbench measures a Thingway gateway on this machine. In one
-// process and one run it starts the local AM (package amtest) and a
-// gateway on loopback, registers things in the AM, and reports:
+// run it starts the local AM (package amtest, in gwbench's process) and a
+// gateway on loopback (by default the cmd/gateway binary in a process of
+// its own, whose CPU and memory it reads from /proc and from the
+// gateway's --metrics-address), registers things in the AM, and reports:
 //
 //   - proof-of-possession access-token requests per second, with latency
 //     percentiles, through the gateway (CoAP over DTLS, thing.DialGateway)
@@ -12,14 +14,22 @@
 //     hold an idle DTLS session each;
 //   - memory per parked thing: the same on a second gateway whose idle
 //     sessions are parked (ParkAfter 1 s);
-//   - handshakes after a graceful restart: N sessions, Shutdown with a
-//     session file, a new gateway on the address, one request per thing.
+//   - handshakes after a graceful restart: N sessions, Shutdown (SIGTERM
+//     to the gateway process) with a session file, a new gateway on the
+//     address, one request per thing;
+//   - the gateway process's CPU per proxied request and per handshake,
+//     and the crypto floor of a handshake (ECDHE, ECDSA sign and
+//     verifications on P-256, measured in the same run) it is compared to;
+//   - with --iot-edge-bin, the same against iot-edge v7.4's gateway
+//     binary (built by the reader, outside this repository), side by side.
 //
 // # Usage
 //
 //	gwbench [--duration 10s] [--concurrency 8] [--things 1000]
 //	        [--address 127.0.0.1:0] [--am-address 127.0.0.1:0]
 //	        [--idle-clients process|in-process] [--json]
+//	        [--gateway-mode process|in-process] [--gateway-bin FILE]
+//	        [--iot-edge-bin FILE]
 //
 // Progress lines go to stderr; the machine, the settings and the results
 // table (or, with --json, one JSON object) go to stdout.
@@ -36,6 +46,10 @@
 // in gwbench's own process is that of the gateway (and of the idle local
 // AM), not of the clients. --idle-clients in-process opens them in the same
 // process instead; the figure then covers client and gateway together.
+//
+// --gateway-mode in-process runs the gateway in gwbench's own process
+// instead (no CPU figures of its own then); --gateway-bin gives the
+// cmd/gateway binary, which gwbench otherwise builds with go build.
 //
 // The clients share the machine's cores with the gateway and the AM, so
 // the rates are a lower bound for the gateway alone. docs/benchmarks.md
@@ -77,6 +91,9 @@ const (
 	flagAMAddress   = "am-address"
 	flagIdleClients = "idle-clients"
 	flagJSON        = "json"
+	flagGatewayMode = "gateway-mode"
+	flagGatewayBin  = "gateway-bin"
+	flagIoTEdgeBin  = "iot-edge-bin"
 
 	// flags of the hidden child command
 	flagGateway = "gateway"
@@ -117,6 +134,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:0", Usage: "loopback UDP `HOST:PORT` of the gateway"},
 			&cli.StringFlag{Name: flagAMAddress, Value: "127.0.0.1:0", Usage: "loopback TCP `HOST:PORT` of the local AM"},
 			&cli.StringFlag{Name: flagIdleClients, Value: idleProcess, Usage: "where the idle things run: process (a child process, so the memory measured is the gateway's) or in-process"},
+			&cli.StringFlag{Name: flagGatewayMode, Value: gwProcess, Usage: "where the gateway runs: process (the cmd/gateway binary, a process of its own, whose CPU and memory are measured) or in-process"},
+			&cli.StringFlag{Name: flagGatewayBin, Usage: "the cmd/gateway `BINARY` of --gateway-mode process [default: built with go build from this module]"},
+			&cli.StringFlag{Name: flagIoTEdgeBin, Usage: "an iot-edge v7.4 gateway `BINARY`, built outside this repository: a), b) and c) run against it too, in the same run, beside the Thingway gateway process"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print the results as one JSON object instead of a table"},
 		},
 		Commands: []*cli.Command{{
@@ -148,6 +168,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Address:     c.String(flagAddress),
 				AMAddress:   c.String(flagAMAddress),
 				IdleClients: c.String(flagIdleClients),
+				GatewayMode: c.String(flagGatewayMode),
+				GatewayBin:  c.String(flagGatewayBin),
+				IoTEdgeBin:  c.String(flagIoTEdgeBin),
 			}
 			if err := s.check(); err != nil {
 				return err
@@ -166,6 +189,9 @@ type settings struct {
 	Address     string        `json:"address"`
 	AMAddress   string        `json:"am_address"`
 	IdleClients string        `json:"idle_clients"`
+	GatewayMode string        `json:"gateway_mode"`
+	GatewayBin  string        `json:"gateway_bin,omitempty"`
+	IoTEdgeBin  string        `json:"iot_edge_bin,omitempty"`
 }
 
 func (s *settings) check() error {
@@ -181,6 +207,23 @@ func (s *settings) check() error {
 	}
 	if s.IdleClients != idleProcess && s.IdleClients != idleInProcess {
 		return fmt.Errorf("--%s %q: want %s or %s", flagIdleClients, s.IdleClients, idleProcess, idleInProcess)
+	}
+	if s.GatewayMode != gwProcess && s.GatewayMode != gwInProcess {
+		return fmt.Errorf("--%s %q: want %s or %s", flagGatewayMode, s.GatewayMode, gwProcess, gwInProcess)
+	}
+	if s.GatewayBin != "" && s.GatewayMode != gwProcess {
+		return fmt.Errorf("--%s is for --%s %s", flagGatewayBin, flagGatewayMode, gwProcess)
+	}
+	if s.IoTEdgeBin != "" && (s.GatewayMode != gwProcess || s.IdleClients != idleProcess) {
+		return fmt.Errorf("--%s compares processes: it needs --%s %s and --%s %s", flagIoTEdgeBin, flagGatewayMode, gwProcess, flagIdleClients, idleProcess)
+	}
+	for _, f := range []struct{ flag, path string }{{flagGatewayBin, s.GatewayBin}, {flagIoTEdgeBin, s.IoTEdgeBin}} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("--%s %s: not an executable file", f.flag, f.path)
+		}
 	}
 	if err := checkLoopback(s.Address); err != nil {
 		return fmt.Errorf("--%s: %w", flagAddress, err)

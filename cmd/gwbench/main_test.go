@@ -47,8 +47,12 @@ func TestTable(t *testing.T) {
 		"through the gateway (CoAP/DTLS)", "direct to AM (HTTP)", "gateway/direct:",
 		"b) DTLS handshakes", "handshakes/s",
 		"c) memory per idle connected thing: 2 DTLS sessions",
-		"heap in use", "RSS", "goroutines", "per idle thing", "gateway process (gateway + idle AM)",
-		"clients' own process, per thing",
+		"heap in use", "RSS", "goroutines", "per idle thing", "gateway process (cmd/gateway)",
+		"clients' own process, per thing", "load:", "cmd/gateway in a process of its own",
+		"gateway process CPU:", "ms per request", "ms per handshake",
+		"crypto floor of the server's side", "gateway CPU per handshake / crypto floor:",
+		"RSS less the free heap the runtime kept",
+		"d) memory per parked thing", "e) graceful restart", "0 new handshakes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -71,7 +75,7 @@ func TestTable(t *testing.T) {
 // --json has every figure as a number, here with the idle things in the
 // same process.
 func TestJSON(t *testing.T) {
-	out, progress, err := runApp(t, append(tiny, "--json", "--idle-clients", "in-process")...)
+	out, progress, err := runApp(t, append(tiny, "--json", "--idle-clients", "in-process", "--gateway-mode", "in-process")...)
 	if err != nil {
 		t.Fatalf("gwbench: %v\n%s", err, progress)
 	}
@@ -81,6 +85,14 @@ func TestJSON(t *testing.T) {
 	}
 	if r.Machine.NumCPU < 1 || r.Machine.GoVersion == "" || r.Settings.Concurrency != 1 || r.Settings.Things != 2 || r.Settings.DurationS != 0.3 {
 		t.Errorf("machine/settings = %+v %+v", r.Machine, r.Settings)
+	}
+	// The crypto floor is measured in every run; a gateway in this process
+	// has no CPU of its own.
+	if f := r.Floor; f == nil || f.TotalMs <= 0 || f.ECDHEMs <= 0 || f.SignMs <= 0 || f.VerifyMs <= 0 || f.ChainMs <= 0 {
+		t.Errorf("crypto floor = %+v", f)
+	}
+	if r.TokensGateway.CPUPerOpMs != 0 || r.Handshakes.CPUPerOpMs != 0 {
+		t.Errorf("CPU figures for a gateway in gwbench's process: %+v %+v", r.TokensGateway, r.Handshakes)
 	}
 	for _, l := range []latency{r.TokensGateway, r.TokensDirect, r.Handshakes} {
 		if l.Ops == 0 || l.PerSec <= 0 || l.Errors != 0 || l.P50ms <= 0 || l.P50ms > l.P90ms || l.P90ms > l.P99ms || l.P99ms > l.MaxMs {
@@ -140,6 +152,11 @@ func TestBounds(t *testing.T) {
 		{"--concurrency", "0"}, {"--concurrency", "100000"},
 		{"--things", "0"}, {"--things", "1000000"},
 		{"--idle-clients", "thread"},
+		{"--gateway-mode", "thread"},
+		{"--gateway-mode", "in-process", "--gateway-bin", os.Args[0]},
+		{"--gateway-bin", "/nonexistent/gateway"},
+		{"--iot-edge-bin", "/nonexistent/gateway"},
+		{"--iot-edge-bin", os.Args[0], "--idle-clients", "in-process"},
 		{"extra-argument"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -165,5 +182,45 @@ func TestPercentile(t *testing.T) {
 	}
 	if percentile(nil, 0.5) != 0 {
 		t.Error("percentile of nothing")
+	}
+}
+
+// The process figures: CPU from /proc/PID/stat, RSS from
+// /proc/PID/status, samples from a Prometheus exposition.
+func TestProcFigures(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	pid := os.Getpid()
+	c0, err := procCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until the clock's 10 ms ticks show it.
+	for x := 0; ; x++ {
+		c1, err := procCPU(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c1 > c0 {
+			break
+		}
+		if x > 1e9 {
+			t.Fatalf("CPU seconds stay at %v", c0)
+		}
+	}
+	if rss, err := procRSS(pid); err != nil || rss < 1<<20 {
+		t.Errorf("RSS %d, %v", rss, err)
+	}
+	expo := "# HELP x\nthingway_gateway_dtls_handshakes_total{result=\"ok\"} 7\nthingway_gateway_dtls_handshakes_total{result=\"failed\"} 2\n" +
+		"thingway_gateway_dtls_handshakes_totalx 100\ngo_goroutines 12\n"
+	if got := metricSum(expo, "thingway_gateway_dtls_handshakes_total", "", ""); got != 9 {
+		t.Errorf("sum = %v, want 9", got)
+	}
+	if got := metricSum(expo, "thingway_gateway_dtls_handshakes_total", "result", "failed"); got != 2 {
+		t.Errorf("failed = %v, want 2", got)
+	}
+	if got := metricSum(expo, "go_goroutines", "", ""); got != 12 {
+		t.Errorf("go_goroutines = %v", got)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/callback"
+	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
 )
 
@@ -39,6 +41,8 @@ type parkedResult struct {
 	StackPerThing      float64 `json:"stack_per_thing_bytes"`
 	RSSPerThing        float64 `json:"rss_per_thing_bytes"`
 	GoroutinesPerThing float64 `json:"goroutines_per_thing"`
+	// RSSLessFreePerThing: as idleResult's.
+	RSSLessFreePerThing float64 `json:"rss_less_free_heap_per_thing_bytes"`
 }
 
 // restartResult is scenario e): a gateway with a session file restarted
@@ -54,20 +58,36 @@ type restartResult struct {
 	// Resumed: sessions resumed from the session file.
 	Handshakes float64 `json:"handshakes"`
 	Resumed    float64 `json:"resumed"`
+	// CPUSeconds is the new gateway process's CPU while the things sent
+	// their requests (0 in process).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 }
 
-// extraGateway is another gateway in front of the bench's AM, as start
-// configures the first, changed by configure.
+// extraGateway is a gateway in gwbench's process, in front of the
+// bench's AM, configured as cmd/gateway configures it.
 type extraGateway struct {
 	s     *gateway.Server
 	addr  string
+	pin   []byte
 	serve chan error
 	reg   *prometheus.Registry
 	tr    *http.Transport
 }
 
-func (e *env) startGateway(ctx context.Context, addr string, configure func(*gateway.Server)) (*extraGateway, error) {
-	g := &extraGateway{serve: make(chan error, 1), reg: prometheus.NewRegistry(), tr: gateway.NewAMTransport(nil, gateway.DefaultTimeout)}
+// startGateway starts a gateway in front of the bench's AM: the cmd/gateway
+// binary in a process of its own, or in this process (--gateway-mode).
+func (e *env) startGateway(ctx context.Context, o procOptions) (benchGW, error) {
+	if e.s.GatewayMode == gwProcess {
+		return e.startProcGateway(ctx, kindThingway, e.gatewayBin, o)
+	}
+	var key []byte
+	if o.sessionKey != "" {
+		var err error
+		if key, err = os.ReadFile(o.sessionKey); err != nil {
+			return nil, err
+		}
+	}
+	g := &extraGateway{pin: e.pin, serve: make(chan error, 1), reg: prometheus.NewRegistry(), tr: gateway.NewAMTransport(nil, gateway.DefaultTimeout)}
 	g.s = &gateway.Server{
 		AM:              &amclient.Client{URL: e.amURL, Realm: benchRealm, Tree: benchTree, HTTPClient: &http.Client{Transport: g.tr}},
 		ID:              benchGateway,
@@ -76,13 +96,15 @@ func (e *env) startGateway(ctx context.Context, addr string, configure func(*gat
 		Logger:          slog.New(slog.NewTextHandler(e.progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MaxSessions:     max(gateway.DefaultMaxSessions, e.s.Things+2*e.s.Concurrency+64),
 		Metrics:         gateway.NewMetrics(g.reg),
+		ParkAfter:       o.parkAfter,
+		SessionFile:     o.sessionFile,
+		SessionKey:      key,
 	}
-	configure(g.s)
 	if err := g.s.Authenticate(ctx); err != nil {
 		g.tr.CloseIdleConnections()
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	host, network := loopbackHost(addr)
+	host, network := loopbackHost(o.addr)
 	l, err := g.s.Listen(network, host)
 	if err != nil {
 		g.s.Close()
@@ -93,6 +115,12 @@ func (e *env) startGateway(ctx context.Context, addr string, configure func(*gat
 	go func() { g.serve <- g.s.Serve(l) }()
 	return g, nil
 }
+
+func (g *extraGateway) address() string            { return g.addr }
+func (g *extraGateway) trust() coapx.Trust         { return coapx.Trust{PinnedSHA256: g.pin} }
+func (g *extraGateway) pinArg() string             { return hex.EncodeToString(g.pin) }
+func (g *extraGateway) memory() (memSample, error) { return sampleMemory(), nil }
+func (g *extraGateway) cpu() (float64, bool)       { return 0, false }
 
 // stop shuts the gateway down (saving its sessions when it has a session
 // file) and waits for Serve to return.
@@ -145,14 +173,16 @@ func (g *extraGateway) metric(name, label, value string) float64 {
 // measured once all are parked.
 func (e *env) parked(ctx context.Context) (*parkedResult, error) {
 	n := e.s.Things
-	g, err := e.startGateway(ctx, e.s.Address, func(s *gateway.Server) { s.ParkAfter = benchParkAfter })
+	g, err := e.startGateway(ctx, procOptions{addr: e.s.Address, parkAfter: benchParkAfter})
 	if err != nil {
 		return nil, err
 	}
 	defer g.stop() //nolint:errcheck // measured already
 	r := &parkedResult{Things: n, ParkAfter: benchParkAfter.String()}
-	r.Before = sampleMemory()
-	_, stopChild, err := e.startChild(ctx, g.addr)
+	if r.Before, err = g.memory(); err != nil {
+		return nil, err
+	}
+	_, stopChild, err := e.startChild(ctx, g)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +200,13 @@ func (e *env) parked(ctx context.Context) (*parkedResult, error) {
 		}
 	}
 	time.Sleep(settle)
-	r.Parked = sampleMemory()
+	if r.Parked, err = g.memory(); err != nil {
+		return nil, err
+	}
 	r.ParkedSessions = int64(g.metric("thingway_gateway_parked_sessions", "", ""))
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.Parked, n)
 	r.LivePerThing = (float64(r.Parked.HeapAlloc) - float64(r.Before.HeapAlloc)) / float64(n)
+	r.RSSLessFreePerThing = float64((r.Parked.RSS-r.Parked.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
 	return r, nil
 }
 
@@ -187,19 +220,22 @@ func (e *env) restart(ctx context.Context) (*restartResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	file, key := filepath.Join(dir, "sessions"), make([]byte, 32)
+	file, keyFile, key := filepath.Join(dir, "sessions"), filepath.Join(dir, "session.key"), make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	withFile := func(s *gateway.Server) { s.SessionFile, s.SessionKey = file, key }
-	g, err := e.startGateway(ctx, e.s.Address, withFile)
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return nil, err
+	}
+	withFile := procOptions{addr: e.s.Address, sessionFile: file, sessionKey: keyFile}
+	g, err := e.startGateway(ctx, withFile)
 	if err != nil {
 		return nil, err
 	}
 	n := e.s.Things
 	r := &restartResult{Things: n}
 	e.progress.printf("e) graceful restart: opening %d DTLS sessions in this process", n)
-	sessions, _, err := openIdle(ctx, g.addr, e.trust(), n, e.s.Concurrency, e.progress)
+	sessions, _, err := openIdle(ctx, g.address(), g.trust(), n, e.s.Concurrency, e.progress)
 	defer closeAll(sessions)
 	if err != nil {
 		g.stop() //nolint:errcheck // failed already
@@ -212,12 +248,14 @@ func (e *env) restart(ctx context.Context) (*restartResult, error) {
 	if fi, err := os.Stat(file); err == nil {
 		r.FileBytes = fi.Size()
 	}
-	g2, err := e.startGateway(ctx, g.addr, withFile)
+	withFile.addr = g.address()
+	g2, err := e.startGateway(ctx, withFile)
 	if err != nil {
 		return nil, err
 	}
 	defer g2.stop() //nolint:errcheck // measured already
 	r.Seconds = time.Since(start).Seconds()
+	cpu0, hasCPU := g2.cpu()
 	e.progress.printf("e) graceful restart: new gateway up in %.2fs; each thing sends one request", r.Seconds)
 	var next, answered, failed atomic.Int64
 	var once sync.Once
@@ -239,6 +277,9 @@ func (e *env) restart(ctx context.Context) (*restartResult, error) {
 	}
 	wg.Wait()
 	r.Answered, r.Errors = int(answered.Load()), int(failed.Load())
+	if cpu1, ok := g2.cpu(); hasCPU && ok {
+		r.CPUSeconds = cpu1 - cpu0
+	}
 	r.Handshakes = g2.metric("thingway_gateway_dtls_handshakes_total", "", "")
 	r.Resumed = g2.metric("thingway_gateway_dtls_resumptions_total", "from", "file")
 	return r, nil
