@@ -65,11 +65,7 @@ var flows = []flow{
 		return register(ctx, conn, id, key, &thing.Registration{SoftwareStatement: s.statement(key)})
 	}},
 	{name: "refresh", run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
-		th, err := s.manualThing(ctx, conn)
-		if err != nil {
-			return err
-		}
-		at, err := th.AccessToken(ctx, "publish")
+		th, at, err := s.tokenThing(ctx, conn)
 		if err != nil {
 			return err
 		}
@@ -82,11 +78,7 @@ var flows = []flow{
 		return th.Logout(ctx)
 	}},
 	{name: "introspection", run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
-		th, err := s.manualThing(ctx, conn)
-		if err != nil {
-			return err
-		}
-		at, err := th.AccessToken(ctx, "publish")
+		th, at, err := s.tokenThing(ctx, conn)
 		if err != nil {
 			return err
 		}
@@ -140,6 +132,16 @@ func (s *stack) manualThing(ctx context.Context, conn thing.Connector) (*thing.T
 	id, key := uniqueName("thing"), newKey(s.t)
 	s.identity(id, "device", key, nil)
 	return thing.New(ctx, thing.Config{Connector: conn, ID: id, Key: key, Logger: debugLog("thing")})
+}
+
+// tokenThing is a manualThing with an access token.
+func (s *stack) tokenThing(ctx context.Context, conn thing.Connector) (*thing.Thing, *thing.AccessToken, error) {
+	th, err := s.manualThing(ctx, conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	at, err := th.AccessToken(ctx, "publish")
+	return th, at, err
 }
 
 // flowsByRealm groups the flows that share an AM configuration.
