@@ -363,6 +363,10 @@ const (
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if b, ok := s.db.(*boltStore); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		b.writers.Add(1)
+		defer b.writers.Add(-1)
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	fam, err := s.serve(sw, r)
 	if err != nil {
