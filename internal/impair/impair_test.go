@@ -107,10 +107,16 @@ func send(t *testing.T, r *impair.Relay, c *net.UDPConn, n int) {
 	}
 }
 
-// waitUpstream waits until upstream has received what the relay says it
-// sent.
+// waitUpstream waits until the relay has sent every datagram it did not
+// drop (delayed and held-back ones too) and upstream has received them.
 func waitUpstream(t *testing.T, r *impair.Relay, u *upstream) []uint32 {
 	t.Helper()
+	if !proctest.Eventually(10*time.Second, func() bool {
+		st := r.Stats().Up
+		return st.Out == st.In-st.Dropped+st.Duplicated
+	}) {
+		t.Fatalf("the relay did not send everything: %+v", r.Stats().Up)
+	}
 	if !proctest.Eventually(10*time.Second, func() bool { return int64(len(u.received())) == r.Stats().Up.Out }) {
 		t.Fatalf("upstream received %d datagrams, the relay sent %d", len(u.received()), r.Stats().Up.Out)
 	}
