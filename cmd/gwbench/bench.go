@@ -250,6 +250,9 @@ func measure(ctx context.Context, name string, g benchGW, c int, d time.Duration
 	if g != nil {
 		cpu0, hasCPU = g.cpu()
 	}
+	if pg, ok := g.(*procGateway); ok && pg.profileDir != "" {
+		defer pg.profile(name, d)()
+	}
 	begin := time.Now()
 	deadline := begin.Add(d)
 	for i := range c {

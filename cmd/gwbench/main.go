@@ -29,7 +29,7 @@
 //	        [--address 127.0.0.1:0] [--am-address 127.0.0.1:0]
 //	        [--idle-clients process|in-process] [--json]
 //	        [--gateway-mode process|in-process] [--gateway-bin FILE]
-//	        [--iot-edge-bin FILE]
+//	        [--iot-edge-bin FILE] [--gateway-profile DIR]
 //
 // Progress lines go to stderr; the machine, the settings and the results
 // table (or, with --json, one JSON object) go to stdout.
@@ -94,6 +94,7 @@ const (
 	flagGatewayMode = "gateway-mode"
 	flagGatewayBin  = "gateway-bin"
 	flagIoTEdgeBin  = "iot-edge-bin"
+	flagProfile     = "gateway-profile"
 
 	// flags of the hidden child command
 	flagGateway = "gateway"
@@ -137,6 +138,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagGatewayMode, Value: gwProcess, Usage: "where the gateway runs: process (the cmd/gateway binary, a process of its own, whose CPU and memory are measured) or in-process"},
 			&cli.StringFlag{Name: flagGatewayBin, Usage: "the cmd/gateway `BINARY` of --gateway-mode process [default: built with go build from this module]"},
 			&cli.StringFlag{Name: flagIoTEdgeBin, Usage: "an iot-edge v7.4 gateway `BINARY`, built outside this repository: a), b) and c) run against it too, in the same run, beside the Thingway gateway process"},
+			&cli.StringFlag{Name: flagProfile, Usage: "`DIR` to save a CPU profile (go tool pprof) of the gateway process during a) and b) in (it costs the gateway a little CPU)"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print the results as one JSON object instead of a table"},
 		},
 		Commands: []*cli.Command{{
@@ -171,6 +173,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				GatewayMode: c.String(flagGatewayMode),
 				GatewayBin:  c.String(flagGatewayBin),
 				IoTEdgeBin:  c.String(flagIoTEdgeBin),
+				ProfileDir:  c.String(flagProfile),
 			}
 			if err := s.check(); err != nil {
 				return err
@@ -192,6 +195,7 @@ type settings struct {
 	GatewayMode string        `json:"gateway_mode"`
 	GatewayBin  string        `json:"gateway_bin,omitempty"`
 	IoTEdgeBin  string        `json:"iot_edge_bin,omitempty"`
+	ProfileDir  string        `json:"gateway_profile_dir,omitempty"`
 }
 
 func (s *settings) check() error {
@@ -216,6 +220,14 @@ func (s *settings) check() error {
 	}
 	if s.IoTEdgeBin != "" && (s.GatewayMode != gwProcess || s.IdleClients != idleProcess) {
 		return fmt.Errorf("--%s compares processes: it needs --%s %s and --%s %s", flagIoTEdgeBin, flagGatewayMode, gwProcess, flagIdleClients, idleProcess)
+	}
+	if s.ProfileDir != "" {
+		if s.GatewayMode != gwProcess {
+			return fmt.Errorf("--%s profiles the gateway process: it needs --%s %s", flagProfile, flagGatewayMode, gwProcess)
+		}
+		if fi, err := os.Stat(s.ProfileDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--%s %s: not a directory", flagProfile, s.ProfileDir)
+		}
 	}
 	for _, f := range []struct{ flag, path string }{{flagGatewayBin, s.GatewayBin}, {flagIoTEdgeBin, s.IoTEdgeBin}} {
 		if f.path == "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,8 @@ func runApp(t *testing.T, args ...string) (stdout, stderr string, err error) {
 // The table names every figure, with the machine and the settings, and
 // the progress lines say when each scenario started and finished.
 func TestTable(t *testing.T) {
-	out, progress, err := runApp(t, tiny...)
+	profiles := t.TempDir()
+	out, progress, err := runApp(t, append(tiny, "--gateway-profile", profiles)...)
 	if err != nil {
 		t.Fatalf("gwbench: %v\n%s", err, progress)
 	}
@@ -56,6 +58,12 @@ func TestTable(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A CPU profile of the gateway process for a) through it and for b).
+	for _, f := range []string{"thingway-through-the-gateway-coap-dtls.pprof", "thingway-gateway-dtls-handshake-coap-ping.pprof"} {
+		if fi, err := os.Stat(filepath.Join(profiles, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v", f, err)
 		}
 	}
 	for _, want := range []string{
@@ -156,6 +164,8 @@ func TestBounds(t *testing.T) {
 		{"--gateway-mode", "in-process", "--gateway-bin", os.Args[0]},
 		{"--gateway-bin", "/nonexistent/gateway"},
 		{"--iot-edge-bin", "/nonexistent/gateway"},
+		{"--gateway-profile", "/nonexistent/dir"},
+		{"--gateway-profile", os.TempDir(), "--gateway-mode", "in-process"},
 		{"--iot-edge-bin", os.Args[0], "--idle-clients", "in-process"},
 		{"extra-argument"},
 	} {

@@ -70,6 +70,9 @@ type procGateway struct {
 	exited  chan struct{}
 	waitErr error
 	client  *http.Client
+	// profileDir: where measure saves a CPU profile of each scenario's
+	// window (--gateway-profile), "" for none.
+	profileDir string
 }
 
 // procOptions are what a gateway process is started with beyond the
@@ -120,7 +123,7 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 	g := &procGateway{kind: kind, addr: addr, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}}
 	if kind == kindThingway {
-		g.pin = e.pin
+		g.pin, g.profileDir = e.pin, e.s.ProfileDir
 	}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(os.Environ(), "GATEWAY_LOCAL_AM=127.0.0.1:0")
@@ -236,13 +239,18 @@ func metricSum(exposition, name, label, value string) float64 {
 }
 
 // memory collects garbage in the gateway (pprof's heap profile with
-// gc=1), then reads its Go runtime's figures from /metrics and its RSS
+// gc=1, twice), then reads its Go runtime's figures from /metrics and its RSS
 // from /proc. Without metrics (iot-edge) only the RSS.
 func (g *procGateway) memory() (memSample, error) {
 	m := memSample{Source: sourceProc, RSS: -1}
 	if g.metrics != "" {
-		if _, err := g.get("/debug/pprof/heap?gc=1"); err != nil {
-			return m, err
+		// Twice, as sampleMemory collects twice (runtime.GC, then
+		// debug.FreeOSMemory): what sync.Pools hold survives one
+		// collection.
+		for range 2 {
+			if _, err := g.get("/debug/pprof/heap?gc=1"); err != nil {
+				return m, err
+			}
 		}
 		expo, err := g.get("/metrics")
 		if err != nil {
@@ -493,4 +501,26 @@ func (e *env) iotEdge(ctx context.Context) (*iotEdgeResult, error) {
 	}
 	e.progress.printf("iot-edge b) DTLS handshakes: finished: %d, %.1f/s, %d errors", r.Handshakes.Ops, r.Handshakes.PerSec, r.Handshakes.Errors)
 	return r, nil
+}
+
+// profile fetches a CPU profile of the next d (in whole seconds, at
+// least 1) from the gateway's /debug/pprof/ into profileDir, named after
+// the scenario; the function it returns waits for it.
+func (g *procGateway) profile(scenario string, d time.Duration) func() {
+	words := strings.FieldsFunc(strings.ToLower(scenario), func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	})
+	file := filepath.Join(g.profileDir, fmt.Sprintf("%s-%s.pprof", g.kind, strings.Join(words, "-")))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, err := g.get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(d.Round(time.Second).Seconds()))))
+		if err == nil {
+			err = os.WriteFile(file, []byte(b), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gwbench: CPU profile %s: %v\n", file, err)
+		}
+	}()
+	return func() { <-done }
 }
