@@ -15,6 +15,7 @@ import (
 // twice, some out of order, and a quarter of its answers are lost, so
 // that the thing retransmits; AM still sees each step and request once.
 func TestDuplicatesReachAMOnce(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	const things = 3
 	before := s.amCalls.snapshot()

@@ -58,7 +58,8 @@ func token(th *thing.Thing) error {
 	return err
 }
 
-// AM faults as the gateway sees them: AM answering too slowly (or paused:
+// AM faults as the gateway sees them (not parallel: it counts the test
+// binary's goroutines): AM answering too slowly (or paused:
 // connected, silent), AM failing with 5xx, AM gone (connections refused).
 // Things get 5.04, AM's 5xx, or 5.03 within the gateway's timeout; once AM
 // is back, the next request succeeds without any restart, and the
@@ -138,6 +139,7 @@ func (s *stack) startAM() {
 // sends it (signed anew) over a new session, and its AM session, which AM
 // still holds, goes on: no new authentication.
 func TestGatewayRestart(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	th, relay := faultThing(t, s)
 	if err := token(th); err != nil {

@@ -26,7 +26,7 @@ type result struct {
 // runFlows runs n of each flow through its own relay at loss, each within
 // limit, flows of the same AM configuration sharing a stack, and returns
 // the results. Flow i of a kind uses seed base+i.
-func runFlows(t testing.TB, loss float64, n int, base uint64, limit time.Duration) []result {
+func runFlows(t testing.TB, loss float64, n int, base uint64, limit time.Duration, tm timers) []result {
 	var (
 		mu  sync.Mutex
 		out []result
@@ -42,7 +42,7 @@ func runFlows(t testing.TB, loss float64, n int, base uint64, limit time.Duratio
 			go func() {
 				defer wg.Done()
 				for i := range n {
-					r := runFlow(s, f, loss, seedOf(f.name, base+uint64(i)), limit)
+					r := runFlow(s, f, loss, seedOf(f.name, base+uint64(i)), limit, tm)
 					mu.Lock()
 					out = append(out, r)
 					mu.Unlock()
@@ -61,7 +61,7 @@ func seedOf(name string, i uint64) uint64 {
 	return h.Sum64() + i
 }
 
-func runFlow(s *stack, f flow, loss float64, seed uint64, limit time.Duration) result {
+func runFlow(s *stack, f flow, loss float64, seed uint64, limit time.Duration, tm timers) result {
 	relay := s.link(loss, seed)
 	defer relay.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -69,8 +69,7 @@ func runFlow(s *stack, f flow, loss float64, seed uint64, limit time.Duration) r
 	start := time.Now()
 	err := func() error {
 		conn, err := dial(ctx, relay, func(c *thing.GatewayConfig) {
-			c.AckTimeout = ackTimeout
-			c.HandshakeInterval = handshakeInterval
+			c.AckTimeout, c.HandshakeInterval = tm.ack, tm.flight
 		})
 		if err != nil {
 			return err
@@ -84,20 +83,20 @@ func runFlow(s *stack, f flow, loss float64, seed uint64, limit time.Duration) r
 	return result{flow: f.name, took: time.Since(start), err: err}
 }
 
-// The link's timers in the tests: loopback answers in milliseconds, so a
-// shorter ACK_TIMEOUT than RFC 7252's default recovers losses sooner
-// (RELIABILITY_ACK and RELIABILITY_FLIGHT change them).
-var (
-	ackTimeout        = envDuration("RELIABILITY_ACK", 500*time.Millisecond)
-	handshakeInterval = envDuration("RELIABILITY_FLIGHT", 500*time.Millisecond)
-)
+// timers are the things' timers: loopback answers in milliseconds, so
+// shorter ones than RFC 7252's defaults recover losses sooner.
+type timers struct{ ack, flight time.Duration }
 
-// setTimers sets the things' timers and returns what restores them.
-func setTimers(ack, flight time.Duration) func() {
-	oldAck, oldFlight := ackTimeout, handshakeInterval
-	ackTimeout, handshakeInterval = ack, flight
-	return func() { ackTimeout, handshakeInterval = oldAck, oldFlight }
+// benchTimers are BenchmarkLoss's (RELIABILITY_ACK and RELIABILITY_FLIGHT
+// change them), testTimers the tests'.
+func benchTimers() timers {
+	return timers{envDuration("RELIABILITY_ACK", 500*time.Millisecond), envDuration("RELIABILITY_FLIGHT", 500*time.Millisecond)}
 }
+
+// Quicker timers than BenchmarkLoss's keep the tests short; loopback
+// answers well within them even on a loaded machine (and a retransmission
+// that overtakes a slow answer is dropped by the gateway as a duplicate).
+var testTimers = timers{250 * time.Millisecond, 250 * time.Millisecond}
 
 func envDuration(name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
@@ -150,12 +149,8 @@ func summarise(res []result) map[string]*summary {
 // long (it only bounds a failure); the 30 s target is measured by
 // BenchmarkLoss.
 func TestLoss20(t *testing.T) {
-	// Quicker timers than BenchmarkLoss's keep the test short; loopback
-	// answers well within them even on a loaded machine (and a
-	// retransmission that overtakes a slow answer is dropped by the
-	// gateway as a duplicate).
-	defer setTimers(envDuration("RELIABILITY_ACK", 250*time.Millisecond), envDuration("RELIABILITY_FLIGHT", 250*time.Millisecond))()
-	for name, s := range summarise(runFlows(t, 0.2, 1, 1, 90*time.Second)) {
+	t.Parallel()
+	for name, s := range summarise(runFlows(t, 0.2, 1, 1, 90*time.Second, testTimers)) {
 		if s.ok != s.n {
 			t.Errorf("%s at 20%% loss: %d of %d completed: %v", name, s.ok, s.n, s.failures)
 		}
@@ -165,16 +160,14 @@ func TestLoss20(t *testing.T) {
 // At 50% loss each way a flow completes or fails with the caller's
 // deadline, named as such, and returns.
 func TestLoss50(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow; skipped with -short")
-	}
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := runFlow(s, flows[0], 0.5, uint64(i+1), 8*time.Second)
+			r := runFlow(s, flows[0], 0.5, uint64(i+1), 8*time.Second, testTimers)
 			if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
 				t.Errorf("flow %d at 50%% loss: %v, want success or context.DeadlineExceeded", i, r.err)
 			}
@@ -195,7 +188,7 @@ func TestLoss50(t *testing.T) {
 func BenchmarkLoss(b *testing.B) {
 	for _, loss := range []float64{0, 0.2, 0.3, 0.5} {
 		b.Run(fmt.Sprintf("loss=%.0f%%", loss*100), func(b *testing.B) {
-			res := runFlows(b, loss, b.N, 1000, 30*time.Second)
+			res := runFlows(b, loss, b.N, 1000, 30*time.Second, benchTimers())
 			var all []time.Duration
 			ok := 0
 			for _, r := range res {
