@@ -91,6 +91,15 @@ func CheckObject(data []byte) error {
 	if !utf8.Valid(data) {
 		return ErrInvalidUTF8
 	}
+	if json.Valid(data) {
+		return checkValid(data)
+	}
+	return checkTokens(data) // the decoder's own error
+}
+
+// checkTokens is CheckObject on encoding/json's tokens: for input that
+// is not valid JSON, whose error the decoder words.
+func checkTokens(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // structure only: no float64 range errors
 	tok, err := dec.Token()
@@ -153,6 +162,122 @@ func CheckObject(data []byte) error {
 		return fmt.Errorf("%w: data after the object", ErrNotObject)
 	}
 	return nil
+}
+
+// smallObject is the most member names an object's frame compares one by
+// one (strings.EqualFold, no allocation); a larger object keeps a set of
+// folded names.
+const smallObject = 16
+
+// scanFrame is an open object or array of checkValid.
+type scanFrame struct {
+	obj   bool
+	key   bool                // in an object: a string here is a name
+	names [][]byte            // in an object: the names seen, unescaped
+	set   map[string]struct{} // the folded names, once names outgrew smallObject
+}
+
+// checkValid is CheckObject for data that json.Valid accepts (one JSON
+// value, nothing but white space around it): a walk over its bytes that
+// looks only at the structure and the member names, and allocates only
+// for escaped names, objects of more than smallObject members and deep
+// nesting. The stack is explicit, as in checkTokens.
+func checkValid(data []byte) error {
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return ErrNotObject
+	}
+	var first [8]scanFrame
+	stack := append(first[:0], scanFrame{obj: true, key: true})
+	i++
+	for i < len(data) {
+		switch c := data[i]; c {
+		case '{', '[':
+			stack = append(stack, scanFrame{obj: c == '{', key: c == '{'})
+			i++
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return nil // json.Valid: only white space follows
+			}
+			i++
+		case ',':
+			top := &stack[len(stack)-1]
+			top.key = top.obj
+			i++
+		case '"':
+			end, escaped := scanString(data, i)
+			top := &stack[len(stack)-1]
+			if top.obj && top.key {
+				top.key = false
+				name := data[i+1 : end-1]
+				if escaped {
+					var s string
+					_ = json.Unmarshal(data[i:end], &s) // valid JSON: cannot fail
+					name = []byte(s)
+				}
+				if top.seen(name) {
+					return &DuplicateNameError{Name: string(name), Offset: int64(end)}
+				}
+			}
+			i = end
+		default: // white space, ':', a number or a literal
+			i++
+		}
+	}
+	return nil // unreachable for valid JSON
+}
+
+// seen adds name to the frame's names and reports whether an equal one
+// (under simple case folding) was there.
+func (f *scanFrame) seen(name []byte) bool {
+	if f.set == nil {
+		for _, n := range f.names {
+			if bytes.EqualFold(n, name) {
+				return true
+			}
+		}
+		if len(f.names) < smallObject {
+			f.names = append(f.names, name)
+			return false
+		}
+		f.set = make(map[string]struct{}, 2*smallObject)
+		for _, n := range f.names {
+			f.set[fold(string(n))] = struct{}{}
+		}
+		f.names = nil
+	}
+	k := fold(string(name))
+	if _, dup := f.set[k]; dup {
+		return true
+	}
+	f.set[k] = struct{}{}
+	return false
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index just after the string that starts with
+// the quote at data[i] (valid JSON), and whether it holds an escape.
+func scanString(data []byte, i int) (int, bool) {
+	escaped := false
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			escaped = true
+			j++ // the escaped byte; a \u escape's hex digits are not quotes
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return len(data), escaped
 }
 
 // Unmarshal checks data with [CheckObject], then decodes it into v with

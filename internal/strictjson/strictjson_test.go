@@ -168,3 +168,33 @@ func FuzzCheckObject(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSameAsTokens checks the byte walk CheckObject uses for valid JSON
+// against the walk over encoding/json's tokens: the same verdict, the
+// same duplicate name at the same offset.
+func FuzzSameAsTokens(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `{"a":[{"b":1},{"b":1}]}`, `{"x":"\"a\\","y":"}","x":0}`,
+		`{"csrf":"x","CSRF":"y"}`, `{"nonce":0,"non\u0063e":1}`, "{\"k\":1,\"\u212a\":2}", `[1]`, ` "s" `,
+		`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"A":18}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) || !json.Valid(data) {
+			return
+		}
+		got, want := strictjson.CheckObject(data), strictjson.CheckTokens(data)
+		var g, w *strictjson.DuplicateNameError
+		switch {
+		case got == nil && want == nil:
+		case errors.As(got, &g) && errors.As(want, &w):
+			if *g != *w {
+				t.Fatalf("%q: duplicate %+v, the tokens' walk %+v", data, *g, *w)
+			}
+		case errors.Is(got, strictjson.ErrNotObject) && errors.Is(want, strictjson.ErrNotObject):
+		default:
+			t.Fatalf("%q: %v, the tokens' walk %v", data, got, want)
+		}
+	})
+}
