@@ -143,15 +143,15 @@ func (s *Server) lookupClientToken(tok string, now time.Time) (*token, *grant) {
 		return nil, nil
 	}
 	revoked := false
-	err = s.db.view(func(tx storeTx) error {
+	err = s.db.View(func(tx storeTx) error {
 		var rt token
-		found, err := tx.get(kindToken, hashToken(tok), &rt)
+		found, err := tx.Get(kindToken, hashToken(tok), &rt)
 		if err != nil || found && rt.Revoked {
 			revoked = found
 			return err
 		}
 		var rg grant
-		found, err = tx.get(kindGrant, g.ID, &rg)
+		found, err = tx.Get(kindGrant, g.ID, &rg)
 		revoked = found && rg.Revoked
 		return err
 	})

@@ -120,12 +120,12 @@ func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 // identities, sessions, grants, tokens, device codes and authentications
 // in progress, in one transaction.
 func (s *Server) purgeRealm(realm string) error {
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		type rec struct{ kind, key string }
 		var gone []rec
 		grants := map[string]bool{}
 		collect := func(kind, prefix string, match func(decode func(any) error) (bool, error)) error {
-			return tx.scan(kind, prefix, "", func(key string, decode func(any) error) (bool, error) {
+			return tx.Scan(kind, prefix, "", func(key string, decode func(any) error) (bool, error) {
 				ok, err := match(decode)
 				if ok {
 					gone = append(gone, rec{kind, key})
@@ -151,7 +151,7 @@ func (s *Server) purgeRealm(realm string) error {
 				gone = append(gone, rec{kindNonce, r.key})
 			}
 		}
-		if err := tx.scan(kindGrant, "", "", func(key string, decode func(any) error) (bool, error) {
+		if err := tx.Scan(kindGrant, "", "", func(key string, decode func(any) error) (bool, error) {
 			var g grant
 			if err := decode(&g); err != nil {
 				return false, err
@@ -171,7 +171,7 @@ func (s *Server) purgeRealm(realm string) error {
 		}); err != nil {
 			return err
 		}
-		if err := tx.scan(kindDevice, "", "", func(key string, decode func(any) error) (bool, error) {
+		if err := tx.Scan(kindDevice, "", "", func(key string, decode func(any) error) (bool, error) {
 			var d deviceCode
 			if err := decode(&d); err != nil {
 				return false, err
@@ -184,7 +184,7 @@ func (s *Server) purgeRealm(realm string) error {
 			return err
 		}
 		for _, r := range gone {
-			if err := tx.del(r.kind, r.key); err != nil {
+			if err := tx.Del(r.kind, r.key); err != nil {
 				return err
 			}
 		}

@@ -67,13 +67,13 @@ func canonicalUserCode(code string) string {
 
 // putDevice stores a new device authorization and its user code.
 func (s *Server) putDevice(h string, d *deviceCode) error {
-	return storeErr(s.db.update(func(tx storeTx) error {
+	return storeErr(s.db.Update(func(tx storeTx) error {
 		exp := expiryOf(kindDevice, d)
 		hh := h
-		if err := tx.put(kindDevice, h, d, exp); err != nil {
+		if err := tx.Put(kindDevice, h, d, exp); err != nil {
 			return err
 		}
-		return tx.put(kindUserCode, canonicalUserCode(d.UserCode), &hh, exp)
+		return tx.Put(kindUserCode, canonicalUserCode(d.UserCode), &hh, exp)
 	}))
 }
 
@@ -83,10 +83,10 @@ func (s *Server) putDevice(h string, d *deviceCode) error {
 func (s *Server) changeDevice(h string, f func(d *deviceCode) error) (*deviceCode, error) {
 	var out *deviceCode
 	var ferr error
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		out, ferr = nil, nil
 		var d deviceCode
-		found, err := tx.get(kindDevice, h, &d)
+		found, err := tx.Get(kindDevice, h, &d)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (s *Server) changeDevice(h string, f func(d *deviceCode) error) (*deviceCod
 			return ferr
 		}
 		out = &d
-		return tx.put(kindDevice, h, &d, expiryOf(kindDevice, &d))
+		return tx.Put(kindDevice, h, &d, expiryOf(kindDevice, &d))
 	})
 	if err != nil && (err == ferr || errors.Is(err, errDeviceGone)) {
 		return nil, err // f's answer, not a failure of the store
@@ -259,12 +259,12 @@ func (s *Server) lookupUserCode(code string) (string, deviceCode, bool) {
 	var h string
 	var d deviceCode
 	var ok bool
-	s.db.view(func(tx storeTx) error {
-		found, err := tx.get(kindUserCode, canonicalUserCode(code), &h)
+	s.db.View(func(tx storeTx) error {
+		found, err := tx.Get(kindUserCode, canonicalUserCode(code), &h)
 		if err != nil || !found {
 			return err
 		}
-		ok, err = tx.get(kindDevice, h, &d)
+		ok, err = tx.Get(kindDevice, h, &d)
 		return err
 	})
 	if !ok {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
 // This file gives the storage benchmarks (storage_bench_test.go) ways to
@@ -18,7 +18,7 @@ import (
 func BulkThings(s *Server, n int) error {
 	now := s.now()
 	for i := 0; i < n; {
-		err := s.db.update(func(tx storeTx) error {
+		err := s.db.Update(func(tx storeTx) error {
 			for end := min(i+5000, n); i < end; i++ {
 				if err := putIdentityTx(tx, newThingIdentity("/", fmt.Sprintf("thing-%06d", i), now)); err != nil {
 					return err
@@ -38,22 +38,21 @@ func BulkThings(s *Server, n int) error {
 // expired) and lets the store's expiry delete it all, so the file holds
 // the history's freed pages as a long-running server's would.
 func BulkHistory(s *Server, n int) error {
-	b, ok := s.db.(*boltStore)
+	b, ok := s.db.(*store.Bolt)
 	if !ok {
 		return fmt.Errorf("BulkHistory needs a data directory")
 	}
 	past := s.now().Add(-time.Minute)
 	for i := 0; i < n; {
-		err := b.db.Update(func(btx *bolt.Tx) error {
-			tx := &boltTx{tx: btx, writable: true}
+		err := b.UpdateDirect(func(tx storeTx) error {
 			for end := min(i+10000, n); i < end; i++ {
 				g := &grant{ID: randomID(20), Realm: "/", ClientID: "thing-client", Subject: "thing", Expires: past}
-				if err := tx.put(kindGrant, g.ID, g, past); err != nil {
+				if err := tx.Put(kindGrant, g.ID, g, past); err != nil {
 					return err
 				}
 				for _, refresh := range []bool{false, true} {
 					t := &token{Refresh: refresh, GrantID: g.ID, Scopes: []string{"publish"}, Issued: past, Expires: past}
-					if err := tx.put(kindToken, hashToken(randomID(20)), t, past); err != nil {
+					if err := tx.Put(kindToken, hashToken(randomID(20)), t, past); err != nil {
 						return err
 					}
 				}
@@ -66,11 +65,8 @@ func BulkHistory(s *Server, n int) error {
 		// What expired is deleted before the next batch, as the server's
 		// own sweeps keep up with a steady load.
 		for swept := 1; swept > 0; {
-			if err := b.db.Update(func(btx *bolt.Tx) error {
-				var err error
-				swept, err = sweepExpired(btx, s.now(), 100000)
-				return err
-			}); err != nil {
+			var err error
+			if swept, err = b.Sweep(100000); err != nil {
 				return err
 			}
 		}
@@ -90,16 +86,11 @@ func DataFileSize(s *Server) (int64, error) {
 // DataFilePages returns the pages the database uses (its high-water mark)
 // and how many of them are free for reuse.
 func DataFilePages(s *Server) (used, free int, err error) {
-	b, ok := s.db.(*boltStore)
+	b, ok := s.db.(*store.Bolt)
 	if !ok {
 		return 0, 0, fmt.Errorf("no data directory")
 	}
-	err = b.db.View(func(tx *bolt.Tx) error {
-		used = int(tx.Size() / int64(b.db.Info().PageSize))
-		return nil
-	})
-	st := b.db.Stats()
-	return used, st.FreePageN + st.PendingPageN, err
+	return b.Pages()
 }
 
 // StoredTokens returns how many token and grant records the store holds.
@@ -110,5 +101,5 @@ func StoredTokens(s *Server) (tokens, grants int) {
 // SetCommitDelay sets how long a commit of s's data directory waits for
 // writers being served to join it (0: no wait). Call it after Start.
 func SetCommitDelay(s *Server, d time.Duration) {
-	s.db.(*boltStore).commitDelay.Store(int64(d))
+	s.db.(*store.Bolt).SetCommitDelay(d)
 }

@@ -443,18 +443,18 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	matches := func(okey string) bool { return match == nil || match.MatchString(okey[len(prefix):]) }
 	add := func(tx storeTx, okey string) error {
 		var x identity
-		found, err := tx.get(kindIdentity, identityKey(c.realm, okey[len(prefix):]), &x)
+		found, err := tx.Get(kindIdentity, identityKey(c.realm, okey[len(prefix):]), &x)
 		if found {
 			result = append(result, x.filtered(c, major))
 		}
 		return err
 	}
-	err := s.db.view(func(tx storeTx) error {
+	err := s.db.View(func(tx storeTx) error {
 		if !desc && !exact {
 			// Straight from the index: skip offset, take a page, peek one more.
 			skipped := 0
 			var last string
-			return tx.scan(kindIdentityOrder, prefix, after, func(okey string, _ func(any) error) (bool, error) {
+			return tx.Scan(kindIdentityOrder, prefix, after, func(okey string, _ func(any) error) (bool, error) {
 				if !matches(okey) {
 					return true, nil
 				}
@@ -473,7 +473,7 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 		// Descending or counted: the index keys of every match of the
 		// realm, then the page.
 		var keys []string
-		if err := tx.scan(kindIdentityOrder, prefix, "", func(okey string, _ func(any) error) (bool, error) {
+		if err := tx.Scan(kindIdentityOrder, prefix, "", func(okey string, _ func(any) error) (bool, error) {
 			if matches(okey) {
 				keys = append(keys, okey)
 			}

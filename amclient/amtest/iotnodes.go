@@ -131,16 +131,16 @@ func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims, now time
 	h := hashToken(realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti)
 	exp := cl.Exp.t.Add(s.skew())
 	var first bool
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		first = false
 		var used usedAssertion
-		seen, err := tx.get(kindAssertion, h, &used)
+		seen, err := tx.Get(kindAssertion, h, &used)
 		if err != nil || seen && !now.After(used.Expires) {
 			return err
 		}
 		first = true
 		u := &usedAssertion{Expires: exp}
-		return tx.put(kindAssertion, h, u, expiryOf(kindAssertion, u))
+		return tx.Put(kindAssertion, h, u, expiryOf(kindAssertion, u))
 	})
 	if err != nil {
 		return false, storeErr(err)

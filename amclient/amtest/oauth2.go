@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
 // oauthContext is what a token operation needs: realm, provider and client.
@@ -134,7 +135,7 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	if err != nil {
 		return nil, err
 	}
-	encToks := make([]*encoded, len(toks))
+	encToks := make([]*store.Encoded, len(toks))
 	for i, r := range toks {
 		if encToks[i], err = encode(r.t); err != nil {
 			return nil, err
@@ -142,12 +143,12 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	}
 	err = c.update(func(tx storeTx) error {
 		if saveGrant {
-			if err := tx.put(kindGrant, g.ID, encGrant, g.Expires); err != nil {
+			if err := tx.Put(kindGrant, g.ID, encGrant, g.Expires); err != nil {
 				return err
 			}
 		}
 		for i, r := range toks {
-			if err := tx.put(kindToken, r.h, encToks[i], r.t.Expires); err != nil {
+			if err := tx.Put(kindToken, r.h, encToks[i], r.t.Expires); err != nil {
 				return err
 			}
 		}
@@ -174,12 +175,12 @@ func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
 	var t token
 	var g grant
 	var ok bool
-	err := s.db.view(func(tx storeTx) error {
-		found, err := tx.get(kindToken, hashToken(tok), &t)
+	err := s.db.View(func(tx storeTx) error {
+		found, err := tx.Get(kindToken, hashToken(tok), &t)
 		if err != nil || !found || t.Revoked || !now.Before(t.Expires) {
 			return err
 		}
-		found, err = tx.get(kindGrant, t.GrantID, &g)
+		found, err = tx.Get(kindGrant, t.GrantID, &g)
 		ok = found && !g.Revoked
 		return err
 	})
@@ -198,12 +199,12 @@ func (s *Server) revokeToken(tok string, t *token, g *grant, wholeGrant bool, ke
 	if keepUntil.After(rg.Expires) {
 		rg.Expires = keepUntil
 	}
-	return storeErr(s.db.update(func(tx storeTx) error {
-		if err := tx.put(kindToken, hashToken(tok), &rt, rt.Expires); err != nil {
+	return storeErr(s.db.Update(func(tx storeTx) error {
+		if err := tx.Put(kindToken, hashToken(tok), &rt, rt.Expires); err != nil {
 			return err
 		}
 		if wholeGrant {
-			return tx.put(kindGrant, rg.ID, &rg, rg.Expires)
+			return tx.Put(kindGrant, rg.ID, &rg, rg.Expires)
 		}
 		return nil
 	}))

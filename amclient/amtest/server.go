@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
 // Server is an AM-compatible server. The zero value is ready to use as an
@@ -109,9 +111,7 @@ type Server struct {
 	st   *state
 	// issued counts the tokens issued (for tests).
 	issued atomic.Int64
-	db     store
-	// unlock releases the data directory's lock.
-	unlock func()
+	db     store.Store
 	keys   *serverKeys
 	log    *slog.Logger
 	hs     *httptest.Server
@@ -363,9 +363,9 @@ const (
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if b, ok := s.db.(*boltStore); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		b.writers.Add(1)
-		defer b.writers.Add(-1)
+	if b, ok := s.db.(*store.Bolt); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		b.AddWriters(1)
+		defer b.AddWriters(-1)
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	fam, err := s.serve(sw, r)

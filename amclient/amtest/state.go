@@ -178,30 +178,30 @@ func orderKey(realm, id string) string { return realm + "\x00" + id }
 // putIdentityTx writes x and its place in the order.
 func putIdentityTx(tx storeTx, x *identity) error {
 	k := identityKey(x.Realm, x.ID)
-	if err := tx.put(kindIdentity, k, x, time.Time{}); err != nil {
+	if err := tx.Put(kindIdentity, k, x, time.Time{}); err != nil {
 		return err
 	}
-	return tx.put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{})
+	return tx.Put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{})
 }
 
 // delIdentityTx deletes x and its place in the order.
 func delIdentityTx(tx storeTx, x *identity) error {
-	if err := tx.del(kindIdentity, identityKey(x.Realm, x.ID)); err != nil {
+	if err := tx.Del(kindIdentity, identityKey(x.Realm, x.ID)); err != nil {
 		return err
 	}
-	return tx.del(kindIdentityOrder, orderKey(x.Realm, x.ID))
+	return tx.Del(kindIdentityOrder, orderKey(x.Realm, x.ID))
 }
 
 // scanIdentities calls f for the identities of realm in _id order, from
 // the one after the order key after, until f returns false.
 func scanIdentities(tx storeTx, realm, after string, f func(okey string, x *identity) (bool, error)) error {
-	return tx.scan(kindIdentityOrder, realmPrefix(realm), after, func(okey string, decode func(any) error) (bool, error) {
+	return tx.Scan(kindIdentityOrder, realmPrefix(realm), after, func(okey string, decode func(any) error) (bool, error) {
 		var k string
 		if err := decode(&k); err != nil {
 			return false, err
 		}
 		var x identity
-		found, err := tx.get(kindIdentity, k, &x)
+		found, err := tx.Get(kindIdentity, k, &x)
 		if err != nil || !found {
 			return err == nil, err
 		}
@@ -244,9 +244,9 @@ func storeErr(err error) error {
 // get reads one record; a failure to read is logged and reads as absent.
 func (s *Server) get(kind, key string, v any) bool {
 	var found bool
-	err := s.db.view(func(tx storeTx) error {
+	err := s.db.View(func(tx storeTx) error {
 		var err error
-		found, err = tx.get(kind, key, v)
+		found, err = tx.Get(kind, key, v)
 		return err
 	})
 	if err != nil {
@@ -258,7 +258,7 @@ func (s *Server) get(kind, key string, v any) bool {
 
 // put writes one record durably.
 func (s *Server) put(kind, key string, v any) error {
-	return storeErr(s.db.update(func(tx storeTx) error { return tx.put(kind, key, v, expiryOf(kind, v)) }))
+	return storeErr(s.db.Update(func(tx storeTx) error { return tx.Put(kind, key, v, expiryOf(kind, v)) }))
 }
 
 func (s *Server) loadKeys() (*serverKeys, error) {
@@ -371,10 +371,10 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 	k := identityKey(realm, id)
 	var out *identity
 	var ferr error
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		out, ferr = nil, nil
 		var cur identity
-		found, err := tx.get(kindIdentity, k, &cur)
+		found, err := tx.Get(kindIdentity, k, &cur)
 		if err != nil {
 			return err
 		}
@@ -401,17 +401,17 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 
 // putIdentity stores x as it is.
 func (s *Server) putIdentity(x *identity) error {
-	return storeErr(s.db.update(func(tx storeTx) error { return putIdentityTx(tx, x) }))
+	return storeErr(s.db.Update(func(tx storeTx) error { return putIdentityTx(tx, x) }))
 }
 
 // deleteIdentity deletes an identity and returns it, or nil if there was none.
 func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
 	k := identityKey(realm, id)
 	var gone *identity
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		gone = nil
 		var cur identity
-		found, err := tx.get(kindIdentity, k, &cur)
+		found, err := tx.Get(kindIdentity, k, &cur)
 		if err != nil || !found {
 			return err
 		}
@@ -424,7 +424,7 @@ func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
 // listIdentities returns all identities of realm in _id order.
 func (s *Server) listIdentities(realm string) []*identity {
 	var out []*identity
-	err := s.db.view(func(tx storeTx) error {
+	err := s.db.View(func(tx storeTx) error {
 		return scanIdentities(tx, realm, "", func(_ string, x *identity) (bool, error) {
 			out = append(out, x)
 			return true, nil
@@ -466,13 +466,13 @@ func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 	h := hashToken(tok)
 	var x session
 	var found bool
-	err := s.db.view(func(tx storeTx) error {
+	err := s.db.View(func(tx storeTx) error {
 		var err error
-		if found, err = tx.get(kindSession, h, &x); err != nil || !found {
+		if found, err = tx.Get(kindSession, h, &x); err != nil || !found {
 			return err
 		}
 		var n sessionNonce
-		ok, err := tx.get(kindNonce, h, &n)
+		ok, err := tx.Get(kindNonce, h, &n)
 		if ok && n.N > x.LastNonce {
 			x.LastNonce = n.N
 		}
@@ -500,7 +500,7 @@ func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 // cannot both pass with one nonce, and an accepted nonce is on disk
 // before it is acknowledged.
 func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
-	err := s.db.update(func(tx storeTx) error { return takeNonce(tx, &pendingNonce{tok: tok, n: nonce}) })
+	err := s.db.Update(func(tx storeTx) error { return takeNonce(tx, &pendingNonce{tok: tok, n: nonce}) })
 	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
 		return false, nil
 	}
@@ -533,7 +533,7 @@ type pendingNonce struct {
 // request, or one whose session was written before nonces had records.
 func takeNonce(tx storeTx, pn *pendingNonce) error {
 	h := hashToken(pn.tok)
-	live, err := tx.has(kindSession, h)
+	live, err := tx.Has(kindSession, h)
 	if err != nil {
 		return err
 	}
@@ -541,13 +541,13 @@ func takeNonce(tx storeTx, pn *pendingNonce) error {
 		return errSessionGone
 	}
 	var n sessionNonce
-	found, err := tx.get(kindNonce, h, &n)
+	found, err := tx.Get(kindNonce, h, &n)
 	if err != nil {
 		return err
 	}
 	if !found {
 		var x session
-		if found, err = tx.get(kindSession, h, &x); err != nil {
+		if found, err = tx.Get(kindSession, h, &x); err != nil {
 			return err
 		}
 		if !found {
@@ -559,7 +559,7 @@ func takeNonce(tx storeTx, pn *pendingNonce) error {
 		return errNonceUsed
 	}
 	n.N = pn.n
-	return tx.put(kindNonce, h, &n, n.Expires)
+	return tx.Put(kindNonce, h, &n, n.Expires)
 }
 
 // update runs f in a transaction of the server's store; a signed
@@ -568,7 +568,7 @@ func takeNonce(tx storeTx, pn *pendingNonce) error {
 // took in the meantime fails the transaction: nothing of f is applied.
 func (c *reqCtx) update(f func(tx storeTx) error) error {
 	pn := c.nonce
-	err := c.s.db.update(func(tx storeTx) error {
+	err := c.s.db.Update(func(tx storeTx) error {
 		if pn != nil {
 			if err := takeNonce(tx, pn); err != nil {
 				return err
@@ -595,7 +595,7 @@ func (c *reqCtx) flushNonce() *apiError {
 		return nil
 	}
 	c.nonce = nil
-	err := c.s.db.update(func(tx storeTx) error { return takeNonce(tx, pn) })
+	err := c.s.db.Update(func(tx storeTx) error { return takeNonce(tx, pn) })
 	var ae *apiError
 	switch {
 	case err == nil, errors.Is(err, errSessionGone):
@@ -614,17 +614,17 @@ func (c *reqCtx) flushNonce() *apiError {
 func (s *Server) endSession(tok string) (bool, error) {
 	h := hashToken(tok)
 	var ended bool
-	err := s.db.update(func(tx storeTx) error {
+	err := s.db.Update(func(tx storeTx) error {
 		var x session
-		found, err := tx.get(kindSession, h, &x)
+		found, err := tx.Get(kindSession, h, &x)
 		ended = found
 		if err != nil || !found {
 			return err
 		}
-		if err := tx.del(kindNonce, h); err != nil {
+		if err := tx.Del(kindNonce, h); err != nil {
 			return err
 		}
-		return tx.del(kindSession, h)
+		return tx.Del(kindSession, h)
 	})
 	if err != nil {
 		return false, storeErr(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
 // lockedBuffer is a log destination tests read while the server writes.
@@ -55,7 +57,7 @@ func journalLine(t *testing.T, kind, id string, v any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(journalRecord{Kind: kind, ID: id, V: raw})
+	b, _ := json.Marshal(store.JournalRecord{Kind: kind, ID: id, V: raw})
 	return string(b) + "\n"
 }
 
@@ -81,7 +83,7 @@ func TestJournalConverted(t *testing.T) {
 	j.WriteString(journalLine(t, kindAssertion, "jti-hash", &usedAssertion{Expires: now.Add(time.Hour)}))
 	// A torn last line: never acknowledged.
 	j.WriteString(`{"k":"identity","id":"/` + "\x00" + `torn","v":{"re`)
-	if err := os.WriteFile(filepath.Join(dir, journalFile), []byte(j.String()), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, store.JournalFile), []byte(j.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
@@ -101,10 +103,10 @@ func TestJournalConverted(t *testing.T) {
 	if ok, err := s.acceptNonce("old-token", 41); ok || err != nil {
 		t.Errorf("nonce 41 accepted again after conversion: %v %v", ok, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, journalFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, store.JournalFile)); !os.IsNotExist(err) {
 		t.Errorf("the journal is still in place: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, journalKeptFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, store.JournalKeptFile)); err != nil {
 		t.Errorf("the journal was not kept aside: %v", err)
 	}
 	out := logs.String()
@@ -184,12 +186,12 @@ func TestOnlineExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := &grant{ID: "g1", Realm: "/", Expires: now.Add(time.Hour)}
-			if err := s.db.update(func(tx storeTx) error {
-				if err := tx.put(kindGrant, g.ID, g, g.Expires); err != nil {
+			if err := s.db.Update(func(tx storeTx) error {
+				if err := tx.Put(kindGrant, g.ID, g, g.Expires); err != nil {
 					return err
 				}
 				tk := &token{GrantID: "g1", Expires: now.Add(time.Hour)}
-				return tx.put(kindToken, "t1", tk, tk.Expires)
+				return tx.Put(kindToken, "t1", tk, tk.Expires)
 			}); err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -45,10 +46,8 @@ func TestWriteFailureInjected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.db.(*boltStore)
-	b.hookMu.Lock()
-	b.failCommit = func() error { return fmt.Errorf("write state.db: %w", syscall.ENOSPC) }
-	b.hookMu.Unlock()
+	b := s.db.(*store.Bolt)
+	b.FailCommitsForTest(func() error { return fmt.Errorf("write state.db: %w", syscall.ENOSPC) })
 
 	code, body := putUser(t, s, admin, "full-thing", map[string]any{"thingType": "device"})
 	if code != 500 || body != internal500 {
@@ -66,9 +65,7 @@ func TestWriteFailureInjected(t *testing.T) {
 		t.Error("the refused identity was stored")
 	}
 
-	b.hookMu.Lock()
-	b.failCommit = nil
-	b.hookMu.Unlock()
+	b.FailCommitsForTest(nil)
 	if code, body := putUser(t, s, admin, "full-thing", map[string]any{"thingType": "device"}); code != 201 {
 		t.Errorf("PUT after recovery = %d %s", code, body)
 	}

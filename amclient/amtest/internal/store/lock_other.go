@@ -1,6 +1,6 @@
 //go:build !(linux || darwin || freebsd || openbsd || netbsd || dragonfly)
 
-package amtest
+package store
 
 // lockDataDir does nothing on systems without flock: do not run two
 // servers on one data directory there.

@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd || openbsd || netbsd || dragonfly
 
-package amtest
+package store
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 // lockDataDir creates dir if needed and takes an exclusive lock on it for
 // the life of the process (the kernel drops it when the process dies, even
-// by SIGKILL). Two servers appending to one journal would lose writes.
+// by SIGKILL). Two servers on one data directory would lose writes.
 func lockDataDir(dir string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
