@@ -1,9 +1,16 @@
 package amtest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
+	"time"
 )
+
+// SSO sessions: the /json/sessions endpoint and the records behind it
+// (creation, liveness with the idle timer, signed requests' nonces, logout).
 
 // handleSessions serves POST /json/sessions?_action=validate|logout, for
 // the caller's own session or, for an administrator, the one named by
@@ -63,4 +70,201 @@ func (s *Server) handleSessions(c *reqCtx) error {
 	}
 	writeJSON(c.w, http.StatusOK, map[string]any{"result": "Successfully logged out"})
 	return nil
+}
+
+// newSession creates a session and returns its token. AM's tokens are
+// opaque strings with '.' and '*'; ours have the same alphabet.
+func (s *Server) newSession(x *session, now time.Time) (string, error) {
+	tok := randomID(32) + ".*AAJTSQACMDEAAlNLABQ" + randomID(9) + "*"
+	x.Created = now
+	x.Expires = now.Add(s.sessionMax())
+	x.LastNonce = -1
+	x.UID0 = randomID(12)
+	h := hashToken(tok)
+	if err := s.put(kindSession, h, x); err != nil {
+		return "", err
+	}
+	s.st.mu.Lock()
+	s.st.lastUse[h] = now
+	s.sweepLocked(now)
+	s.st.mu.Unlock()
+	return tok, nil
+}
+
+// liveSession returns the session for tok if it is valid at now, and
+// refreshes its idle timer.
+func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
+	if tok == "" {
+		return nil, false
+	}
+	h := hashToken(tok)
+	var x session
+	var found bool
+	err := s.db.View(func(tx storeTx) error {
+		var err error
+		if found, err = tx.Get(kindSession, h, &x); err != nil || !found {
+			return err
+		}
+		var n sessionNonce
+		ok, err := tx.Get(kindNonce, h, &n)
+		if ok && n.N > x.LastNonce {
+			x.LastNonce = n.N
+		}
+		return err
+	})
+	if err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelError, "state read failed", slog.String("kind", kindSession), slog.String("error", err.Error()))
+		return nil, false
+	}
+	if !found || !now.Before(x.Expires) {
+		return nil, false
+	}
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	if last, ok := s.st.lastUse[h]; ok && now.Sub(last) >= s.sessionIdle() {
+		return nil, false
+	}
+	s.st.lastUse[h] = now
+	x.lastUse = now
+	return &x, true
+}
+
+// acceptNonce records nonce for the session if it is above every nonce
+// seen. The check and the write are one transaction, so two requests
+// cannot both pass with one nonce, and an accepted nonce is on disk
+// before it is acknowledged.
+func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
+	err := s.db.Update(func(tx storeTx) error { return takeNonce(tx, &pendingNonce{tok: tok, n: nonce}) })
+	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return true, nil
+}
+
+// errNonceUsed fails a transaction whose request's nonce another request
+// took first; errSessionGone one whose session has ended.
+var (
+	errNonceUsed   = errors.New("nonce already used")
+	errSessionGone = errors.New("session ended")
+)
+
+// pendingNonce is a signed request's nonce, checked against the session
+// but not yet written.
+type pendingNonce struct {
+	tok string
+	n   int64
+}
+
+// takeNonce records pn in tx if it is above every nonce of the session:
+// the check and the write in one transaction, so that two requests cannot
+// both pass with one nonce.
+//
+// The nonce is a record of its own (kindNonce), so the check reads and
+// writes a few bytes; the session is decoded only for its first signed
+// request, or one whose session was written before nonces had records.
+func takeNonce(tx storeTx, pn *pendingNonce) error {
+	h := hashToken(pn.tok)
+	live, err := tx.Has(kindSession, h)
+	if err != nil {
+		return err
+	}
+	if !live {
+		return errSessionGone
+	}
+	var n sessionNonce
+	found, err := tx.Get(kindNonce, h, &n)
+	if err != nil {
+		return err
+	}
+	if !found {
+		var x session
+		if found, err = tx.Get(kindSession, h, &x); err != nil {
+			return err
+		}
+		if !found {
+			return errSessionGone
+		}
+		n = sessionNonce{N: x.LastNonce, Expires: x.Expires}
+	}
+	if pn.n <= n.N {
+		return errNonceUsed
+	}
+	n.N = pn.n
+	return tx.Put(kindNonce, h, &n, n.Expires)
+}
+
+// update runs f in a transaction of the server's store; a signed
+// request's pending nonce is taken in the same transaction, so that the
+// request's change and its nonce cost one commit. A nonce another request
+// took in the meantime fails the transaction: nothing of f is applied.
+func (c *reqCtx) update(f func(tx storeTx) error) error {
+	pn := c.nonce
+	err := c.s.db.Update(func(tx storeTx) error {
+		if pn != nil {
+			if err := takeNonce(tx, pn); err != nil {
+				return err
+			}
+		}
+		return f(tx)
+	})
+	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+		c.nonce = nil
+		return popFailure.withLog("nonce %d was already used or is below one that was, or the session ended", pn.n)
+	}
+	if err == nil {
+		c.nonce = nil
+	}
+	return err
+}
+
+// flushNonce writes a pending nonce that no change of the request took,
+// before the request is answered: an answer never goes out before its
+// nonce is on disk.
+func (c *reqCtx) flushNonce() *apiError {
+	pn := c.nonce
+	if pn == nil {
+		return nil
+	}
+	c.nonce = nil
+	err := c.s.db.Update(func(tx storeTx) error { return takeNonce(tx, pn) })
+	var ae *apiError
+	switch {
+	case err == nil, errors.Is(err, errSessionGone):
+		// Gone: the request ended its own session (logout), whose nonces
+		// can no longer be replayed.
+		return nil
+	case errors.Is(err, errNonceUsed):
+		return popFailure.withLog("nonce %d was already used or is below one that was", pn.n)
+	case errors.As(storeErr(err), &ae):
+		return ae
+	}
+	c.s.log.LogAttrs(c.r.Context(), slog.LevelError, "storing a nonce", slog.String("error", err.Error()))
+	return crestErr(http.StatusInternalServerError, "Internal Server Error")
+}
+
+func (s *Server) endSession(tok string) (bool, error) {
+	h := hashToken(tok)
+	var ended bool
+	err := s.db.Update(func(tx storeTx) error {
+		var x session
+		found, err := tx.Get(kindSession, h, &x)
+		ended = found
+		if err != nil || !found {
+			return err
+		}
+		if err := tx.Del(kindNonce, h); err != nil {
+			return err
+		}
+		return tx.Del(kindSession, h)
+	})
+	if err != nil {
+		return false, storeErr(err)
+	}
+	s.st.mu.Lock()
+	delete(s.st.lastUse, h)
+	s.st.mu.Unlock()
+	return ended, nil
 }

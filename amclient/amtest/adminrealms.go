@@ -1,0 +1,283 @@
+package amtest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// /json/global-config/realms: the admin API's realms (am-protocol.md §11.2),
+// created, read, updated and deleted on a copy of the configuration.
+
+// realmID is a realm's _id: its path in base64, as AM makes it.
+func realmID(path string) string { return base64.StdEncoding.EncodeToString([]byte(path)) }
+
+// realmPathOf decodes a realm _id.
+func realmPathOf(id string) (string, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(id); err == nil && len(b) > 0 && b[0] == '/' {
+			return string(b), true
+		}
+	}
+	return "", false
+}
+
+// realmResource is a realm as the realms endpoint shows it.
+func realmResource(path string, r *Realm) map[string]any {
+	m := map[string]any{"_id": realmID(path), "name": "/", "parentPath": nil, "active": r.active(),
+		"aliases": nonNil(r.Aliases)}
+	if path != "/" {
+		i := strings.LastIndex(path, "/")
+		m["name"] = path[i+1:]
+		m["parentPath"] = "/"
+		if i > 0 {
+			m["parentPath"] = path[:i]
+		}
+	}
+	b, _ := json.Marshal(m)
+	m["_rev"] = revOf(b)
+	return m
+}
+
+// realmNameChars are the characters AM refuses in realm names and aliases.
+const realmNameChars = `$&+,/:;=?@ #%<>"\`
+
+func badRealmChars(s string) bool { return strings.ContainsAny(s, realmNameChars) }
+
+func realmNotFound(path string) error {
+	return crestErr(http.StatusNotFound, "Realm cannot be read: "+path)
+}
+
+// normRealmPath turns "/a/", "a", "//a//b" into "/a" and "/a/b".
+func normRealmPath(p string) string {
+	var parts []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// realmBody is the realms endpoint's body.
+type realmBody struct {
+	Name       *string          `json:"name"`
+	ParentPath *string          `json:"parentPath"`
+	Active     *json.RawMessage `json:"active"`
+	Aliases    *json.RawMessage `json:"aliases"`
+	ID         *string          `json:"_id"`
+}
+
+func (b *realmBody) active() (bool, error) {
+	var v bool
+	if b.Active == nil || json.Unmarshal(*b.Active, &v) != nil {
+		return false, crestErr(http.StatusBadRequest, "Wrong parameter type provided in active. Expected boolean")
+	}
+	return v, nil
+}
+
+func (b *realmBody) aliases() ([]string, error) {
+	var v []string
+	if b.Aliases == nil || string(*b.Aliases) == "null" {
+		return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+	}
+	if err := json.Unmarshal(*b.Aliases, &v); err != nil {
+		return nil, crestErr(http.StatusBadRequest, "Wrong parameter type provided in aliases. Expected list")
+	}
+	for _, a := range v {
+		if strings.TrimSpace(a) == "" {
+			return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+		}
+		if badRealmChars(a) {
+			return nil, crestErr(http.StatusBadRequest, "Realm alias cannot contain: "+realmNameChars)
+		}
+	}
+	return v, nil
+}
+
+func (s *Server) handleRealms(c *reqCtx, id string) error {
+	if id == "" {
+		switch c.r.Method {
+		case http.MethodPost:
+			if _, err := action(c, "create"); err != nil {
+				return err
+			}
+			return s.createRealm(c)
+		case http.MethodGet:
+			if err := checkQuery(c); err != nil {
+				return err
+			}
+			var out []map[string]any
+			for _, p := range sortedKeys(c.cfg.Realms) {
+				out = append(out, realmResource(p, c.cfg.Realms[p]))
+			}
+			writeQuery(c, out)
+			return nil
+		}
+		return methodNotAllowed()
+	}
+	path, ok := realmPathOf(id)
+	if !ok {
+		return crestErr(http.StatusNotFound, "Realm cannot be read: "+id)
+	}
+	switch c.r.Method {
+	case http.MethodGet:
+		r := c.cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		writeJSON(c.w, http.StatusOK, realmResource(path, r))
+		return nil
+	case http.MethodPut:
+		return s.updateRealm(c, path)
+	case http.MethodDelete:
+		return s.deleteRealm(c, path)
+	}
+	return methodNotAllowed()
+}
+
+func (s *Server) createRealm(c *reqCtx) error {
+	raw, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	var body realmBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid realm: "+err.Error())
+	}
+	if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
+		return crestErr(http.StatusBadRequest, "No name parameter provided")
+	}
+	if badRealmChars(*body.Name) {
+		return crestErr(http.StatusBadRequest, "Realm names cannot contain: "+realmNameChars)
+	}
+	if body.ParentPath == nil || strings.TrimSpace(*body.ParentPath) == "" {
+		return crestErr(http.StatusBadRequest, "No parentPath parameter provided")
+	}
+	active, err := body.active()
+	if err != nil {
+		return err
+	}
+	aliases, err := body.aliases()
+	if err != nil {
+		return err
+	}
+	parent := normRealmPath(*body.ParentPath)
+	path := normRealmPath(parent + "/" + *body.Name)
+	cfg, err := s.changeConfig(func(cfg *Config) error {
+		if cfg.Realms[parent] == nil {
+			return realmNotFound(parent)
+		}
+		for p := range cfg.Realms {
+			if strings.EqualFold(p, path) {
+				return crestErr(http.StatusConflict, "Unable to create Realm: the realm "+p+" already exists")
+			}
+		}
+		// State left behind by an earlier realm of this path (a crash
+		// between its deletion and the removal of its state) must not
+		// resurface. Nothing can add state to a realm that does not exist.
+		if err := s.purgeRealm(path); err != nil {
+			return err
+		}
+		r := &Realm{Aliases: aliases}
+		if !active {
+			r.Active = &active
+		}
+		cfg.Realms[path] = r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+realmID(path))
+	writeJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
+	return nil
+}
+
+func (s *Server) updateRealm(c *reqCtx, path string) error {
+	raw, _, err := c.objectBody()
+	if err != nil {
+		return err
+	}
+	var body realmBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+	}
+	if body.ID != nil && *body.ID != realmID(path) {
+		return crestErr(http.StatusBadRequest, "The _id in the body is not the realm's")
+	}
+	active, err := body.active()
+	if err != nil {
+		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+	}
+	if body.Name != nil || body.ParentPath != nil {
+		name, parent := "", ""
+		if body.Name != nil {
+			name = *body.Name
+		}
+		if body.ParentPath != nil {
+			parent = *body.ParentPath
+		}
+		if want := normRealmPath(parent + "/" + name); want != path && !(path == "/" && name == "/") {
+			return crestErr(http.StatusBadRequest, "Realm name specified in URL does not match realm name specified in JSON")
+		}
+	}
+	var aliases []string
+	if body.Aliases != nil {
+		if aliases, err = body.aliases(); err != nil {
+			return err
+		}
+	}
+	cfg, err := s.changeConfig(func(cfg *Config) error {
+		r := cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		if body.Aliases != nil {
+			r.Aliases = aliases
+		}
+		r.Active = nil
+		if !active {
+			if path == "/" {
+				return crestErr(http.StatusBadRequest, "The top-level realm cannot be made inactive")
+			}
+			r.Active = &active
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, realmResource(path, cfg.Realms[path]))
+	return nil
+}
+
+func (s *Server) deleteRealm(c *reqCtx, path string) error {
+	var gone map[string]any
+	_, err := s.changeConfig(func(cfg *Config) error {
+		r := cfg.Realms[path]
+		if r == nil {
+			return realmNotFound(path)
+		}
+		if path == "/" {
+			return crestErr(http.StatusUnauthorized, "Unauthorized-Cannot delete root suffix")
+		}
+		for p := range cfg.Realms {
+			if strings.HasPrefix(p, path+"/") {
+				return crestErr(http.StatusConflict, "Cannot delete realm "+path+": it has the sub-realm "+p+"; delete sub-realms first")
+			}
+		}
+		gone = realmResource(path, r)
+		delete(cfg.Realms, path)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.purgeRealm(path); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, gone)
+	return nil
+}
