@@ -223,29 +223,6 @@ func agent(r *Realm, typ, id string) any {
 	return nil
 }
 
-func agentIDs(r *Realm, typ string) []string {
-	switch typ {
-	case AgentOAuth2Client:
-		return sortedKeys(r.OAuth2Clients)
-	case AgentSoftwarePublisher:
-		return sortedKeys(r.SoftwarePublishers)
-	case AgentTrustedJWTIssuer:
-		return sortedKeys(r.TrustedJWTIssuers)
-	}
-	return nil
-}
-
-func deleteAgent(r *Realm, typ, id string) {
-	switch typ {
-	case AgentOAuth2Client:
-		delete(r.OAuth2Clients, id)
-	case AgentSoftwarePublisher:
-		delete(r.SoftwarePublishers, id)
-	case AgentTrustedJWTIssuer:
-		delete(r.TrustedJWTIssuers, id)
-	}
-}
-
 func (s *Server) handleAgents(c *reqCtx, p string) error {
 	typ, id, _ := strings.Cut(p, "/")
 	if agentTypes[typ] == nil {
@@ -255,54 +232,48 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 		}
 		return routeNotFound(c)
 	}
+	switch typ {
+	case AgentOAuth2Client:
+		return serveAgent(s, c, agentResource(typ, func(r *Realm) *map[string]*OAuth2Client { return &r.OAuth2Clients }), typ, id)
+	case AgentSoftwarePublisher:
+		return serveAgent(s, c, agentResource(typ, func(r *Realm) *map[string]*SoftwarePublisher { return &r.SoftwarePublishers }), typ, id)
+	default:
+		return serveAgent(s, c, agentResource(typ, func(r *Realm) *map[string]*TrustedJWTIssuer { return &r.TrustedJWTIssuers }), typ, id)
+	}
+}
+
+// agentResource is the resource of the realm's agents of type typ, whose
+// map in returns.
+func agentResource[T any](typ string, in func(r *Realm) *map[string]*T) resource[T] {
 	meta := map[string]any{"_type": agentTypes[typ]}
+	return resource[T]{
+		in:       in,
+		render:   func(id string, v *T) (map[string]any, error) { return resourceJSON(id, v, meta) },
+		what:     func(id string) string { return "Agent " + typ + "/" + id },
+		notFound: func(id string) error { return crestErr(http.StatusNotFound, "Agent "+typ+"/"+id+" not found") },
+	}
+}
+
+// serveAgent answers the calls on the agents of one type: a query of them
+// all, and GET, DELETE and PUT on one.
+func serveAgent[T any](s *Server, c *reqCtx, k resource[T], typ, id string) error {
 	if id == "" {
 		if c.r.Method != http.MethodGet {
 			return methodNotAllowed()
 		}
-		if err := checkQuery(c); err != nil {
-			return err
-		}
-		var out []map[string]any
-		for _, aid := range agentIDs(c.rc, typ) {
-			m, err := resourceJSON(aid, agent(c.rc, typ, aid), meta)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		writeQuery(c, out)
-		return nil
+		return listResources(c, k)
 	}
 	id, ok := pathSegment(id)
 	if !ok {
 		return routeNotFound(c)
 	}
-	notFound := crestErr(http.StatusNotFound, "Agent "+typ+"/"+id+" not found")
-	switch c.r.Method {
-	case http.MethodGet:
-		a := agent(c.rc, typ, id)
-		if a == nil {
-			return notFound
-		}
-		return writeResource(c, http.StatusOK, id, a, meta)
-	case http.MethodDelete:
-		var gone any
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
-			if gone = agent(r, typ, id); gone == nil {
-				return notFound
-			}
-			deleteAgent(r, typ, id)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return writeResource(c, http.StatusOK, id, gone, meta)
-	case http.MethodPut:
-	default:
-		return methodNotAllowed()
-	}
+	return serveResource(s, c, k, id, func() error { return s.putAgent(c, typ, id) })
+}
+
+// putAgent creates or updates an agent: an update changes the settings
+// given and keeps the others.
+func (s *Server) putAgent(c *reqCtx, typ, id string) error {
+	meta := map[string]any{"_type": agentTypes[typ]}
 	raw, body, err := c.objectBody()
 	if err != nil {
 		return err
