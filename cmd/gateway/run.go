@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,16 +18,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/thingway/thingway/amclient"
-	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/pemkey"
@@ -173,10 +169,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return amErr
 	}
 	if local != nil {
-		fmt.Fprintf(stdout, "Local AM started at %s (no --url given; in memory; identity %s registered, realm %s, tree %s).\n",
-			local.url, o.Name, o.Realm, o.Tree)
-		fmt.Fprintf(stdout, "Local AM identities %s and %s registered with the example key (resources/manual-thing.jwks).\n",
-			amtest.GuideThingID, amtest.GuideGatewayID)
+		local.printStarted(stdout, o)
 	}
 
 	var certs []*x509.Certificate
@@ -269,8 +262,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		logger.LogAttrs(ctx, slog.LevelWarn, "AM does not answer yet; serving, things get 5.03 until it does", slog.String("error", err.Error()))
 	}
 	if local != nil {
-		fmt.Fprintf(stdout, "Connect a thing: ./run.sh example thing/manual-registration -name %s -url %s\n",
-			amtest.GuideThingID, coapURL(o.Address, l.Addr()))
+		local.printConnect(stdout, coapURL(o.Address, l.Addr()))
 	}
 	fmt.Fprintln(stdout, "IoT Gateway server started.")
 	errc := make(chan error, 1)
@@ -410,66 +402,4 @@ func loadKey(o options) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: %w", o.KeyFile, err)
 	}
 	return key, nil
-}
-
-// localAM is the in-process local AM of the mode without --url.
-type localAM struct {
-	am  *amtest.Server
-	hs  *http.Server
-	url string
-}
-
-// startLocalAM starts the local AM with the evaluation guide's
-// configuration, the gateway's identity (thing type gateway, its public
-// key under its key ID) registered in o.Realm.
-func startLocalAM(o options, key crypto.Signer, logger *slog.Logger) (*localAM, error) {
-	cfg := amtest.DefaultConfig()
-	realm := cfg.Realms[o.Realm]
-	if realm == nil {
-		return nil, fmt.Errorf("the local AM has no realm %q (it has /)", o.Realm)
-	}
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: o.KeyID, Use: "sig"}}})
-	if err != nil {
-		return nil, fmt.Errorf("gateway key: %w", err)
-	}
-	if realm.Identities == nil {
-		realm.Identities = map[string]map[string]any{}
-	}
-	if _, ok := realm.Identities[o.Name]; !ok {
-		realm.Identities[o.Name] = map[string]any{"thingType": callback.ThingTypeGateway, "thingKeys": string(set)}
-	}
-	// The guide's "Register identities" steps, done: the thing of "Connect
-	// a thing to the gateway" and the gateway of its manual registration.
-	for id, attrs := range amtest.GuideIdentities() {
-		if _, ok := realm.Identities[id]; !ok {
-			realm.Identities[id] = attrs
-		}
-	}
-	l, err := net.Listen("tcp", o.LocalAM)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("local AM: %w (is ./run.sh am running? Give --%s to use it, or --%s 127.0.0.1:0 for any free port)",
-			err, flagURL, flagLocalAM)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("local AM: %w", err)
-	}
-	am := &amtest.Server{Config: cfg, Logger: logger.With("component", "local-am")}
-	if err := am.Init(); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("local AM: %w", err)
-	}
-	am.URL = "http://" + l.Addr().String() + "/openam"
-	hs := &http.Server{Handler: am, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	go hs.Serve(l) //nolint:errcheck // ends with close
-	return &localAM{am: am, hs: hs, url: am.URL}, nil
-}
-
-func (a *localAM) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.hs.Shutdown(ctx); err != nil {
-		a.hs.Close()
-	}
-	a.am.Close()
 }
