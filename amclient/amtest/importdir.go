@@ -172,17 +172,36 @@ func (im *importer) secretMappings() error {
 	if err != nil {
 		return err
 	}
+	return im.putFiles(files, nil, verRealmConfig, func(f string, _ []byte) string {
+		return pathGlobal + pathSecretMappings + "/" + url.PathEscape(baseName(f))
+	})
+}
+
+// putFiles PUTs each of files, in order, at the path that at gives for the
+// file and its object (an answer of 200 or 201).
+func (im *importer) putFiles(files []string, q url.Values, version string, at func(f string, b []byte) string) error {
 	for _, f := range files {
 		b, err := im.read(f)
 		if err != nil {
 			return err
 		}
-		if _, err := im.call(f, http.MethodPut, pathGlobal+pathSecretMappings+"/"+url.PathEscape(baseName(f)), nil, b,
-			verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
+		if _, err := im.call(f, http.MethodPut, at(f, b), q, b, version, http.StatusOK, http.StatusCreated); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// objectID is the _id of a file's object, or the file's name without
+// .json if it has none.
+func objectID(f string, b []byte) string {
+	var head struct {
+		ID string `json:"_id"`
+	}
+	if json.Unmarshal(b, &head) == nil && head.ID != "" {
+		return head.ID
+	}
+	return baseName(f)
 }
 
 const pathGlobal = "global-config/"
@@ -234,22 +253,10 @@ func (im *importer) realm(dir, realm string) error {
 	if files, err = im.jsonFiles(join("scripts")); err != nil {
 		return err
 	}
-	for _, f := range files {
-		b, err := im.read(f)
-		if err != nil {
-			return err
-		}
-		id := baseName(f)
-		var head struct {
-			ID string `json:"_id"`
-		}
-		if json.Unmarshal(b, &head) == nil && head.ID != "" {
-			id = head.ID
-		}
-		if _, err := im.call(f, http.MethodPut, "scripts/"+url.PathEscape(id), query(realm), b,
-			verScripts, http.StatusOK, http.StatusCreated); err != nil {
-			return err
-		}
+	if err := im.putFiles(files, query(realm), verScripts, func(f string, b []byte) string {
+		return "scripts/" + url.PathEscape(objectID(f, b))
+	}); err != nil {
+		return err
 	}
 
 	// Nodes, at any depth (iot-edge groups them in dependent/ and
@@ -274,31 +281,21 @@ func (im *importer) realm(dir, realm string) error {
 	sort.SliceStable(nodes, func(i, j int) bool {
 		return strings.Contains(nodes[i], "/independent/") && !strings.Contains(nodes[j], "/independent/")
 	})
-	for _, f := range nodes {
-		b, err := im.read(f)
-		if err != nil {
-			return err
-		}
+	if err := im.putFiles(nodes, query(realm), verRealmConfig, func(f string, _ []byte) string {
 		typ := path.Base(path.Dir(f))
-		p := "realm-config/authentication/authenticationtrees/nodes/" + url.PathEscape(typ) + "/" + url.PathEscape(baseName(f))
-		if _, err := im.call(f, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
-			return err
-		}
+		return "realm-config/authentication/authenticationtrees/nodes/" + url.PathEscape(typ) + "/" + url.PathEscape(baseName(f))
+	}); err != nil {
+		return err
 	}
 
 	// Trees.
 	if files, err = im.jsonFiles(join("trees")); err != nil {
 		return err
 	}
-	for _, f := range files {
-		b, err := im.read(f)
-		if err != nil {
-			return err
-		}
-		p := "realm-config/authentication/authenticationtrees/trees/" + url.PathEscape(baseName(f))
-		if _, err := im.call(f, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
-			return err
-		}
+	if err := im.putFiles(files, query(realm), verRealmConfig, func(f string, _ []byte) string {
+		return "realm-config/authentication/authenticationtrees/trees/" + url.PathEscape(baseName(f))
+	}); err != nil {
+		return err
 	}
 
 	// Agents, after the services (the IoT Service creates its client).
@@ -330,22 +327,15 @@ func (im *importer) realm(dir, realm string) error {
 			agents = append(agents, agentFile{t, f})
 		}
 	}
-	for _, a := range agents {
-		b, err := im.read(a.file)
-		if err != nil {
-			return err
-		}
-		id := baseName(a.file)
-		var head struct {
-			ID string `json:"_id"`
-		}
-		if json.Unmarshal(b, &head) == nil && head.ID != "" {
-			id = head.ID
-		}
-		p := "realm-config/agents/" + url.PathEscape(a.typ) + "/" + url.PathEscape(id)
-		if _, err := im.call(a.file, http.MethodPut, p, query(realm), b, verRealmConfig, http.StatusOK, http.StatusCreated); err != nil {
-			return err
-		}
+	agentFiles := make([]string, len(agents))
+	typeOf := map[string]string{}
+	for i, a := range agents {
+		agentFiles[i], typeOf[a.file] = a.file, a.typ
+	}
+	if err := im.putFiles(agentFiles, query(realm), verRealmConfig, func(f string, b []byte) string {
+		return "realm-config/agents/" + url.PathEscape(typeOf[f]) + "/" + url.PathEscape(objectID(f, b))
+	}); err != nil {
+		return err
 	}
 
 	// Sub-realms.

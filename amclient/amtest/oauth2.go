@@ -422,17 +422,27 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 	return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
 }
 
-func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
+// clientAndToken reads the form of an introspection or revocation: the
+// client, authenticated, and the token it asks about.
+func (s *Server) clientAndToken(c *reqCtx) (*oauthContext, string, error) {
 	if err := s.parseForm(c); err != nil {
-		return err
+		return nil, "", err
 	}
 	oc, err := s.authenticateClient(c)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	tok := c.r.PostForm.Get("token")
 	if tok == "" {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+		return nil, "", oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+	}
+	return oc, tok, nil
+}
+
+func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
+	oc, tok, err := s.clientAndToken(c)
+	if err != nil {
+		return err
 	}
 	writeJSON(c.w, http.StatusOK, s.introspection(c, tok, oc.clientID, oc.client))
 	return nil
@@ -441,16 +451,9 @@ func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
 // handleRevoke revokes an access token, or a refresh token together with
 // every token of its grant. Unknown tokens are answered 200, per RFC 7009.
 func (s *Server) handleRevoke(c *reqCtx) error {
-	if err := s.parseForm(c); err != nil {
-		return err
-	}
-	oc, err := s.authenticateClient(c)
+	oc, tok, err := s.clientAndToken(c)
 	if err != nil {
 		return err
-	}
-	tok := c.r.PostForm.Get("token")
-	if tok == "" {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
 	if t, g := s.lookupToken(tok, c.now); t != nil && g.ClientID == oc.clientID && g.Realm == c.realm {
 		if err := s.revokeToken(tok, t, g, t.Refresh, c.now.Add(grantLifetime(oc))); err != nil {
