@@ -22,6 +22,10 @@ import (
 // tokens inactive: the server's signing keys are the data directory's,
 // not the realm's.
 
+// Access tokens are signed with the provider's algorithm (ES256 lets
+// things check them against the JWK set); refresh tokens, which only the
+// server reads, with HS256 and the server's own HMAC key.
+
 // clientClaims are the claims a client-side token carries. Thing, in
 // refresh tokens only, is the thing that obtained the grant (refresh
 // checks it); access tokens carry AM's claims and no more.
@@ -43,7 +47,13 @@ type clientClaims struct {
 // signClientToken makes a client-side access or refresh token for g.
 func (s *Server) signClientToken(c *reqCtx, oc *oauthContext, g *grant, scopes []string, life time.Duration, audit string, refresh bool) (string, error) {
 	var key jose.SigningKey
-	switch alg := oc.provider.Advanced.TokenSigningAlgorithm; alg {
+	alg := oc.provider.Advanced.TokenSigningAlgorithm
+	if refresh {
+		// Only this server reads its refresh tokens: an HMAC is enough,
+		// and costs a microsecond where an ECDSA signature costs sixty.
+		alg = "HS256"
+	}
+	switch alg {
 	case "", "ES256":
 		key = jose.SigningKey{Algorithm: jose.ES256, Key: s.keys.TokenKey}
 	case "HS256":

@@ -1,6 +1,9 @@
 package amtest_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +49,16 @@ func TestClientSideTokensStoreNothing(t *testing.T) {
 	}
 	if in := s.introspect(rt); in["active"] != true || in["token_type"] != "refresh_token" {
 		t.Errorf("refresh token introspection = %v", in)
+	}
+	// Access tokens carry the provider's ES256 (things check them against
+	// the JWK set); refresh tokens, read by the server alone, an HMAC.
+	for tok, want := range map[string]string{at: "ES256", rt: "HS256"} {
+		head, _, _ := strings.Cut(tok, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(head)
+		var h struct{ Alg string }
+		if json.Unmarshal(raw, &h); h.Alg != want {
+			t.Errorf("token header %s: alg %q, want %s", raw, h.Alg, want)
+		}
 	}
 	tampered := at[:len(at)-2] + map[bool]string{true: "AA", false: "BB"}[at[len(at)-2:] != "AA"]
 	if in := s.introspect(tampered); in["active"] != false {
