@@ -214,9 +214,9 @@ func encodeExpiry(t time.Time) []byte {
 }
 
 // decodeCache keeps decoded values of one kind beside the bytes they were
-// decoded from (amtest caches sessions: decoding one costs a check that
-// its confirmation key is a point on the curve, and every request with a
-// session token reads its session). A value is served from the cache only
+// decoded from (amtest caches sessions, whose confirmation key costs a
+// point-on-curve check to decode, and identities, read on every signed
+// request). A value is served from the cache only
 // while its stored bytes are the bytes it was decoded from, so the cache
 // never answers with what the database no longer holds; it holds at most
 // decodeCacheMax values.
