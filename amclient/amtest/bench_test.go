@@ -61,30 +61,26 @@ func BenchmarkAccessToken(b *testing.B) {
 // BenchmarkAccessTokenParallel measures signed get_access_token requests
 // from 4 and from 16 things at once, each on its own restricted session, in
 // memory and with a data directory (every nonce committed before the
-// answer, commits grouped), with and without the commit delay. A thing's
+// answer, commits grouped). A thing's
 // signed requests are serial, so the number of things is the number of
 // requests in flight.
 func BenchmarkAccessTokenParallel(b *testing.B) {
 	for _, workers := range []int{4, 16} {
-		for _, store := range []string{"memory", "data", "data-no-delay"} {
+		for _, store := range []string{"memory", "data"} {
 			name := fmt.Sprintf("things=%d/%s", workers, store)
 			b.Run(name, func(b *testing.B) { benchParallelTokens(b, workers, store) })
 		}
 	}
 }
 
-// benchParallelTokens runs the benchmark on a store: "memory", "data"
-// (a data directory) or "data-no-delay" (one whose commits do not wait
-// for writers being served).
+// benchParallelTokens runs the benchmark on a store: "memory" or "data"
+// (a data directory).
 func benchParallelTokens(b *testing.B, workers int, store string) {
 	srv, c := startServer(b, func(s *amtest.Server) {
 		if store != "memory" {
 			s.DataDir = b.TempDir()
 		}
 	})
-	if store == "data-no-delay" {
-		amtest.SetCommitDelay(srv, 0)
-	}
 	admin := c.adminLogin()
 	type worker struct {
 		th  *thing

@@ -97,9 +97,3 @@ func DataFilePages(s *Server) (used, free int, err error) {
 func StoredTokens(s *Server) (tokens, grants int) {
 	return s.countRecords(kindToken), s.countRecords(kindGrant)
 }
-
-// SetCommitDelay sets how long a commit of s's data directory waits for
-// writers being served to join it (0: no wait). Call it after Start.
-func SetCommitDelay(s *Server, d time.Duration) {
-	s.db.(*store.Bolt).SetCommitDelay(d)
-}

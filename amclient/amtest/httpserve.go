@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
 // The request plumbing every endpoint shares: ServeHTTP (a request's
@@ -53,10 +51,6 @@ const (
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if b, ok := s.db.(*store.Bolt); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		b.AddWriters(1)
-		defer b.AddWriters(-1)
-	}
 	sw := &statusWriter{ResponseWriter: w}
 	fam, err := s.serve(sw, r)
 	if err != nil {

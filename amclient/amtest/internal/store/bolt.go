@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,11 +26,6 @@ var (
 const (
 	// maxBatch bounds how many writers one transaction commits for.
 	maxBatch = 256
-	// defaultCommitDelay is how long a commit waits for writers being
-	// served to join it: about the CPU time of a signed request, so that
-	// concurrent things share a commit (two fdatasyncs, 300-450 µs on the
-	// development machine) instead of taking turns.
-	defaultCommitDelay = 150 * time.Microsecond
 	// sweepPerCommit bounds how many expired records one transaction
 	// deletes, so that expiry never makes a request wait long.
 	sweepPerCommit = 512
@@ -44,10 +38,10 @@ const (
 // maxBatch), runs them in one transaction and commits it (two fdatasyncs),
 // then answers each writer. A writer alone is committed at once; writers
 // that arrive during a commit share the next one (group commit), so
-// durability does not cost an fsync per request. When more requests that
-// may write are being served ([Bolt.AddWriters]) than have joined, the
-// committer waits up to the commit delay for them, so that a few
-// concurrent things share commits rather than taking turns.
+// durability does not cost an fsync per request. (A commit delay, the
+// committer waiting up to 150 µs for writers being served to join, was
+// tried and measured no gain with 4 or 16 things at once; see
+// docs/benchmarks.md.)
 //
 // bbolt's own DB.Batch was not used: it waits up to MaxBatchDelay for a
 // batch to fill even when no other writer is coming, which the serial
@@ -81,10 +75,6 @@ type Bolt struct {
 	// caches holds the decoded values of Options.Cached kinds; it is not
 	// changed after open.
 	caches map[string]*decodeCache
-
-	// writers counts requests being served that may write.
-	writers     atomic.Int32
-	commitDelay atomic.Int64 // time.Duration
 }
 
 type writeReq struct {
@@ -131,7 +121,6 @@ func openBolt(o Options) (*Bolt, error) {
 			b.caches[k] = &decodeCache{}
 		}
 	}
-	b.commitDelay.Store(int64(defaultCommitDelay))
 	b.wg.Add(2)
 	go b.commitLoop()
 	go b.sweepLoop()
@@ -154,14 +143,6 @@ func (b *Bolt) Update(f func(tx Tx) error) error {
 	return <-r.err
 }
 
-// AddWriters adds n (negative when they are done) to the count of
-// requests being served that may write, which the commit delay waits for.
-func (b *Bolt) AddWriters(n int32) { b.writers.Add(n) }
-
-// SetCommitDelay sets how long a commit waits for writers being served to
-// join it (0: no wait).
-func (b *Bolt) SetCommitDelay(d time.Duration) { b.commitDelay.Store(int64(d)) }
-
 func (b *Bolt) commitLoop() {
 	defer b.wg.Done()
 	for {
@@ -179,25 +160,6 @@ func (b *Bolt) commitLoop() {
 				batch = append(batch, r)
 			default:
 				break more
-			}
-		}
-		// Commit delay: when more writers are being served than are in the
-		// batch, wait a little for them to join it (PostgreSQL's
-		// commit_delay with commit_siblings). A writer alone never waits.
-		if d := time.Duration(b.commitDelay.Load()); d > 0 {
-			if n := int(b.writers.Load()); n > len(batch) {
-				timer := time.NewTimer(d)
-			wait:
-				for len(batch) < min(n, maxBatch) {
-					select {
-					case r := <-b.reqs:
-						batch = append(batch, r)
-						n = int(b.writers.Load())
-					case <-timer.C:
-						break wait
-					}
-				}
-				timer.Stop()
 			}
 		}
 		b.commit(batch)

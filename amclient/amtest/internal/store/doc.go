@@ -3,7 +3,7 @@
 // written in transactions that are committed before they are
 // acknowledged. Without a data directory it is [Mem], typed copies of the
 // values in maps; with one, [Bolt], a bbolt database (state.db) written by
-// one committer goroutine with group commit and a commit delay, an expiry
+// one committer goroutine with group commit, an expiry
 // index swept as it commits, a cache of decoded values for the kinds that
 // ask for one, and a log line (not a crash) when the disk refuses a write.
 // [Open] also takes the data directory's lock and converts a directory of
