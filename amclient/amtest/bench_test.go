@@ -35,15 +35,7 @@ func BenchmarkPoPAuthentication(b *testing.B) {
 // restricted session (client-side ES256 access tokens with refresh tokens).
 func BenchmarkAccessToken(b *testing.B) {
 	srv, c := startServer(b)
-	t := b
-	_ = srv
-	admin := c.adminLogin()
-	th := newThing(t, "bench-thing")
-	c.register(admin, th, "/realms/root")
-	tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
-	if tok == "" {
-		b.Fatalf("auth: %d %s", r.status, r.body)
-	}
+	th, tok := benchSession(b, c, c.adminLogin(), "bench-thing")
 	u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
 	var nonce int64
 	b.ReportAllocs()
@@ -88,12 +80,7 @@ func benchParallelTokens(b *testing.B, workers int, store string) {
 	}
 	ws := make(chan worker, workers)
 	for i := range workers {
-		th := newThing(b, fmt.Sprintf("bench-thing-%d", i))
-		c.register(admin, th, "/realms/root")
-		tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
-		if tok == "" {
-			b.Fatalf("auth: %d %s", r.status, r.body)
-		}
+		th, tok := benchSession(b, c, admin, fmt.Sprintf("bench-thing-%d", i))
 		ws <- worker{th, tok}
 	}
 	u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
@@ -121,4 +108,18 @@ func benchParallelTokens(b *testing.B, workers int, store string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// benchSession registers a thing and opens its restricted session.
+func benchSession(b *testing.B, c *client, admin, id string) (*thing, string) {
+	b.Helper()
+	th := newThing(b, id)
+	if r := c.register(admin, th, "/realms/root"); r.status != 201 {
+		b.Fatalf("register %s: %d %s", id, r.status, r.body)
+	}
+	tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
+	if tok == "" {
+		b.Fatalf("auth %s: %d %s", id, r.status, r.body)
+	}
+	return th, tok
 }

@@ -77,13 +77,7 @@ func benchGrowth(b *testing.B, clientSide bool) {
 		s.Time = now
 	})
 	c.now = now
-	admin := c.adminLogin()
-	th := newThing(b, "growth-thing")
-	c.register(admin, th, "/realms/root")
-	tok, r := c.authenticatePoP(th, "auth-tree", "/", "/")
-	if tok == "" {
-		b.Fatalf("auth: %d %s", r.status, r.body)
-	}
+	th, tok := benchSession(b, c, c.adminLogin(), "growth-thing")
 	u := srv.URL + "/json/things/*?_action=get_access_token&realm=/"
 	var halfSize int64
 	var halfUsed int

@@ -223,78 +223,68 @@ func TestOnlineExpiry(t *testing.T) {
 // Identity queries page as CREST does: _pageSize with a cookie to go on,
 // _pagedResultsOffset, descending _sortKeys and exact totals.
 func TestIdentityPaging(t *testing.T) {
-	for _, dataDir := range []bool{false, true} {
-		t.Run(map[bool]string{false: "memory", true: "data"}[dataDir], func(t *testing.T) {
-			s := &Server{}
-			if dataDir {
-				s.DataDir = t.TempDir()
-			}
-			if err := s.Init(); err != nil {
+	eachStore(t, func(t *testing.T, s *Server) {
+		admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i := range 25 {
+			id := fmt.Sprintf("thing-%02d", i)
+			want = append(want, id)
+			if err := s.putIdentity(newThingIdentity("/", id, time.Now())); err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
-			admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
-			if err != nil {
-				t.Fatal(err)
+		}
+		query := func(q string) map[string]any {
+			t.Helper()
+			r := httptest.NewRequest("GET", "/openam/json/realms/root/users?_queryFilter=true&_fields=username&"+q, nil)
+			r.Header.Set("iPlanetDirectoryPro", admin)
+			r.Header.Set("Accept-API-Version", "resource=4.0")
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != 200 {
+				t.Fatalf("%s: %d %s", q, w.Code, w.Body)
 			}
-			var want []string
-			for i := range 25 {
-				id := fmt.Sprintf("thing-%02d", i)
-				want = append(want, id)
-				if err := s.putIdentity(newThingIdentity("/", id, time.Now())); err != nil {
-					t.Fatal(err)
+			var m map[string]any
+			json.Unmarshal(w.Body.Bytes(), &m)
+			return m
+		}
+		names := func(m map[string]any) []string {
+			var out []string
+			for _, e := range m["result"].([]any) {
+				out = append(out, e.(map[string]any)["username"].(string))
+			}
+			return out
+		}
+		var got []string
+		cookie := ""
+		for pages := 0; ; pages++ {
+			m := query("_pageSize=10&_pagedResultsCookie=" + cookie)
+			got = append(got, names(m)...)
+			if m["pagedResultsCookie"] == nil {
+				if pages != 2 {
+					t.Errorf("%d pages, want 3", pages+1)
 				}
+				break
 			}
-			query := func(q string) map[string]any {
-				t.Helper()
-				r := httptest.NewRequest("GET", "/openam/json/realms/root/users?_queryFilter=true&_fields=username&"+q, nil)
-				r.Header.Set("iPlanetDirectoryPro", admin)
-				r.Header.Set("Accept-API-Version", "resource=4.0")
-				w := httptest.NewRecorder()
-				s.ServeHTTP(w, r)
-				if w.Code != 200 {
-					t.Fatalf("%s: %d %s", q, w.Code, w.Body)
-				}
-				var m map[string]any
-				json.Unmarshal(w.Body.Bytes(), &m)
-				return m
-			}
-			names := func(m map[string]any) []string {
-				var out []string
-				for _, e := range m["result"].([]any) {
-					out = append(out, e.(map[string]any)["username"].(string))
-				}
-				return out
-			}
-			var got []string
-			cookie := ""
-			for pages := 0; ; pages++ {
-				m := query("_pageSize=10&_pagedResultsCookie=" + cookie)
-				got = append(got, names(m)...)
-				if m["pagedResultsCookie"] == nil {
-					if pages != 2 {
-						t.Errorf("%d pages, want 3", pages+1)
-					}
-					break
-				}
-				cookie = m["pagedResultsCookie"].(string)
-			}
-			if strings.Join(got, ",") != strings.Join(want, ",") {
-				t.Errorf("paged = %v, want %v", got, want)
-			}
-			if g := names(query("_pageSize=3&_pagedResultsOffset=5")); strings.Join(g, ",") != "thing-05,thing-06,thing-07" {
-				t.Errorf("offset page = %v", g)
-			}
-			m := query("_pageSize=2&_sortKeys=-_id&_totalPagedResultsPolicy=EXACT")
-			if g := names(m); strings.Join(g, ",") != "thing-24,thing-23" || m["totalPagedResults"] != float64(25) || m["remainingPagedResults"] != float64(23) {
-				t.Errorf("descending exact page = %v %v %v", g, m["totalPagedResults"], m["remainingPagedResults"])
-			}
-			m = query("_pageSize=2&_sortKeys=-_id&_pagedResultsCookie=" + m["pagedResultsCookie"].(string))
-			if g := names(m); strings.Join(g, ",") != "thing-22,thing-21" {
-				t.Errorf("descending second page = %v", g)
-			}
-		})
-	}
+			cookie = m["pagedResultsCookie"].(string)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("paged = %v, want %v", got, want)
+		}
+		if g := names(query("_pageSize=3&_pagedResultsOffset=5")); strings.Join(g, ",") != "thing-05,thing-06,thing-07" {
+			t.Errorf("offset page = %v", g)
+		}
+		m := query("_pageSize=2&_sortKeys=-_id&_totalPagedResultsPolicy=EXACT")
+		if g := names(m); strings.Join(g, ",") != "thing-24,thing-23" || m["totalPagedResults"] != float64(25) || m["remainingPagedResults"] != float64(23) {
+			t.Errorf("descending exact page = %v %v %v", g, m["totalPagedResults"], m["remainingPagedResults"])
+		}
+		m = query("_pageSize=2&_sortKeys=-_id&_pagedResultsCookie=" + m["pagedResultsCookie"].(string))
+		if g := names(m); strings.Join(g, ",") != "thing-22,thing-21" {
+			t.Errorf("descending second page = %v", g)
+		}
+	})
 }
 
 // A signed request's nonce is a record of its own beside its session. A
@@ -302,6 +292,57 @@ func TestIdentityPaging(t *testing.T) {
 // session: replays below it are still refused, and ending the session
 // deletes the nonce with it.
 func TestNonceRecord(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Server) {
+		now := time.Now()
+		tok, err := s.newSession(&session{UID: "thing", Realm: "/", Restricted: true}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The session as an older version stored it: its nonce inside.
+		h := hashToken(tok)
+		var x session
+		if !s.get(kindSession, h, &x) {
+			t.Fatal("no session")
+		}
+		x.LastNonce = 5
+		if err := s.put(kindSession, h, &x); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 5 {
+			t.Fatalf("live session nonce = %v %v, want 5", got, ok)
+		}
+		for n, want := range map[int64]bool{4: false, 5: false} {
+			if ok, err := s.acceptNonce(tok, n); ok != want || err != nil {
+				t.Errorf("nonce %d: %v %v, want %v", n, ok, err, want)
+			}
+		}
+		if ok, err := s.acceptNonce(tok, 6); !ok || err != nil {
+			t.Fatalf("nonce 6: %v %v", ok, err)
+		}
+		if n := s.countRecords(kindNonce); n != 1 {
+			t.Fatalf("nonce records = %d, want 1", n)
+		}
+		if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 6 {
+			t.Fatalf("live session nonce = %v %v, want 6", got, ok)
+		}
+		if ok, _ := s.acceptNonce(tok, 6); ok {
+			t.Error("nonce 6 accepted twice")
+		}
+		if ended, err := s.endSession(tok); !ended || err != nil {
+			t.Fatalf("end session: %v %v", ended, err)
+		}
+		if n := s.countRecords(kindNonce); n != 0 {
+			t.Errorf("nonce records after logout = %d, want 0", n)
+		}
+		if ok, _ := s.acceptNonce(tok, 7); ok {
+			t.Error("nonce accepted for an ended session")
+		}
+	})
+}
+
+// eachStore runs f on a started server in memory and on one with a data
+// directory.
+func eachStore(t *testing.T, f func(t *testing.T, s *Server)) {
 	for _, dataDir := range []bool{false, true} {
 		t.Run(map[bool]string{false: "memory", true: "data"}[dataDir], func(t *testing.T) {
 			s := &Server{}
@@ -312,50 +353,7 @@ func TestNonceRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			now := time.Now()
-			tok, err := s.newSession(&session{UID: "thing", Realm: "/", Restricted: true}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The session as an older version stored it: its nonce inside.
-			h := hashToken(tok)
-			var x session
-			if !s.get(kindSession, h, &x) {
-				t.Fatal("no session")
-			}
-			x.LastNonce = 5
-			if err := s.put(kindSession, h, &x); err != nil {
-				t.Fatal(err)
-			}
-			if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 5 {
-				t.Fatalf("live session nonce = %v %v, want 5", got, ok)
-			}
-			for n, want := range map[int64]bool{4: false, 5: false} {
-				if ok, err := s.acceptNonce(tok, n); ok != want || err != nil {
-					t.Errorf("nonce %d: %v %v, want %v", n, ok, err, want)
-				}
-			}
-			if ok, err := s.acceptNonce(tok, 6); !ok || err != nil {
-				t.Fatalf("nonce 6: %v %v", ok, err)
-			}
-			if n := s.countRecords(kindNonce); n != 1 {
-				t.Fatalf("nonce records = %d, want 1", n)
-			}
-			if got, ok := s.liveSession(tok, now); !ok || got.LastNonce != 6 {
-				t.Fatalf("live session nonce = %v %v, want 6", got, ok)
-			}
-			if ok, _ := s.acceptNonce(tok, 6); ok {
-				t.Error("nonce 6 accepted twice")
-			}
-			if ended, err := s.endSession(tok); !ended || err != nil {
-				t.Fatalf("end session: %v %v", ended, err)
-			}
-			if n := s.countRecords(kindNonce); n != 0 {
-				t.Errorf("nonce records after logout = %d, want 0", n)
-			}
-			if ok, _ := s.acceptNonce(tok, 7); ok {
-				t.Error("nonce accepted for an ended session")
-			}
+			f(t, s)
 		})
 	}
 }
