@@ -95,6 +95,9 @@ const (
 	flagGatewayBin  = "gateway-bin"
 	flagIoTEdgeBin  = "iot-edge-bin"
 	flagProfile     = "gateway-profile"
+	flagSoak        = "soak"
+	flagSoakWindow  = "soak-window"
+	flagSoakEvery   = "soak-interval"
 
 	// flags of the hidden child command
 	flagGateway = "gateway"
@@ -138,7 +141,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagGatewayMode, Value: gwProcess, Usage: "where the gateway runs: process (the cmd/gateway binary, a process of its own, whose CPU and memory are measured) or in-process"},
 			&cli.StringFlag{Name: flagGatewayBin, Usage: "the cmd/gateway `BINARY` of --gateway-mode process [default: built with go build from this module]"},
 			&cli.StringFlag{Name: flagIoTEdgeBin, Usage: "an iot-edge v7.4 gateway `BINARY`, built outside this repository: a), b) and c) run against it too, in the same run, beside the Thingway gateway process"},
-			&cli.StringFlag{Name: flagProfile, Usage: "`DIR` to save a CPU profile (go tool pprof) of the gateway process during a) and b) in (it costs the gateway a little CPU)"},
+			&cli.StringFlag{Name: flagProfile, Usage: "`DIR` to save a CPU profile (go tool pprof) of the gateway process during a) and b) in (it costs the gateway a little CPU), and its heap profile and goroutines with c)'s idle sessions"},
+			&cli.DurationFlag{Name: flagSoak, Usage: "run the soak scenario instead, for `DURATION`: --things idle sessions (a child process) beside --concurrency active things, reported every --soak-window"},
+			&cli.DurationFlag{Name: flagSoakWindow, Usage: "with --soak: how often the figures are taken [default: a minute, or --soak if shorter]"},
+			&cli.DurationFlag{Name: flagSoakEvery, Value: time.Second, Usage: "with --soak: how often each active thing asks for a token (or, reconnecting, opens a new session)"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print the results as one JSON object instead of a table"},
 		},
 		Commands: []*cli.Command{{
@@ -164,19 +170,25 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				return fmt.Errorf("unexpected argument %q (gwbench takes only flags; see --help)", c.Args().First())
 			}
 			s := settings{
-				Duration:    c.Duration(flagDuration),
-				Concurrency: c.Int(flagConcurrency),
-				Things:      c.Int(flagThings),
-				Address:     c.String(flagAddress),
-				AMAddress:   c.String(flagAMAddress),
-				IdleClients: c.String(flagIdleClients),
-				GatewayMode: c.String(flagGatewayMode),
-				GatewayBin:  c.String(flagGatewayBin),
-				IoTEdgeBin:  c.String(flagIoTEdgeBin),
-				ProfileDir:  c.String(flagProfile),
+				Duration:     c.Duration(flagDuration),
+				Concurrency:  c.Int(flagConcurrency),
+				Things:       c.Int(flagThings),
+				Address:      c.String(flagAddress),
+				AMAddress:    c.String(flagAMAddress),
+				IdleClients:  c.String(flagIdleClients),
+				GatewayMode:  c.String(flagGatewayMode),
+				GatewayBin:   c.String(flagGatewayBin),
+				IoTEdgeBin:   c.String(flagIoTEdgeBin),
+				ProfileDir:   c.String(flagProfile),
+				Soak:         c.Duration(flagSoak),
+				SoakWindow:   c.Duration(flagSoakWindow),
+				SoakInterval: c.Duration(flagSoakEvery),
 			}
 			if err := s.check(); err != nil {
 				return err
+			}
+			if s.Soak > 0 {
+				return runSoak(c.Context, s, c.Bool(flagJSON), stdout, &progress{w: stderr, start: time.Now()})
 			}
 			return run(c.Context, s, c.Bool(flagJSON), stdout, stderr)
 		},
@@ -196,6 +208,13 @@ type settings struct {
 	GatewayBin  string        `json:"gateway_bin,omitempty"`
 	IoTEdgeBin  string        `json:"iot_edge_bin,omitempty"`
 	ProfileDir  string        `json:"gateway_profile_dir,omitempty"`
+	// The soak scenario's (Soak 0: not run).
+	Soak         time.Duration `json:"-"`
+	SoakS        float64       `json:"soak_s,omitempty"`
+	SoakWindow   time.Duration `json:"-"`
+	SoakWindowS  float64       `json:"soak_window_s,omitempty"`
+	SoakInterval time.Duration `json:"-"`
+	SoakEveryS   float64       `json:"soak_interval_s,omitempty"`
 }
 
 func (s *settings) check() error {
@@ -236,6 +255,24 @@ func (s *settings) check() error {
 		if fi, err := os.Stat(f.path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			return fmt.Errorf("--%s %s: not an executable file", f.flag, f.path)
 		}
+	}
+	if s.Soak < 0 || s.Soak > maxSoak {
+		return fmt.Errorf("--%s %v: want at most %v", flagSoak, s.Soak, maxSoak)
+	}
+	if s.Soak > 0 {
+		if s.SoakWindow == 0 {
+			s.SoakWindow = min(time.Minute, s.Soak)
+		}
+		if s.SoakWindow < minSoakWindow || s.SoakWindow > s.Soak {
+			return fmt.Errorf("--%s %v: want %v to --%s (%v)", flagSoakWindow, s.SoakWindow, minSoakWindow, flagSoak, s.Soak)
+		}
+		if s.SoakInterval < minSoakInterval || s.SoakInterval > s.Soak {
+			return fmt.Errorf("--%s %v: want %v to --%s (%v)", flagSoakEvery, s.SoakInterval, minSoakInterval, flagSoak, s.Soak)
+		}
+		if s.IdleClients != idleProcess {
+			return fmt.Errorf("--%s holds its idle things in a child process: it needs --%s %s", flagSoak, flagIdleClients, idleProcess)
+		}
+		s.SoakS, s.SoakWindowS, s.SoakEveryS = s.Soak.Seconds(), s.SoakWindow.Seconds(), s.SoakInterval.Seconds()
 	}
 	if err := checkLoopback(s.Address); err != nil {
 		return fmt.Errorf("--%s: %w", flagAddress, err)
