@@ -156,6 +156,18 @@ func TestCheckBreaches(t *testing.T) {
 				f["store/local"] = "// Package local stores locally.\npackage local\n\nimport _ \"example.com/m/store/local/disk\"\n"
 				f["store/local/disk"] = "// Package disk is local's disk.\npackage disk\n"
 			}},
+		{name: "packages under a row's own under a forbidden name", want: "",
+			table: strings.Replace(table, "| `codec`, `codec/...` |", "| `store/local` | local storage | `store/local/disk` | `store` |\n| `store/local/disk` | local's disk | — | — |\n| `codec`, `codec/...` |", 1),
+			edit: func(f map[string]string) {
+				f["store/local"] = "// Package local stores locally.\npackage local\n\nimport _ \"example.com/m/store/local/disk\"\n"
+				f["store/local/disk"] = "// Package disk is local's disk.\npackage disk\n"
+			}},
+		{name: "forbidden sibling under a forbidden name", want: "package store/local links store/remote (directly or through its imports), which its row (line 9) forbids",
+			table: strings.Replace(table, "| `codec`, `codec/...` |", "| `store/local` | local storage | `store/remote` | `store` |\n| `store/remote` | remote storage | — | — |\n| `codec`, `codec/...` |", 1),
+			edit: func(f map[string]string) {
+				f["store/local"] = "// Package local stores locally.\npackage local\n\nimport _ \"example.com/m/store/remote\"\n"
+				f["store/remote"] = "// Package remote stores remotely.\npackage remote\n"
+			}},
 		{name: "no package doc", want: "package codec/base has no package doc",
 			edit: func(f map[string]string) { f["codec/base"] = "package base\n" }},
 	} {

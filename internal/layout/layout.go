@@ -224,11 +224,13 @@ func Check(t *Table, module string, pkgs []Package, opt Options) []error {
 				path = module + "/" + bad
 			}
 			// One report for each name: the name itself, or else the
-			// first package under it. A row's own packages are never
-			// forbidden to it (amclient/amtest/... must not link amclient,
-			// but may link its own amclient/amtest/internal/...).
+			// first package under it. A row's own packages, and those
+			// under them, are never forbidden to it (amclient/amtest must
+			// not link amclient, but may link amclient/amtest/internal/...).
 			own := func(d string) bool {
-				return slices.ContainsFunc(r.Packages, func(pat string) bool { return c.own(d) && match(pat, c.rel(d)) })
+				return slices.ContainsFunc(r.Packages, func(pat string) bool {
+					return c.own(d) && match(strings.TrimSuffix(pat, "/...")+"/...", c.rel(d))
+				})
 			}
 			i := slices.IndexFunc(p.Deps, func(d string) bool { return d == path && !own(d) })
 			if i < 0 {

@@ -34,11 +34,7 @@ func TestModule(t *testing.T) {
 	if module != "github.com/thingway/thingway" || len(pkgs) < 20 {
 		t.Fatalf("go list found module %q with %d packages", module, len(pkgs))
 	}
-	errs := layout.Check(table, module, pkgs, layout.Options{
-		// TODO(#10): the packages that amtest's split brings need a doc
-		// each, and rows of their own in docs/layout.md.
-		NoDocOK: []string{"amclient/amtest/..."},
-	})
+	errs := layout.Check(table, module, pkgs, layout.Options{})
 	for _, err := range errs {
 		t.Error(err)
 	}
