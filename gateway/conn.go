@@ -128,6 +128,21 @@ type sessionConn struct {
 	// handoff: the session was parked, and its slot passed to the parked
 	// session.
 	handoff atomic.Bool
+	// deadlines: a read deadline was set; Read then waits inside pion,
+	// which keeps it.
+	deadlines atomic.Bool
+}
+
+// SetReadDeadline sets the read deadline of the connection.
+func (c *sessionConn) SetReadDeadline(t time.Time) error {
+	c.deadlines.Store(true)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline sets the read and write deadlines of the connection.
+func (c *sessionConn) SetDeadline(t time.Time) error {
+	c.deadlines.Store(true)
+	return c.Conn.SetDeadline(t)
 }
 
 // HandshakeContext runs the DTLS handshake; go-coap calls it before
@@ -240,16 +255,34 @@ var readBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); re
 // (1472 bytes), and a longer datagram would end the session; such a
 // request is answered 4.13 with the block size to use instead (RFC 7959
 // §2.9.3) and the session goes on.
+//
+// The read buffer (maxDatagram bytes) is taken from a pool only once a
+// record has come in (peerConn.waitRecord), so that an idle session,
+// whose reader waits here all the time, holds none.
 func (c *sessionConn) Read(b []byte) (int, error) {
+	d, _ := c.Conn.(*dtlsConn)
+	for {
+		if d != nil && !c.deadlines.Load() {
+			d.peer.waitRecord()
+		}
+		n, again, err := c.read1(b)
+		if !again {
+			return n, err
+		}
+	}
+}
+
+// read1 is one read of Read; again when the datagram was too large and
+// has been answered.
+func (c *sessionConn) read1(b []byte) (int, bool, error) {
 	bp := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(bp)
-	for {
-		n, err := c.Conn.Read(*bp)
-		if err != nil || n <= len(b) {
-			return copy(b, (*bp)[:n]), err
-		}
-		c.s.oversizeDatagram(c.Conn, (*bp)[:n])
+	n, err := c.Conn.Read(*bp)
+	if err != nil || n <= len(b) {
+		return copy(b, (*bp)[:n]), false, err
 	}
+	c.s.oversizeDatagram(c.Conn, (*bp)[:n])
+	return 0, true, nil
 }
 
 // oversizeDatagram answers a request in a datagram too large to read.

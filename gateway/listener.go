@@ -356,12 +356,13 @@ func (l *DTLSListener) handshakeDone(p *peerConn) {
 // when the backlog is full.
 func (l *DTLSListener) newPeer(from netip.AddrPort) *peerConn {
 	p := &peerConn{
-		l:      l,
-		addr:   from,
-		raddr:  net.UDPAddrFromAddrPort(from),
-		in:     make(chan datagram, peerQueue),
-		closed: make(chan struct{}),
-		rd:     makeDeadline(),
+		l:        l,
+		addr:     from,
+		raddr:    net.UDPAddrFromAddrPort(from),
+		in:       make(chan datagram, peerQueue),
+		closed:   make(chan struct{}),
+		rd:       makeDeadline(),
+		recordIn: make(chan struct{}, 1),
 	}
 	p.inspect.Store(true)
 	p.touch()
@@ -510,6 +511,12 @@ type peerConn struct {
 	lastActive  atomic.Int64 // a datagram was last read, on the server's clock (Unix ns)
 	dtls        atomic.Pointer[piondtls.Conn]
 	conn        atomic.Pointer[connState] // the gateway's state of the session
+	// counting: the peer's Finished has been verified (or the session was
+	// resumed), so every record read from now on is counted in records,
+	// and recordIn signalled: see waitRecord.
+	counting atomic.Bool
+	records  atomic.Int64
+	recordIn chan struct{}
 
 	// Guarded by l.mu.
 	handshaking bool          // counted in l.handshaking
@@ -548,6 +555,13 @@ func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case d := <-p.in:
 		p.touch()
+		if p.counting.Load() {
+			p.records.Add(int64(countRecords(d.b)))
+			select {
+			case p.recordIn <- struct{}{}:
+			default:
+			}
+		}
 		var from net.Addr = p.raddr
 		if d.from != p.addr {
 			from = net.UDPAddrFromAddrPort(d.from)
@@ -581,6 +595,62 @@ func (p *peerConn) WriteTo(b []byte, to net.Addr) (int, error) {
 		}
 	}
 	return p.l.udp.WriteTo(b, to)
+}
+
+// waitRecord waits until pion has read a record that may give the
+// session's DTLS connection something to return from Read (application
+// data, or an alert or error it passes on), or until the packet flow ends;
+// it returns at once for a session whose records are not counted yet.
+// Records are counted from the verification of the peer's Finished on,
+// before which the peer cannot send application data; every record
+// counts, so the count is never below what pion's Read will return, and a
+// record that yields nothing (a retransmitted handshake message, one that
+// fails its check) only makes one Read wait inside pion, as all did
+// before.
+//
+// It lets sessionConn.Read take its read buffer only when a datagram is
+// there: an idle session holds none.
+func (p *peerConn) waitRecord() {
+	if !p.counting.Load() {
+		return
+	}
+	for {
+		if n := p.records.Load(); n > 0 {
+			if p.records.CompareAndSwap(n, n-1) {
+				return
+			}
+			continue
+		}
+		select {
+		case <-p.recordIn:
+		case <-p.closed:
+			return
+		}
+	}
+}
+
+// countRecords counts the DTLS records of a datagram: those whose
+// headers it holds, and one for what follows the last of them.
+func countRecords(b []byte) int {
+	n := 0
+	for len(b) >= recordHeaderLength {
+		n++
+		l := recordHeaderLength + (int(b[11])<<8 | int(b[12]))
+		if b[0] == recordCID {
+			if len(b) < recordHeaderLength+cidLength {
+				return n
+			}
+			l = recordHeaderLength + cidLength + (int(b[11+cidLength])<<8 | int(b[12+cidLength]))
+		}
+		if l > len(b) {
+			return n
+		}
+		b = b[l:]
+	}
+	if len(b) > 0 || n == 0 {
+		n++
+	}
+	return n
 }
 
 // Close ends the session's packet flow: reads return net.ErrClosed and
@@ -665,6 +735,7 @@ func (c *dtlsConn) RemoteAddr() net.Addr {
 // verify is pion's VerifyConnection callback.
 func (c *dtlsConn) verify(*piondtls.State) error {
 	c.peer.l.handshakeDone(c.peer)
+	c.peer.counting.Store(true) // the peer sends application data only after our Finished
 	if c.establish == nil {
 		return nil
 	}

@@ -81,6 +81,8 @@ func (l *DTLSListener) resumeLocked(p *peerConn) bool {
 	p.in = make(chan datagram, peerQueue)
 	p.closed = make(chan struct{})
 	p.rd = makeDeadline()
+	p.recordIn = make(chan struct{}, 1)
+	p.counting.Store(true)
 	p.touch()
 	p.parked, p.resume = nil, ps
 	select {

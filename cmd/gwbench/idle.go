@@ -139,6 +139,9 @@ func (e *env) idleOn(ctx context.Context, g benchGW, clients string) (*idleResul
 		r.DialRetries = rep.DialRetries
 		time.Sleep(settle)
 		r.After, err = g.memory()
+		if pg, ok := g.(*procGateway); ok && pg.profileDir != "" && err == nil {
+			pg.snapshot("c-idle")
+		}
 		if err := errors.Join(err, stop()); err != nil {
 			return nil, err
 		}

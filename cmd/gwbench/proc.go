@@ -524,3 +524,22 @@ func (g *procGateway) profile(scenario string, d time.Duration) func() {
 	}()
 	return func() { <-done }
 }
+
+// snapshot saves a heap profile and the goroutines' stacks of the gateway
+// process as they are now into profileDir, named after the scenario
+// (<kind>-<name>-heap.pprof, <kind>-<name>-goroutines.txt).
+func (g *procGateway) snapshot(name string) {
+	for _, f := range []struct{ path, file string }{
+		{"/debug/pprof/heap", name + "-heap.pprof"},
+		{"/debug/pprof/goroutine?debug=1", name + "-goroutines.txt"},
+	} {
+		file := filepath.Join(g.profileDir, g.kind+"-"+f.file)
+		b, err := g.get(f.path)
+		if err == nil {
+			err = os.WriteFile(file, []byte(b), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gwbench: profile %s: %v\n", file, err)
+		}
+	}
+}
