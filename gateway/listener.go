@@ -359,7 +359,7 @@ func (l *DTLSListener) newPeer(from netip.AddrPort) *peerConn {
 		l:        l,
 		addr:     from,
 		raddr:    net.UDPAddrFromAddrPort(from),
-		in:       make(chan datagram, peerQueue),
+		inReady:  make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		rd:       makeDeadline(),
 		recordIn: make(chan struct{}, 1),
@@ -496,7 +496,13 @@ type peerConn struct {
 	l     *DTLSListener
 	addr  netip.AddrPort
 	raddr *net.UDPAddr
-	in    chan datagram
+	// The datagrams routed to the session and not yet read, at most
+	// peerQueue (more are dropped); inReady is signalled when one is
+	// queued. The queue's array grows as datagrams wait and goes when a
+	// burst has been read, so an idle session holds a small one or none.
+	inMu    sync.Mutex
+	inQ     []datagram
+	inReady chan struct{}
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -524,7 +530,7 @@ type peerConn struct {
 	cid         string
 	prev        *peerConn // the established session this handshake replaces
 	next        *peerConn // the new handshake from this session's address
-	// A parked session has no packet flow (in, closed and raddr are nil)
+	// A parked session has no packet flow (inReady, closed and raddr are nil)
 	// until it is resumed; resume is what Accept resumes it from.
 	parked *parkedState
 	resume *parkedState
@@ -536,10 +542,45 @@ type datagram struct {
 }
 
 func (p *peerConn) deliver(from netip.AddrPort, b []byte) {
-	select {
-	case p.in <- datagram{b: append([]byte(nil), b...), from: from}:
-	default: // full: dropped
+	p.inMu.Lock()
+	if len(p.inQ) >= peerQueue {
+		p.inMu.Unlock()
+		return // full: dropped
 	}
+	p.inQ = append(p.inQ, datagram{b: append([]byte(nil), b...), from: from})
+	p.inMu.Unlock()
+	select {
+	case p.inReady <- struct{}{}:
+	default:
+	}
+}
+
+// keptQueue is the largest array an empty queue keeps.
+const keptQueue = 4
+
+// pop takes the oldest datagram queued for the session.
+func (p *peerConn) pop() (datagram, bool) {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	n := len(p.inQ)
+	if n == 0 {
+		return datagram{}, false
+	}
+	d := p.inQ[0]
+	copy(p.inQ, p.inQ[1:])
+	p.inQ[n-1] = datagram{}
+	p.inQ = p.inQ[:n-1]
+	if n == 1 && cap(p.inQ) > keptQueue {
+		p.inQ = nil
+	}
+	return d, true
+}
+
+// queued is the number of datagrams queued for the session.
+func (p *peerConn) queued() int {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	return len(p.inQ)
 }
 
 func (p *peerConn) isClosed() bool {
@@ -552,8 +593,21 @@ func (p *peerConn) isClosed() bool {
 }
 
 func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case d := <-p.in:
+	for {
+		if p.isClosed() {
+			return 0, nil, net.ErrClosed
+		}
+		d, ok := p.pop()
+		if !ok {
+			select {
+			case <-p.inReady:
+				continue
+			case <-p.closed:
+				return 0, nil, net.ErrClosed
+			case <-p.rd.wait():
+				return 0, nil, os.ErrDeadlineExceeded
+			}
+		}
 		p.touch()
 		if p.counting.Load() {
 			p.records.Add(int64(countRecords(d.b)))
@@ -567,10 +621,6 @@ func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			from = net.UDPAddrFromAddrPort(d.from)
 		}
 		return copy(b, d.b), from, nil
-	case <-p.closed:
-		return 0, nil, net.ErrClosed
-	case <-p.rd.wait():
-		return 0, nil, os.ErrDeadlineExceeded
 	}
 }
 

@@ -428,8 +428,11 @@ func (r *routeSim) incoming(from netip.AddrPort, d []byte) {
 	}
 	var got []*peerConn
 	for _, p := range r.peers {
-		for len(p.in) > 0 {
-			dg := <-p.in
+		for {
+			dg, ok := p.pop()
+			if !ok {
+				break
+			}
 			if !bytes.Equal(dg.b, d) || dg.from != from {
 				t.Fatalf("session got %x from %v, want %x from %v", dg.b, dg.from, d, from)
 			}

@@ -78,7 +78,7 @@ func (l *DTLSListener) resumeLocked(p *peerConn) bool {
 	}
 	ps := p.parked
 	p.raddr = net.UDPAddrFromAddrPort(p.addr)
-	p.in = make(chan datagram, peerQueue)
+	p.inQ, p.inReady = nil, make(chan struct{}, 1)
 	p.closed = make(chan struct{})
 	p.rd = makeDeadline()
 	p.recordIn = make(chan struct{}, 1)
@@ -161,7 +161,7 @@ func (l *DTLSListener) freeze(p *peerConn) bool {
 func (l *DTLSListener) parkFrozen(p *peerConn, state []byte, st *connState) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(p.in) > 0 || p.isClosed() || p.next != nil || l.peers[p.addr] != p || l.closed || l.saving {
+	if p.queued() > 0 || p.isClosed() || p.next != nil || l.peers[p.addr] != p || l.closed || l.saving {
 		p.frozen.Store(false)
 		return false
 	}
