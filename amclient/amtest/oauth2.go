@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/thingway/thingway/amclient/amtest/internal/store"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // oauthContext is what a token operation needs: realm, provider and client.
@@ -87,73 +87,33 @@ func lifetime(client, provider int64) time.Duration {
 // newGrant says that g is not stored yet: it is stored with the tokens.
 func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh, newGrant bool) (map[string]any, error) {
 	p := oc.provider
-	clientSide := p.Core.StatelessTokensEnabled
-	atLife := lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime)
-	audit := newUUID() + "-" + randomID(4)
-	var access string
-	if clientSide {
-		var err error
-		if access, err = s.signClientToken(c, oc, g, scopes, atLife, audit, false); err != nil {
-			return nil, err
-		}
-	} else {
-		access = randomID(20)
+	policy := tokens.Policy{
+		ClientID:    oc.clientID,
+		ClientSide:  p.Core.StatelessTokensEnabled,
+		SigningAlg:  p.Advanced.TokenSigningAlgorithm,
+		Encrypt:     p.Advanced.TokenEncryptionEnabled,
+		AccessLife:  lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime),
+		RefreshLife: lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime),
+		Refresh:     wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken),
 	}
-	resp := map[string]any{"access_token": access, "scope": strings.Join(scopes, " "),
-		"token_type": "Bearer", "expires_in": int64(atLife/time.Second) - 1}
-	type tokenRec struct {
-		h string
-		t *token
+	m, err := tokens.Mint(s.tokenKeys(), policy, g, scopes, c.now, newUUID()+"-"+randomID(4), newGrant)
+	if err != nil {
+		return nil, err
 	}
-	toks := []tokenRec{{hashToken(access), &token{GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(atLife), Audit: audit}}}
-	saveGrant := newGrant
-	if wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken) {
-		rtLife := lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime)
-		if exp := c.now.Add(rtLife); exp.After(g.Expires) {
-			g.Expires = exp
-			saveGrant = true
-		}
-		refresh := randomID(20)
-		if clientSide {
-			var err error
-			if refresh, err = s.signClientToken(c, oc, g, scopes, rtLife, audit, true); err != nil {
-				return nil, err
-			}
-		}
-		toks = append(toks, tokenRec{hashToken(refresh), &token{Refresh: true, GrantID: g.ID, Scopes: scopes, Issued: c.now, Expires: c.now.Add(rtLife), Audit: audit}})
-		resp["refresh_token"] = refresh
+	resp := map[string]any{"access_token": m.Access, "scope": strings.Join(scopes, " "),
+		"token_type": "Bearer", "expires_in": int64(policy.AccessLife/time.Second) - 1}
+	if m.Refresh != "" {
+		resp["refresh_token"] = m.Refresh
 	}
-	s.issued.Add(int64(len(toks)))
-	if clientSide {
-		// Nothing to store (see clienttokens.go); a signed request's nonce
+	s.issued.Add(int64(m.Count()))
+	if !m.Stored() {
+		// Client-side tokens: nothing to store; a signed request's nonce
 		// is written before the answer.
 		return resp, nil
 	}
 	// The grant (when new or extended) and the tokens are written in one
 	// transaction: all of them are on disk before the answer, or none.
-	encGrant, err := encode(g)
-	if err != nil {
-		return nil, err
-	}
-	encToks := make([]*store.Encoded, len(toks))
-	for i, r := range toks {
-		if encToks[i], err = encode(r.t); err != nil {
-			return nil, err
-		}
-	}
-	err = c.update(func(tx storeTx) error {
-		if saveGrant {
-			if err := tx.Put(kindGrant, g.ID, encGrant, g.Expires); err != nil {
-				return err
-			}
-		}
-		for i, r := range toks {
-			if err := tx.Put(kindToken, r.h, encToks[i], r.t.Expires); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = c.update(m.Put)
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return nil, ae
@@ -166,48 +126,14 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 
 // lookupToken returns a live token and its grant.
 func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
-	if tok == "" {
-		return nil, nil
-	}
-	if looksClientSide(tok) {
-		return s.lookupClientToken(tok, now)
-	}
-	var t token
-	var g grant
-	var ok bool
-	err := s.db.View(func(tx storeTx) error {
-		found, err := tx.Get(kindToken, hashToken(tok), &t)
-		if err != nil || !found || t.Revoked || !now.Before(t.Expires) {
-			return err
-		}
-		found, err = tx.Get(kindGrant, t.GrantID, &g)
-		ok = found && !g.Revoked
-		return err
-	})
-	if err != nil || !ok {
-		return nil, nil
-	}
-	return &t, &g
+	return tokens.Lookup(s.db, s.tokenKeys(), tok, now)
 }
 
 // revokeToken revokes tok, found by lookupToken as t of grant g, and with
 // wholeGrant the grant: every token issued for it. A grant is kept revoked
 // at least until keepUntil, when every token of it has expired.
 func (s *Server) revokeToken(tok string, t *token, g *grant, wholeGrant bool, keepUntil time.Time) error {
-	rt, rg := *t, *g
-	rt.Revoked, rg.Revoked = true, true
-	if keepUntil.After(rg.Expires) {
-		rg.Expires = keepUntil
-	}
-	return storeErr(s.db.Update(func(tx storeTx) error {
-		if err := tx.Put(kindToken, hashToken(tok), &rt, rt.Expires); err != nil {
-			return err
-		}
-		if wholeGrant {
-			return tx.Put(kindGrant, rg.ID, &rg, rg.Expires)
-		}
-		return nil
-	}))
+	return storeErr(tokens.Revoke(s.db, tok, t, g, wholeGrant, keepUntil))
 }
 
 // grantLifetime is how long the tokens of a grant of oc's client can live.

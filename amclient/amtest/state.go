@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -17,14 +16,15 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // Journal kinds.
 const (
 	kindIdentity = "identity"
 	kindSession  = "session"
-	kindGrant    = "grant"
-	kindToken    = "token"
+	kindGrant    = tokens.KindGrant
+	kindToken    = tokens.KindToken
 	kindKeys     = "keys"
 	kindConfig   = "config"
 	// kindAssertion records a used client-assertion jti, keyed by the
@@ -95,30 +95,12 @@ type session struct {
 	lastUse time.Time
 }
 
-// grant is an OAuth 2.0 authorization: what a refresh token refreshes.
-type grant struct {
-	ID       string    `json:"id"`
-	Realm    string    `json:"realm"`
-	Issuer   string    `json:"iss"`
-	ClientID string    `json:"client"`
-	Subject  string    `json:"sub"`   // resource owner's identity ID
-	Thing    string    `json:"thing"` // the thing that obtained it
-	Scopes   []string  `json:"scopes"`
-	AuthTime time.Time `json:"authTime"`
-	Revoked  bool      `json:"revoked,omitempty"`
-	Expires  time.Time `json:"expires"`
-}
-
-// token is an issued access or refresh token, keyed by the token's SHA-256.
-type token struct {
-	Refresh bool      `json:"refresh,omitempty"`
-	GrantID string    `json:"grant"`
-	Scopes  []string  `json:"scopes"`
-	Issued  time.Time `json:"issued"`
-	Expires time.Time `json:"expires"`
-	Revoked bool      `json:"revoked,omitempty"`
-	Audit   string    `json:"audit"`
-}
+// grant is an OAuth 2.0 authorization: what a refresh token refreshes;
+// token an issued access or refresh token (amclient/amtest/internal/tokens).
+type (
+	grant = tokens.Grant
+	token = tokens.Token
+)
 
 // serverKeys are the server's own secrets, generated once per data directory.
 type serverKeys struct {
@@ -131,6 +113,11 @@ type serverKeys struct {
 	// TokenEncKey encrypts client-side tokens when the provider asks
 	// (dir, A128CBC-HS256).
 	TokenEncKey []byte `json:"tokenEncKey"`
+}
+
+// tokenKeys are the keys of client-side tokens.
+func (s *Server) tokenKeys() tokens.Keys {
+	return tokens.Keys{Sign: s.keys.TokenKey, HMAC: s.keys.TokenHMAC, Enc: s.keys.TokenEncKey}
 }
 
 // state is what the server keeps in memory only, beside the store: the
@@ -341,10 +328,7 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-func hashToken(tok string) string {
-	h := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(h[:])
-}
+func hashToken(tok string) string { return tokens.Hash(tok) }
 
 // --- identity store ---
 
