@@ -500,8 +500,9 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 		return nil, err
 	}
 	// The listener routes records by connection ID, so it must know
-	// their length.
-	opts := coapx.ServerOptions(cert, piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(cidLength)))
+	// their length. The sessions share their loggers (dtlsLoggers).
+	opts := coapx.ServerOptions(cert, piondtls.WithConnectionIDGenerator(piondtls.RandomCIDGenerator(cidLength)),
+		piondtls.WithLoggerFactory(dtlsLoggers))
 	if err := checkServerOptions(opts); err != nil {
 		udp.Close()
 		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
