@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // The admin REST API: the calls with which amster, frodo and the iot-edge
@@ -25,7 +27,7 @@ func (c *reqCtx) requireAdmin() error {
 		return err
 	}
 	if !x.Admin {
-		return crestErr(http.StatusForbidden, "Access Denied").withLog("%s is not an administrator", x.UID)
+		return crest.Err(http.StatusForbidden, "Access Denied").WithLog("%s is not an administrator", x.UID)
 	}
 	return nil
 }
@@ -61,30 +63,7 @@ func writeResource(c *reqCtx, status int, id string, v any, meta map[string]any)
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, status, out)
-	return nil
-}
-
-// writeQuery answers a CREST query.
-func writeQuery(c *reqCtx, result []map[string]any) {
-	if result == nil {
-		result = []map[string]any{}
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"result": result, "resultCount": len(result),
-		"pagedResultsCookie": nil, "totalPagedResultsPolicy": "NONE", "totalPagedResults": -1, "remainingPagedResults": -1})
-}
-
-// checkQuery accepts _queryFilter=true, the only filter the local AM
-// evaluates.
-func checkQuery(c *reqCtx) error {
-	q := c.r.URL.Query()
-	f, ok := q["_queryFilter"]
-	if !ok {
-		return crestErr(http.StatusBadRequest, "Query request must specify _queryFilter")
-	}
-	if len(f) == 0 || f[0] != "true" {
-		return crestErr(http.StatusNotImplemented, "Query not supported: "+strings.Join(f, ","))
-	}
+	crest.WriteJSON(c.w, status, out)
 	return nil
 }
 
@@ -96,7 +75,7 @@ func (c *reqCtx) objectBody() ([]byte, map[string]json.RawMessage, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, nil, crestErr(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+		return nil, nil, crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
 	}
 	return b, m, nil
 }
@@ -105,12 +84,12 @@ func (c *reqCtx) objectBody() ([]byte, map[string]json.RawMessage, error) {
 // only: * or the current revision) to a PUT.
 func preconditions(c *reqCtx, exists bool, rev, what string) error {
 	if c.r.Header.Get("If-None-Match") == "*" && exists {
-		return crestErr(http.StatusPreconditionFailed, what+" already exists")
+		return crest.Err(http.StatusPreconditionFailed, what+" already exists")
 	}
 	if m := c.r.Header.Get("If-Match"); m != "" {
 		m = strings.Trim(m, `"`)
 		if !exists || (m != "*" && m != rev) {
-			return crestErr(http.StatusPreconditionFailed, "Precondition Failed")
+			return crest.Err(http.StatusPreconditionFailed, "Precondition Failed")
 		}
 	}
 	return nil
@@ -126,16 +105,16 @@ func pathSegment(s string) (string, bool) {
 }
 
 func routeNotFound(c *reqCtx) error {
-	return crestErr(http.StatusNotFound, "Resource '"+c.rest+"' not found")
+	return crest.Err(http.StatusNotFound, "Resource '"+c.rest+"' not found")
 }
 
-func methodNotAllowed() error { return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed") }
+func methodNotAllowed() error { return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed") }
 
 // action returns the _action of a POST, or a 501 for any other.
 func action(c *reqCtx, allowed ...string) (string, error) {
 	a := c.r.URL.Query().Get("_action")
 	if !slices.Contains(allowed, a) {
-		return "", crestErr(http.StatusNotImplemented, "Action '"+a+"' not implemented for this resource")
+		return "", crest.Err(http.StatusNotImplemented, "Action '"+a+"' not implemented for this resource")
 	}
 	return a, nil
 }
@@ -167,7 +146,7 @@ func (s *Server) handleGlobalConfig(c *reqCtx, p string) error {
 func (s *Server) handleServerProperties(c *reqCtx) error {
 	switch c.r.Method {
 	case http.MethodGet:
-		writeJSON(c.w, http.StatusOK, serverProperties(c.cfg))
+		crest.WriteJSON(c.w, http.StatusOK, serverProperties(c.cfg))
 		return nil
 	case http.MethodPut:
 		_, body, err := c.objectBody()
@@ -181,7 +160,7 @@ func (s *Server) handleServerProperties(c *reqCtx) error {
 			}
 			var val any
 			if err := json.Unmarshal(v, &val); err != nil {
-				return crestErr(http.StatusBadRequest, "Invalid value for "+k)
+				return crest.Err(http.StatusBadRequest, "Invalid value for "+k)
 			}
 			switch t := val.(type) {
 			case nil:
@@ -190,7 +169,7 @@ func (s *Server) handleServerProperties(c *reqCtx) error {
 			case bool, float64:
 				props[k] = strings.TrimSpace(string(v))
 			default:
-				return crestErr(http.StatusBadRequest, "Invalid value for "+k+": a server property is a string")
+				return crest.Err(http.StatusBadRequest, "Invalid value for "+k+": a server property is a string")
 			}
 		}
 		cfg, err := s.changeConfig(func(cfg *Config) error {
@@ -200,7 +179,7 @@ func (s *Server) handleServerProperties(c *reqCtx) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(c.w, http.StatusOK, serverProperties(cfg))
+		crest.WriteJSON(c.w, http.StatusOK, serverProperties(cfg))
 		return nil
 	}
 	return methodNotAllowed()
@@ -228,28 +207,28 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 		if c.r.Method != http.MethodGet {
 			return methodNotAllowed()
 		}
-		if err := checkQuery(c); err != nil {
+		if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
 			return err
 		}
 		var out []map[string]any
 		for _, k := range sortedKeys(c.cfg.SecretMappings) {
 			out = append(out, mappingResource(k, c.cfg.SecretMappings[k]))
 		}
-		writeQuery(c, out)
+		crest.WriteQuery(c.w, out)
 		return nil
 	}
 	id, ok := pathSegment(id)
 	if !ok {
 		return routeNotFound(c)
 	}
-	notFound := crestErr(http.StatusNotFound, "Secret mapping "+id+" not found")
+	notFound := crest.Err(http.StatusNotFound, "Secret mapping "+id+" not found")
 	switch c.r.Method {
 	case http.MethodGet:
 		aliases, ok := c.cfg.SecretMappings[id]
 		if !ok {
 			return notFound
 		}
-		writeJSON(c.w, http.StatusOK, mappingResource(id, aliases))
+		crest.WriteJSON(c.w, http.StatusOK, mappingResource(id, aliases))
 		return nil
 	case http.MethodDelete:
 		var aliases []string
@@ -264,7 +243,7 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(c.w, http.StatusOK, mappingResource(id, aliases))
+		crest.WriteJSON(c.w, http.StatusOK, mappingResource(id, aliases))
 		return nil
 	case http.MethodPut:
 	default:
@@ -279,20 +258,20 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 		Aliases  []string `json:"aliases"`
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid secret mapping: aliases is a list of keystore aliases")
+		return crest.Err(http.StatusBadRequest, "Invalid secret mapping: aliases is a list of keystore aliases")
 	}
 	if body.SecretID != nil && *body.SecretID != id {
-		return crestErr(http.StatusBadRequest, "The secretId in the body is not the mapping's")
+		return crest.Err(http.StatusBadRequest, "The secretId in the body is not the mapping's")
 	}
 	if len(body.Aliases) == 0 {
-		return crestErr(http.StatusBadRequest, "A secret mapping needs at least one alias")
+		return crest.Err(http.StatusBadRequest, "A secret mapping needs at least one alias")
 	}
 	if id == CertVerificationSecretID {
 		ks := c.cfg.keystore()
 		for _, a := range body.Aliases {
 			if _, ok := ks[a]; !ok {
 				known := sortedKeys(ks)
-				return crestErr(http.StatusBadRequest, fmt.Sprintf("The keystore has no alias %q. The local AM cannot read AM's keystore: "+
+				return crest.Err(http.StatusBadRequest, fmt.Sprintf("The keystore has no alias %q. The local AM cannot read AM's keystore: "+
 					"give it the CA certificate that %q holds in your AM under that alias (Config.KeystoreAliases; "+
 					"amlocal: --keystore-alias %s=CA.pem, or keystoreAliases in --config). Known aliases: %s",
 					a, a, a, strings.Join(known, ", ")))
@@ -318,7 +297,7 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, putStatus(!existed), mappingResource(id, body.Aliases))
+	crest.WriteJSON(c.w, putStatus(!existed), mappingResource(id, body.Aliases))
 	return nil
 }
 

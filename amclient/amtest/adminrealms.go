@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // /json/global-config/realms: the admin API's realms (am-protocol.md §11.2),
@@ -46,7 +48,7 @@ const realmNameChars = `$&+,/:;=?@ #%<>"\`
 func badRealmChars(s string) bool { return strings.ContainsAny(s, realmNameChars) }
 
 func realmNotFound(path string) error {
-	return crestErr(http.StatusNotFound, "Realm cannot be read: "+path)
+	return crest.Err(http.StatusNotFound, "Realm cannot be read: "+path)
 }
 
 // normRealmPath turns "/a/", "a", "//a//b" into "/a" and "/a/b".
@@ -72,7 +74,7 @@ type realmBody struct {
 func (b *realmBody) active() (bool, error) {
 	var v bool
 	if b.Active == nil || json.Unmarshal(*b.Active, &v) != nil {
-		return false, crestErr(http.StatusBadRequest, "Wrong parameter type provided in active. Expected boolean")
+		return false, crest.Err(http.StatusBadRequest, "Wrong parameter type provided in active. Expected boolean")
 	}
 	return v, nil
 }
@@ -80,17 +82,17 @@ func (b *realmBody) active() (bool, error) {
 func (b *realmBody) aliases() ([]string, error) {
 	var v []string
 	if b.Aliases == nil || string(*b.Aliases) == "null" {
-		return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+		return nil, crest.Err(http.StatusBadRequest, "No aliases parameter provided")
 	}
 	if err := json.Unmarshal(*b.Aliases, &v); err != nil {
-		return nil, crestErr(http.StatusBadRequest, "Wrong parameter type provided in aliases. Expected list")
+		return nil, crest.Err(http.StatusBadRequest, "Wrong parameter type provided in aliases. Expected list")
 	}
 	for _, a := range v {
 		if strings.TrimSpace(a) == "" {
-			return nil, crestErr(http.StatusBadRequest, "No aliases parameter provided")
+			return nil, crest.Err(http.StatusBadRequest, "No aliases parameter provided")
 		}
 		if badRealmChars(a) {
-			return nil, crestErr(http.StatusBadRequest, "Realm alias cannot contain: "+realmNameChars)
+			return nil, crest.Err(http.StatusBadRequest, "Realm alias cannot contain: "+realmNameChars)
 		}
 	}
 	return v, nil
@@ -105,21 +107,21 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 			}
 			return s.createRealm(c)
 		case http.MethodGet:
-			if err := checkQuery(c); err != nil {
+			if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
 				return err
 			}
 			var out []map[string]any
 			for _, p := range sortedKeys(c.cfg.Realms) {
 				out = append(out, realmResource(p, c.cfg.Realms[p]))
 			}
-			writeQuery(c, out)
+			crest.WriteQuery(c.w, out)
 			return nil
 		}
 		return methodNotAllowed()
 	}
 	path, ok := realmPathOf(id)
 	if !ok {
-		return crestErr(http.StatusNotFound, "Realm cannot be read: "+id)
+		return crest.Err(http.StatusNotFound, "Realm cannot be read: "+id)
 	}
 	switch c.r.Method {
 	case http.MethodGet:
@@ -127,7 +129,7 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 		if r == nil {
 			return realmNotFound(path)
 		}
-		writeJSON(c.w, http.StatusOK, realmResource(path, r))
+		crest.WriteJSON(c.w, http.StatusOK, realmResource(path, r))
 		return nil
 	case http.MethodPut:
 		return s.updateRealm(c, path)
@@ -144,16 +146,16 @@ func (s *Server) createRealm(c *reqCtx) error {
 	}
 	var body realmBody
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid realm: "+err.Error())
+		return crest.Err(http.StatusBadRequest, "Invalid realm: "+err.Error())
 	}
 	if body.Name == nil || strings.TrimSpace(*body.Name) == "" {
-		return crestErr(http.StatusBadRequest, "No name parameter provided")
+		return crest.Err(http.StatusBadRequest, "No name parameter provided")
 	}
 	if badRealmChars(*body.Name) {
-		return crestErr(http.StatusBadRequest, "Realm names cannot contain: "+realmNameChars)
+		return crest.Err(http.StatusBadRequest, "Realm names cannot contain: "+realmNameChars)
 	}
 	if body.ParentPath == nil || strings.TrimSpace(*body.ParentPath) == "" {
-		return crestErr(http.StatusBadRequest, "No parentPath parameter provided")
+		return crest.Err(http.StatusBadRequest, "No parentPath parameter provided")
 	}
 	active, err := body.active()
 	if err != nil {
@@ -171,7 +173,7 @@ func (s *Server) createRealm(c *reqCtx) error {
 		}
 		for p := range cfg.Realms {
 			if strings.EqualFold(p, path) {
-				return crestErr(http.StatusConflict, "Unable to create Realm: the realm "+p+" already exists")
+				return crest.Err(http.StatusConflict, "Unable to create Realm: the realm "+p+" already exists")
 			}
 		}
 		// State left behind by an earlier realm of this path (a crash
@@ -191,7 +193,7 @@ func (s *Server) createRealm(c *reqCtx) error {
 		return err
 	}
 	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+realmID(path))
-	writeJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
+	crest.WriteJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
 	return nil
 }
 
@@ -202,14 +204,14 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 	}
 	var body realmBody
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+		return crest.Err(http.StatusBadRequest, "Invalid attribute values")
 	}
 	if body.ID != nil && *body.ID != realmID(path) {
-		return crestErr(http.StatusBadRequest, "The _id in the body is not the realm's")
+		return crest.Err(http.StatusBadRequest, "The _id in the body is not the realm's")
 	}
 	active, err := body.active()
 	if err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid attribute values")
+		return crest.Err(http.StatusBadRequest, "Invalid attribute values")
 	}
 	if body.Name != nil || body.ParentPath != nil {
 		name, parent := "", ""
@@ -220,7 +222,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 			parent = *body.ParentPath
 		}
 		if want := normRealmPath(parent + "/" + name); want != path && !(path == "/" && name == "/") {
-			return crestErr(http.StatusBadRequest, "Realm name specified in URL does not match realm name specified in JSON")
+			return crest.Err(http.StatusBadRequest, "Realm name specified in URL does not match realm name specified in JSON")
 		}
 	}
 	var aliases []string
@@ -240,7 +242,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 		r.Active = nil
 		if !active {
 			if path == "/" {
-				return crestErr(http.StatusBadRequest, "The top-level realm cannot be made inactive")
+				return crest.Err(http.StatusBadRequest, "The top-level realm cannot be made inactive")
 			}
 			r.Active = &active
 		}
@@ -249,7 +251,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, realmResource(path, cfg.Realms[path]))
+	crest.WriteJSON(c.w, http.StatusOK, realmResource(path, cfg.Realms[path]))
 	return nil
 }
 
@@ -261,11 +263,11 @@ func (s *Server) deleteRealm(c *reqCtx, path string) error {
 			return realmNotFound(path)
 		}
 		if path == "/" {
-			return crestErr(http.StatusUnauthorized, "Unauthorized-Cannot delete root suffix")
+			return crest.Err(http.StatusUnauthorized, "Unauthorized-Cannot delete root suffix")
 		}
 		for p := range cfg.Realms {
 			if strings.HasPrefix(p, path+"/") {
-				return crestErr(http.StatusConflict, "Cannot delete realm "+path+": it has the sub-realm "+p+"; delete sub-realms first")
+				return crest.Err(http.StatusConflict, "Cannot delete realm "+path+": it has the sub-realm "+p+"; delete sub-realms first")
 			}
 		}
 		gone = realmResource(path, r)
@@ -278,6 +280,6 @@ func (s *Server) deleteRealm(c *reqCtx, path string) error {
 	if err := s.purgeRealm(path); err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, gone)
+	crest.WriteJSON(c.w, http.StatusOK, gone)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // Callback is one AM authentication callback.
@@ -73,7 +74,7 @@ type authRequest struct {
 
 func (s *Server) handleAuthenticate(c *reqCtx) error {
 	if c.r.Method != http.MethodPost {
-		return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+		return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 	}
 	body, err := c.readBody()
 	if err != nil {
@@ -109,14 +110,14 @@ func (s *Server) handleAuthenticate(c *reqCtx) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"authId": authID, "callbacks": cbs})
+		crest.WriteJSON(c.w, http.StatusOK, map[string]any{"authId": authID, "callbacks": cbs})
 		return nil
 	case outcome == SuccessNodeID:
 		s.metrics.treeEnded(st.tree, true)
 		return s.finishLogin(c, st)
 	default:
 		s.metrics.treeEnded(st.tree, false)
-		return errLoginFailure.withLog("tree %q ended in failure", st.tree)
+		return errLoginFailure.WithLog("tree %q ended in failure", st.tree)
 	}
 }
 
@@ -129,13 +130,13 @@ func (s *Server) selectTree(c *reqCtx) (string, error) {
 		typ, val = "service", "ldapService"
 	}
 	if typ != "service" && typ != "composite_advice" {
-		return "", crestErr(http.StatusBadRequest, "Invalid authIndexType "+typ)
+		return "", crest.Err(http.StatusBadRequest, "Invalid authIndexType "+typ)
 	}
 	if typ == "composite_advice" {
-		return "", crestErr(http.StatusNotImplemented, "Unsupported authIndexType composite_advice")
+		return "", crest.Err(http.StatusNotImplemented, "Unsupported authIndexType composite_advice")
 	}
 	if _, ok := c.rc.Trees[val]; !ok || val == "" {
-		return "", crestErr(http.StatusBadRequest, "No Configuration found").withLog("no tree %q in realm %s", val, c.realm)
+		return "", crest.Err(http.StatusBadRequest, "No Configuration found").WithLog("no tree %q in realm %s", val, c.realm)
 	}
 	return val, nil
 }
@@ -166,7 +167,7 @@ func (s *Server) putAuthState(st *authState, now time.Time) (string, error) {
 		s.st.lastSweep = time.Time{}
 		s.sweepLocked(now)
 		if len(s.st.auths) >= maxAuthsInProgress {
-			return "", crestErr(http.StatusServiceUnavailable, "Too many authentications in progress")
+			return "", crest.Err(http.StatusServiceUnavailable, "Too many authentications in progress")
 		}
 	}
 	s.st.auths[sid] = st
@@ -176,28 +177,28 @@ func (s *Server) putAuthState(st *authState, now time.Time) (string, error) {
 // takeAuthState verifies an authId and removes its state, so that it cannot be replayed.
 func (s *Server) takeAuthState(c *reqCtx, authID string) (*authState, error) {
 	if err := checkCompactJSON(authID); err != nil {
-		return nil, errLoginFailure.withLog("malformed authId: %v", err)
+		return nil, errLoginFailure.WithLog("malformed authId: %v", err)
 	}
 	t, err := jwt.ParseSigned(authID, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
-		return nil, errLoginFailure.withLog("malformed authId: %v", err)
+		return nil, errLoginFailure.WithLog("malformed authId: %v", err)
 	}
 	var cl authIDClaims
 	if err := t.Claims(s.keys.AuthIDKey, &cl); err != nil {
-		return nil, errLoginFailure.withLog("authId signature: %v", err)
+		return nil, errLoginFailure.WithLog("authId signature: %v", err)
 	}
 	s.st.mu.Lock()
 	st := s.st.auths[cl.SID]
 	delete(s.st.auths, cl.SID)
 	s.st.mu.Unlock()
 	if st == nil {
-		return nil, errLoginFailure.withLog("authId unknown or already used")
+		return nil, errLoginFailure.WithLog("authId unknown or already used")
 	}
 	if !c.now.Before(st.expires) {
-		return nil, errLoginFailure.withLog("authId expired")
+		return nil, errLoginFailure.WithLog("authId expired")
 	}
 	if st.realm != c.realm {
-		return nil, errLoginFailure.withLog("authId of realm %s used in realm %s", st.realm, c.realm)
+		return nil, errLoginFailure.WithLog("authId of realm %s used in realm %s", st.realm, c.realm)
 	}
 	return st, nil
 }
@@ -207,7 +208,7 @@ func (s *Server) takeAuthState(c *reqCtx, authID string) (*authState, error) {
 func (s *Server) runTree(c *reqCtx, st *authState, answers []callback) ([]callback, string, error) {
 	tree := c.rc.Trees[st.tree]
 	if tree == nil {
-		return nil, "", errLoginFailure.withLog("tree %q was removed", st.tree)
+		return nil, "", errLoginFailure.WithLog("tree %q was removed", st.tree)
 	}
 	if st.node == "" {
 		st.node = tree.EntryNodeID
@@ -218,7 +219,7 @@ func (s *Server) runTree(c *reqCtx, st *authState, answers []callback) ([]callba
 		}
 		tn, n := tree.Nodes[st.node], c.rc.Nodes[st.node]
 		if tn == nil || n == nil {
-			return nil, "", errLoginFailure.withLog("node %s is not configured", st.node)
+			return nil, "", errLoginFailure.WithLog("node %s is not configured", st.node)
 		}
 		outcome, cbs, err := s.processNode(c, st, n, answers)
 		answers = nil
@@ -232,12 +233,12 @@ func (s *Server) runTree(c *reqCtx, st *authState, answers []callback) ([]callba
 		st.sent, st.nonce = nil, ""
 		next, ok := tn.Connections[outcome]
 		if !ok {
-			return nil, "", errLoginFailure.withLog("node %s outcome %q is not connected", st.node, outcome)
+			return nil, "", errLoginFailure.WithLog("node %s outcome %q is not connected", st.node, outcome)
 		}
 		s.log.Debug("tree node", "tree", st.tree, "node", tn.DisplayName, "outcome", outcome)
 		st.node = next
 	}
-	return nil, "", errLoginFailure.withLog("tree %q loops", st.tree)
+	return nil, "", errLoginFailure.WithLog("tree %q loops", st.tree)
 }
 
 // answerFor returns the string input of the answered callback at index i of
@@ -278,7 +279,7 @@ func outputValue(cb callback, name string) string {
 func (s *Server) processNode(c *reqCtx, st *authState, n *Node, answers []callback) (string, []callback, error) {
 	waiting := st.sent != nil
 	if waiting && answers == nil {
-		return "false", nil, errLoginFailure.withLog("callbacks were not answered")
+		return "false", nil, errLoginFailure.WithLog("callbacks were not answered")
 	}
 	switch n.Type {
 	case NodeTypeUsernameCollector, NodeTypePasswordCollector:
@@ -292,7 +293,7 @@ func (s *Server) processNode(c *reqCtx, st *authState, n *Node, answers []callba
 		}
 		v, ok := answerFor(sent, answers, 0)
 		if !ok {
-			return "", nil, errLoginFailure.withLog("%s not answered", typ)
+			return "", nil, errLoginFailure.WithLog("%s not answered", typ)
 		}
 		if n.Type == NodeTypeUsernameCollector {
 			st.username = v
@@ -312,12 +313,12 @@ func (s *Server) processNode(c *reqCtx, st *authState, n *Node, answers []callba
 	case NodeTypeScriptedDecision:
 		return s.scriptedDecisionNode(c, st, n.Scripted)
 	}
-	return "", nil, errLoginFailure.withLog("node type %s cannot be evaluated", n.Type)
+	return "", nil, errLoginFailure.WithLog("node type %s cannot be evaluated", n.Type)
 }
 
 func (s *Server) finishLogin(c *reqCtx, st *authState) error {
 	if st.username == "" {
-		return errLoginFailure.withLog("tree %q succeeded without identifying a user", st.tree)
+		return errLoginFailure.WithLog("tree %q succeeded without identifying a user", st.tree)
 	}
 	x := &session{UID: st.username, Realm: c.realm, Restricted: st.restrict}
 	if st.key != nil {
@@ -332,13 +333,13 @@ func (s *Server) finishLogin(c *reqCtx, st *authState) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, map[string]string{"tokenId": tok, "successUrl": s.base + "/console", "realm": c.realm})
+	crest.WriteJSON(c.w, http.StatusOK, map[string]string{"tokenId": tok, "successUrl": s.base + "/console", "realm": c.realm})
 	return nil
 }
 
 func (s *Server) zeroPageLogin(c *reqCtx, user, password string) error {
 	if !s.checkPassword(c.realm, user, password) {
-		return errLoginFailure.withLog("zero-page login for %q failed", user)
+		return errLoginFailure.WithLog("zero-page login for %q failed", user)
 	}
 	st := &authState{realm: c.realm, username: user}
 	if x := s.getIdentity(c.realm, user); x != nil {
@@ -373,11 +374,11 @@ var errNodeFailure = errors.New("node failure")
 func (s *Server) scriptedDecisionNode(c *reqCtx, st *authState, cfg *ScriptedDecisionNode) (string, []callback, error) {
 	sc := c.rc.Scripts[cfg.Script]
 	if sc == nil {
-		return "", nil, errLoginFailure.withLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, c.realm)
+		return "", nil, errLoginFailure.WithLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, c.realm)
 	}
 	prog, err := sc.compile()
 	if err != nil {
-		return "", nil, errLoginFailure.withLog("script %s: %v", cfg.Script, err)
+		return "", nil, errLoginFailure.WithLog("script %s: %v", cfg.Script, err)
 	}
 	claims := map[string]map[string]any{}
 	stateClaims := func(m map[string]any) map[string]any {
@@ -395,10 +396,10 @@ func (s *Server) scriptedDecisionNode(c *reqCtx, st *authState, cfg *ScriptedDec
 			slog.String("level", level), slog.String("message", msg))
 	})
 	if err != nil {
-		return "", nil, errLoginFailure.withLog("script %s (%s): %v", cfg.Script, sc.Name, err)
+		return "", nil, errLoginFailure.WithLog("script %s (%s): %v", cfg.Script, sc.Name, err)
 	}
 	if !slices.Contains(cfg.Outcomes, outcome) {
-		return "", nil, errLoginFailure.withLog("script %s set outcome %q, which the node does not have", cfg.Script, outcome)
+		return "", nil, errLoginFailure.WithLog("script %s set outcome %q, which the node does not have", cfg.Script, outcome)
 	}
 	return outcome, nil, nil
 }

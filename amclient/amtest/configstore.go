@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // configRecord is the journal's configuration record: the whole
@@ -82,7 +84,7 @@ func restoreConfig(rec json.RawMessage, base *Config) (*Config, error) {
 // configuration in force; if the whole result is valid it is persisted (with
 // a data directory) and swapped in. Otherwise nothing changes: either all of
 // f's change is in force afterwards, or none of it. f may return an
-// *apiError for AM's answer; validation failures are 400.
+// *crest.Error for AM's answer; validation failures are 400.
 func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
@@ -96,13 +98,13 @@ func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	// What is in force is exactly what a restart reads back: a second
 	// round trip through the JSON form.
 	if next, err = next.clone(); err != nil {
-		return nil, crestErr(http.StatusBadRequest, err.Error())
+		return nil, crest.Err(http.StatusBadRequest, err.Error())
 	}
 	if err := next.Validate(); err != nil {
-		return nil, crestErr(http.StatusBadRequest, "Invalid configuration: "+err.Error())
+		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
 	if err := next.validatePublishers(); err != nil {
-		return nil, crestErr(http.StatusBadRequest, "Invalid configuration: "+err.Error())
+		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
 	rec, err := json.Marshal(&configRecord{Config: next, Secrets: next.secrets(), Saved: s.now().UTC()})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
 )
 
@@ -126,7 +127,7 @@ func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error
 		return err
 	}
 	if !slices.Contains(oc.client.GrantTypes, GrantDeviceCode) {
-		return oauthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the device code grant")
+		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the device code grant")
 	}
 	scopes, err := validateScopes(req.Scope, oc.client)
 	if err != nil {
@@ -148,7 +149,7 @@ func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error
 		return err
 	}
 	uri := c.issuer() + "/device/user"
-	writeJSON(c.w, http.StatusOK, map[string]any{
+	crest.WriteJSON(c.w, http.StatusOK, map[string]any{
 		"device_code": code, "user_code": d.UserCode, "verification_uri": uri,
 		"verification_uri_complete": uri + "?user_code=" + d.UserCode,
 		"expires_in":                int64(life / time.Second), "interval": interval,
@@ -165,7 +166,7 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 		return err
 	}
 	if req.DeviceCode == "" {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: device_code")
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: device_code")
 	}
 	h := hashToken(req.DeviceCode)
 	var d deviceCode
@@ -179,19 +180,19 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 		s.st.mu.Unlock()
 	}
 	if !found || d.Realm != c.realm || !strings.EqualFold(d.Thing, thing.ID) || d.Status == deviceUsed {
-		return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
 	}
 	if !c.now.Before(d.Expires) {
-		return oauthErr(http.StatusForbidden, "expired_token", "The device code has expired")
+		return crest.OAuthErr(http.StatusForbidden, "expired_token", "The device code has expired")
 	}
 	switch d.Status {
 	case devicePending:
 		if slow {
-			return oauthErr(http.StatusForbidden, "slow_down", "The polling interval has not elapsed since the last request")
+			return crest.OAuthErr(http.StatusForbidden, "slow_down", "The polling interval has not elapsed since the last request")
 		}
-		return oauthErr(http.StatusForbidden, "authorization_pending", "The user has not yet completed authorization")
+		return crest.OAuthErr(http.StatusForbidden, "authorization_pending", "The user has not yet completed authorization")
 	case deviceDenied:
-		return oauthErr(http.StatusForbidden, "authorization_declined", "The user has declined authorization")
+		return crest.OAuthErr(http.StatusForbidden, "authorization_declined", "The user has declined authorization")
 	}
 	oc, err := s.oauthFor(c, d.ClientID)
 	if err != nil {
@@ -201,13 +202,13 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	// one transaction.
 	if _, err := s.changeDevice(h, func(cur *deviceCode) error {
 		if cur.Status != deviceApproved {
-			return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
+			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
 		}
 		cur.Status = deviceUsed
 		return nil
 	}); err != nil {
 		if errors.Is(err, errDeviceGone) {
-			return oauthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
+			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
 		}
 		return err
 	}
@@ -218,7 +219,7 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, resp)
+	crest.WriteJSON(c.w, http.StatusOK, resp)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // FuzzDecoders feeds arbitrary bytes to the decoders of untrusted input:
@@ -34,7 +35,7 @@ func FuzzDecoders(f *testing.F) {
 		}
 		decodeClaims([]byte(s))
 		parseJWKSet(s)
-		parseAPIVersion(s)
+		crest.ParseAPIVersion(s)
 		splitRealmPath(s)
 		var n Node
 		json.Unmarshal([]byte(s), &n)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // The request plumbing every endpoint shares: ServeHTTP (a request's
@@ -28,7 +30,7 @@ type reqCtx struct {
 	rc     *Realm
 	viaDNS bool
 	base   string // B: scheme://host/basepath as the client addressed us
-	ver    apiVersion
+	ver    crest.APIVersion
 	now    time.Time
 	// inactiveOK lets the realm configuration endpoints address inactive
 	// realms, which answer nothing else.
@@ -54,21 +56,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	fam, err := s.serve(sw, r)
 	if err != nil {
-		var ae *apiError
+		var ae *crest.Error
 		if !errors.As(err, &ae) {
 			s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-			ae = crestErr(http.StatusInternalServerError, "Internal Server Error")
+			ae = crest.Err(http.StatusInternalServerError, "Internal Server Error")
 		}
-		if ae.log != "" {
+		if ae.Log != "" {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", slog.String("method", r.Method),
-				slog.String("path", r.URL.Path), slog.Int("status", ae.status), slog.String("reason", ae.log))
+				slog.String("path", r.URL.Path), slog.Int("status", ae.Status), slog.String("reason", ae.Log))
 		}
-		if fam == famOAuth && ae.oauth {
-			writeOAuth(sw, ae)
+		if fam == famOAuth && ae.OAuth {
+			crest.WriteOAuth(sw, ae)
 		} else if fam == famOAuth {
-			writeOAuth(sw, &apiError{status: ae.status, message: ae.message, oauthCode: oauthCodeFor(ae.status)})
+			crest.WriteOAuth(sw, &crest.Error{Status: ae.Status, Message: ae.Message, OAuthCode: oauthCodeFor(ae.Status)})
 		} else {
-			writeCREST(sw, ae)
+			crest.WriteCREST(sw, ae)
 		}
 	}
 	took := time.Since(start)
@@ -97,7 +99,7 @@ type statusWriter struct {
 	status int
 	// before, if set, runs before the answer's header goes out; an error
 	// it returns is answered instead, and the handler's answer dropped.
-	before  func() *apiError
+	before  func() *crest.Error
 	dropped bool
 }
 
@@ -107,7 +109,7 @@ func (w *statusWriter) start() bool {
 	if f := w.before; f != nil {
 		w.before = nil
 		if ae := f(); ae != nil {
-			writeCREST(w, ae)
+			crest.WriteCREST(w, ae)
 			w.dropped = true
 		}
 	}
@@ -141,7 +143,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 	p := r.URL.Path
 	if s.base != "" {
 		if p != s.base && !strings.HasPrefix(p, s.base+"/") {
-			return famCREST, crestErr(http.StatusNotFound, "Not Found").withLog("outside base path %s", s.base)
+			return famCREST, crest.Err(http.StatusNotFound, "Not Found").WithLog("outside base path %s", s.base)
 		}
 		p = strings.TrimPrefix(p, s.base)
 	}
@@ -160,10 +162,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (family, error) {
 	case p == "/ui" || strings.HasPrefix(p, "/ui/"):
 		return famCREST, s.serveUI(c, strings.TrimPrefix(p, "/ui"))
 	case p == "" || p == "/":
-		writeJSON(w, http.StatusOK, map[string]string{"name": "Thingway local AM", "json": c.base + "/json", "oauth2": c.base + "/oauth2"})
+		crest.WriteJSON(w, http.StatusOK, map[string]string{"name": "Thingway local AM", "json": c.base + "/json", "oauth2": c.base + "/oauth2"})
 		return famCREST, nil
 	}
-	return famCREST, crestErr(http.StatusNotFound, "Not Found").withLog("no route for %s", p)
+	return famCREST, crest.Err(http.StatusNotFound, "Not Found").WithLog("no route for %s", p)
 }
 
 func requestScheme(r *http.Request) string {
@@ -181,10 +183,10 @@ func (c *reqCtx) readBody() ([]byte, error) {
 	limit := c.s.maxBody()
 	b, err := io.ReadAll(io.LimitReader(c.r.Body, limit+1))
 	if err != nil {
-		return nil, crestErr(http.StatusBadRequest, "Unable to read request body").withLog("%v", err)
+		return nil, crest.Err(http.StatusBadRequest, "Unable to read request body").WithLog("%v", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, crestErr(http.StatusRequestEntityTooLarge, "Request Entity Too Large").withLog("body over %d bytes", limit)
+		return nil, crest.Err(http.StatusRequestEntityTooLarge, "Request Entity Too Large").WithLog("body over %d bytes", limit)
 	}
 	c.body = b
 	return b, nil
@@ -196,7 +198,7 @@ func (c *reqCtx) decodeJSON(b []byte, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return crestErr(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON").withLog("%v", err)
+		return crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON").WithLog("%v", err)
 	}
 	return nil
 }
@@ -217,11 +219,11 @@ func (c *reqCtx) ssoToken() string {
 func (s *Server) serveJSON(c *reqCtx, p string) error {
 	pathRealm, rest, err := splitRealmPath(p)
 	if err != nil {
-		return crestErr(http.StatusNotFound, "Not Found").withLog("%v", err)
+		return crest.Err(http.StatusNotFound, "Not Found").WithLog("%v", err)
 	}
 	c.rest = rest
-	if c.ver, err = parseAPIVersion(c.r.Header.Get("Accept-API-Version")); err != nil {
-		return crestErr(http.StatusBadRequest, err.Error())
+	if c.ver, err = crest.ParseAPIVersion(c.r.Header.Get("Accept-API-Version")); err != nil {
+		return crest.Err(http.StatusBadRequest, err.Error())
 	}
 	seg, sub, _ := strings.Cut(rest, "/")
 	c.inactiveOK = seg == "realm-config" || seg == "scripts"
@@ -255,19 +257,19 @@ func (s *Server) serveJSON(c *reqCtx, p string) error {
 	case "scripts":
 		return s.handleScripts(c, sub)
 	}
-	return crestErr(http.StatusNotFound, "Resource '"+rest+"' not found")
+	return crest.Err(http.StatusNotFound, "Resource '"+rest+"' not found")
 }
 
 func (s *Server) serveOAuth2(c *reqCtx, p string) error {
 	pathRealm, rest, err := splitRealmPath(p)
 	if err != nil {
-		return &apiError{status: http.StatusNotFound, message: "Not Found", oauth: true, oauthCode: "not_found"}
+		return &crest.Error{Status: http.StatusNotFound, Message: "Not Found", OAuth: true, OAuthCode: "not_found"}
 	}
 	c.rest = rest
 	if err := s.resolveRealm(c, pathRealm); err != nil {
-		var ae *apiError
+		var ae *crest.Error
 		errors.As(err, &ae)
-		return &apiError{status: ae.status, message: ae.message, oauth: true, oauthCode: "invalid_request"}
+		return &crest.Error{Status: ae.Status, Message: ae.Message, OAuth: true, OAuthCode: "invalid_request"}
 	}
 	switch rest {
 	case ".well-known/openid-configuration":
@@ -283,5 +285,5 @@ func (s *Server) serveOAuth2(c *reqCtx, p string) error {
 	case "device/user":
 		return s.handleDeviceUser(c)
 	}
-	return &apiError{status: http.StatusNotFound, message: "Not Found", oauth: true, oauthCode: "not_found"}
+	return &crest.Error{Status: http.StatusNotFound, Message: "Not Found", OAuth: true, OAuthCode: "not_found"}
 }

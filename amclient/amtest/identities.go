@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 var objectClasses = []string{"iplanet-am-managed-person", "inetuser", "fr-iot", "sunFMSAML2NameIdentifier",
@@ -200,7 +202,7 @@ func (c *reqCtx) caller() (*session, string, error) {
 	tok := c.ssoToken()
 	x, ok := c.s.liveSession(tok, c.now)
 	if !ok {
-		return nil, "", errAccessDenied.withLog("no valid SSO token")
+		return nil, "", errAccessDenied.WithLog("no valid SSO token")
 	}
 	return x, tok, nil
 }
@@ -224,9 +226,9 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 	}
 	self := id != "" && caller.Realm == c.realm && strings.EqualFold(caller.UID, id)
 	if !caller.Admin && !(self && c.r.Method == http.MethodGet) {
-		return errForbidden.withLog("%s is not an administrator", caller.UID)
+		return errForbidden.WithLog("%s is not an administrator", caller.UID)
 	}
-	major := c.ver.major()
+	major := c.ver.Major()
 	switch {
 	case id == "" && c.r.Method == http.MethodPost && c.r.URL.Query().Get("_action") == "create":
 		body, err := s.readObject(c)
@@ -238,19 +240,19 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 			name, _ = body["_id"].(string)
 		}
 		if name == "" {
-			return crestErr(http.StatusBadRequest, "username is required")
+			return crest.Err(http.StatusBadRequest, "username is required")
 		}
 		return s.createIdentity(c, name, body, major)
 	case id == "" && c.r.Method == http.MethodGet:
 		return s.queryIdentities(c, major)
 	case id == "":
-		return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+		return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 	case c.r.Method == http.MethodGet:
 		x := s.getIdentity(c.realm, id)
 		if x == nil {
 			return errNotFound
 		}
-		writeJSON(c.w, http.StatusOK, x.filtered(c, major))
+		crest.WriteJSON(c.w, http.StatusOK, x.filtered(c, major))
 		return nil
 	case c.r.Method == http.MethodPut:
 		body, err := s.readObject(c)
@@ -265,15 +267,15 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 			created = cur == nil
 			if cur == nil {
 				if ifMatch != "" && ifMatch != "*" {
-					return nil, crestErr(http.StatusPreconditionFailed, "Precondition Failed")
+					return nil, crest.Err(http.StatusPreconditionFailed, "Precondition Failed")
 				}
 				return s.newIdentityFor(c, id, body, pwHash)
 			}
 			if ifNoneMatch == "*" {
-				return nil, crestErr(http.StatusPreconditionFailed, "Resource already exists")
+				return nil, crest.Err(http.StatusPreconditionFailed, "Resource already exists")
 			}
 			if err := cur.setFromJSON(body, pwHash); err != nil {
-				return nil, crestErr(http.StatusBadRequest, err.Error())
+				return nil, crest.Err(http.StatusBadRequest, err.Error())
 			}
 			cur.Rev++
 			return cur, nil
@@ -284,7 +286,7 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 		if created {
 			return s.createdIdentity(c, x, major)
 		}
-		writeJSON(c.w, http.StatusOK, x.toJSON(major))
+		crest.WriteJSON(c.w, http.StatusOK, x.toJSON(major))
 		return nil
 	case c.r.Method == http.MethodDelete:
 		x, err := s.deleteIdentity(c.realm, id)
@@ -294,10 +296,10 @@ func (s *Server) handleUsers(c *reqCtx, sub string) error {
 		if x == nil {
 			return errNotFound
 		}
-		writeJSON(c.w, http.StatusOK, x.toJSON(major))
+		crest.WriteJSON(c.w, http.StatusOK, x.toJSON(major))
 		return nil
 	}
-	return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+	return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 }
 
 func (s *Server) readObject(c *reqCtx) (map[string]any, error) {
@@ -307,7 +309,7 @@ func (s *Server) readObject(c *reqCtx) (map[string]any, error) {
 	}
 	var body map[string]any
 	if err := json.Unmarshal(b, &body); err != nil || body == nil {
-		return nil, crestErr(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+		return nil, crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
 	}
 	return body, nil
 }
@@ -316,7 +318,7 @@ func (s *Server) createIdentity(c *reqCtx, id string, body map[string]any, major
 	pwHash := passwordHashOf(body)
 	x, err := s.changeIdentity(c.realm, id, func(cur *identity) (*identity, error) {
 		if cur != nil {
-			return nil, crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
+			return nil, crest.Err(http.StatusConflict, "Unable to save user: the resource already exists").WithLog("identity %q exists", id)
 		}
 		return s.newIdentityFor(c, id, body, pwHash)
 	})
@@ -330,11 +332,11 @@ func (s *Server) createIdentity(c *reqCtx, id string, body map[string]any, major
 // refusal: 409 for the administrator's name, 400 for a bad body.
 func (s *Server) newIdentityFor(c *reqCtx, id string, body map[string]any, pwHash string) (*identity, error) {
 	if c.realm == "/" && strings.EqualFold(id, c.cfg.AdminUser) {
-		return nil, crestErr(http.StatusConflict, "Unable to save user: the resource already exists").withLog("identity %q exists", id)
+		return nil, crest.Err(http.StatusConflict, "Unable to save user: the resource already exists").WithLog("identity %q exists", id)
 	}
 	x, err := buildIdentity(c.realm, id, body, c.now, pwHash)
 	if err != nil {
-		return nil, crestErr(http.StatusBadRequest, err.Error())
+		return nil, crest.Err(http.StatusBadRequest, err.Error())
 	}
 	return x, nil
 }
@@ -342,7 +344,7 @@ func (s *Server) newIdentityFor(c *reqCtx, id string, body map[string]any, pwHas
 // createdIdentity answers a create: 201 with the identity and its Location.
 func (s *Server) createdIdentity(c *reqCtx, x *identity, major int) error {
 	c.w.Header().Set("Location", c.base+"/json"+realmJSONPath(c.realm)+"/users/"+url.PathEscape(x.ID))
-	writeJSON(c.w, http.StatusCreated, x.toJSON(major))
+	crest.WriteJSON(c.w, http.StatusCreated, x.toJSON(major))
 	return nil
 }
 
@@ -388,40 +390,33 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	q := c.r.URL.Query()
 	filter, qid := q.Get("_queryFilter"), q.Get("_queryId")
 	if filter == "" && qid == "" {
-		return crestErr(http.StatusBadRequest, "Query request must specify _queryFilter or _queryId")
+		return crest.Err(http.StatusBadRequest, "Query request must specify _queryFilter or _queryId")
 	}
 	if filter != "" && filter != "true" {
-		return crestErr(http.StatusNotImplemented, "Only _queryFilter=true is supported by the local AM")
+		return crest.Err(http.StatusNotImplemented, "Only _queryFilter=true is supported by the local AM")
 	}
 	var match *regexp.Regexp
 	if qid != "" {
 		var err error
 		// QuoteMeta's text fails to compile only when it is not UTF-8.
 		if match, err = regexp.Compile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(qid), `\*`, ".*") + "$"); err != nil {
-			return crestErr(http.StatusBadRequest, "Invalid _queryId")
+			return crest.Err(http.StatusBadRequest, "Invalid _queryId")
 		}
 	}
-	pageSize, offset := 0, 0
-	if v := q.Get("_pageSize"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return crestErr(http.StatusBadRequest, "The value '"+v+"' for parameter '_pageSize' could not be parsed as a valid integer")
-		}
-		pageSize = n
+	pageSize, err := crest.Count(q, "_pageSize")
+	if err != nil {
+		return err
 	}
-	if v := q.Get("_pagedResultsOffset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return crestErr(http.StatusBadRequest, "The value '"+v+"' for parameter '_pagedResultsOffset' could not be parsed as a valid integer")
-		}
-		offset = n
+	offset, err := crest.Count(q, "_pagedResultsOffset")
+	if err != nil {
+		return err
 	}
 	desc := false
 	if v := q.Get("_sortKeys"); v != "" {
 		key := strings.TrimPrefix(strings.TrimPrefix(v, "+"), "-")
 		desc = strings.HasPrefix(v, "-")
 		if key != "_id" && key != "username" && key != "uid" {
-			return crestErr(http.StatusBadRequest, "Sorting by '"+key+"' is not supported by the local AM (only _id, username and uid)")
+			return crest.Err(http.StatusBadRequest, "Sorting by '"+key+"' is not supported by the local AM (only _id, username and uid)")
 		}
 	}
 	exact := strings.EqualFold(q.Get("_totalPagedResultsPolicy"), "EXACT")
@@ -430,7 +425,7 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 	if ck := q.Get("_pagedResultsCookie"); ck != "" {
 		b, err := base64.RawURLEncoding.DecodeString(ck)
 		if err != nil || !strings.HasPrefix(string(b), prefix) {
-			return crestErr(http.StatusBadRequest, "Invalid _pagedResultsCookie")
+			return crest.Err(http.StatusBadRequest, "Invalid _pagedResultsCookie")
 		}
 		after, offset = string(b), 0
 	}
@@ -449,7 +444,7 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 		}
 		return err
 	}
-	err := s.db.View(func(tx storeTx) error {
+	err = s.db.View(func(tx storeTx) error {
 		if !desc && !exact {
 			// Straight from the index: skip offset, take a page, peek one more.
 			skipped := 0
@@ -517,7 +512,7 @@ func (s *Server) queryIdentities(c *reqCtx, major int) error {
 		policy = "EXACT"
 		remaining = left
 	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"result": result, "resultCount": len(result),
+	crest.WriteJSON(c.w, http.StatusOK, map[string]any{"result": result, "resultCount": len(result),
 		"pagedResultsCookie": cookie, "totalPagedResultsPolicy": policy, "totalPagedResults": total, "remainingPagedResults": remaining})
 	return nil
 }

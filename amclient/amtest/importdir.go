@@ -12,6 +12,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // Import applies a directory of AM-shaped JSON to the server's
@@ -88,7 +90,7 @@ func (im *importer) call(file, method, p string, q url.Values, body []byte, vers
 			return w.Code, nil
 		}
 	}
-	var e crestError
+	var e crest.ErrorBody
 	msg := strings.TrimSpace(w.Body.String())
 	if json.Unmarshal(w.Body.Bytes(), &e) == nil && e.Message != "" {
 		msg = e.Message

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
@@ -22,11 +23,11 @@ type oauthContext struct {
 
 func (s *Server) oauthFor(c *reqCtx, clientID string) (*oauthContext, error) {
 	if c.rc.OAuth2 == nil {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
 	}
 	cl := c.rc.OAuth2Clients[clientID]
 	if cl == nil || cl.Inactive {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").withLog("no active client %q in realm %s", clientID, c.realm)
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").WithLog("no active client %q in realm %s", clientID, c.realm)
 	}
 	return &oauthContext{provider: c.rc.OAuth2, clientID: clientID, client: cl}, nil
 }
@@ -47,7 +48,7 @@ func javaSet(s []string) string { return "[" + strings.Join(s, ", ") + "]" }
 func validateScopes(requested []string, cl *OAuth2Client) ([]string, error) {
 	if len(requested) == 0 {
 		if len(cl.DefaultScopes) == 0 {
-			return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
+			return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
 		}
 		return append([]string(nil), cl.DefaultScopes...), nil
 	}
@@ -58,7 +59,7 @@ func validateScopes(requested []string, cl *OAuth2Client) ([]string, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return nil, oauthErr(http.StatusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
 	}
 	return dedupe(requested), nil
 }
@@ -114,7 +115,7 @@ func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, w
 	// The grant (when new or extended) and the tokens are written in one
 	// transaction: all of them are on disk before the answer, or none.
 	err = c.update(m.Put)
-	var ae *apiError
+	var ae *crest.Error
 	if errors.As(err, &ae) {
 		return nil, ae
 	}
@@ -162,7 +163,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 		return s.refresh(c, oc, req.RefreshToken, req.Scope, thing.ID)
 	}
 	if !slices.Contains(oc.client.GrantTypes, GrantJWTBearer) {
-		return oauthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
+		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
 	}
 	scopes, err := validateScopes(req.Scope, oc.client)
 	if err != nil {
@@ -171,7 +172,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 	subject := thing.ID
 	if attr := c.rc.IoT.OAuthSubjectAttribute; attr != "" {
 		if subject = thing.first(attr); subject == "" {
-			return oauthErr(http.StatusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
+			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
 		}
 	}
 	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
@@ -180,7 +181,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, resp)
+	crest.WriteJSON(c.w, http.StatusOK, resp)
 	return nil
 }
 
@@ -189,7 +190,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, requested []string, thingID string) error {
 	t, g := s.lookupToken(refreshToken, c.now)
 	if t == nil || !t.Refresh || g.Realm != c.realm || g.ClientID != oc.clientID || (thingID != "" && !strings.EqualFold(g.Thing, thingID)) {
-		return oauthErr(http.StatusBadRequest, "invalid_grant", "grant is invalid")
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "grant is invalid")
 	}
 	scopes := t.Scopes
 	if len(requested) > 0 {
@@ -200,7 +201,7 @@ func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, reque
 			}
 		}
 		if len(extra) > 0 {
-			return oauthErr(http.StatusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
+			return crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
 		}
 		scopes = dedupe(requested)
 	}
@@ -214,7 +215,7 @@ func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, reque
 			return err
 		}
 	}
-	writeJSON(c.w, http.StatusOK, resp)
+	crest.WriteJSON(c.w, http.StatusOK, resp)
 	return nil
 }
 
@@ -247,13 +248,13 @@ func (s *Server) thingIntrospect(c *reqCtx, thing *identity, payload []byte) err
 		return err
 	}
 	if req.Token == "" {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
 	oc, err := s.oauthFor(c, thingClient(c, thing))
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, s.introspection(c, req.Token, oc.clientID, oc.client))
+	crest.WriteJSON(c.w, http.StatusOK, s.introspection(c, req.Token, oc.clientID, oc.client))
 	return nil
 }
 
@@ -273,30 +274,30 @@ func (s *Server) authenticateClient(c *reqCtx) (*oauthContext, error) {
 	} else {
 		id, secret = c.r.PostForm.Get("client_id"), c.r.PostForm.Get("client_secret")
 	}
-	bad := oauthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+	bad := crest.OAuthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 	if id == "" {
-		return nil, bad.withLog("no client credentials")
+		return nil, bad.WithLog("no client credentials")
 	}
 	oc, err := s.oauthFor(c, id)
 	if err != nil {
-		return nil, bad.withLog("unknown client %q", id)
+		return nil, bad.WithLog("unknown client %q", id)
 	}
 	if oc.client.Secret == "" || !constantTimeEqual(secret, oc.client.Secret) {
-		return nil, bad.withLog("wrong secret for client %q", id)
+		return nil, bad.WithLog("wrong secret for client %q", id)
 	}
 	return oc, nil
 }
 
 func (s *Server) parseForm(c *reqCtx) error {
 	if c.r.Method != http.MethodPost {
-		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "The request method must be POST")
+		return crest.OAuthErr(http.StatusMethodNotAllowed, "invalid_request", "The request method must be POST")
 	}
 	c.r.Body = http.MaxBytesReader(c.w, c.r.Body, s.maxBody())
 	if err := c.r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "Request Entity Too Large").withLog("%v", err)
+			return crest.OAuthErr(http.StatusRequestEntityTooLarge, "invalid_request", "Request Entity Too Large").WithLog("%v", err)
 		}
-		return oauthErr(http.StatusBadRequest, "invalid_request", "The request body is not a valid form").withLog("%v", err)
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "The request body is not a valid form").WithLog("%v", err)
 	}
 	return nil
 }
@@ -312,10 +313,10 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 	f := c.r.PostForm
 	gt := f.Get("grant_type")
 	if gt == "" {
-		return oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: grant_type")
+		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: grant_type")
 	}
 	if !slices.Contains(oc.client.GrantTypes, gt) {
-		return oauthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
+		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
 	}
 	requested := strings.Fields(f.Get("scope"))
 	switch gt {
@@ -325,7 +326,7 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 		subject := oc.clientID
 		if gt == "password" {
 			if !s.checkPassword(c.realm, f.Get("username"), f.Get("password")) {
-				return oauthErr(http.StatusBadRequest, "invalid_grant", "Authentication failed")
+				return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "Authentication failed")
 			}
 			subject = f.Get("username")
 			if x := s.getIdentity(c.realm, subject); x != nil {
@@ -342,10 +343,10 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(c.w, http.StatusOK, resp)
+		crest.WriteJSON(c.w, http.StatusOK, resp)
 		return nil
 	}
-	return oauthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
+	return crest.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
 }
 
 // clientAndToken reads the form of an introspection or revocation: the
@@ -360,7 +361,7 @@ func (s *Server) clientAndToken(c *reqCtx) (*oauthContext, string, error) {
 	}
 	tok := c.r.PostForm.Get("token")
 	if tok == "" {
-		return nil, "", oauthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
+		return nil, "", crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
 	return oc, tok, nil
 }
@@ -370,7 +371,7 @@ func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, http.StatusOK, s.introspection(c, tok, oc.clientID, oc.client))
+	crest.WriteJSON(c.w, http.StatusOK, s.introspection(c, tok, oc.clientID, oc.client))
 	return nil
 }
 
@@ -386,16 +387,16 @@ func (s *Server) handleRevoke(c *reqCtx) error {
 			return err
 		}
 	}
-	writeJSON(c.w, http.StatusOK, map[string]any{})
+	crest.WriteJSON(c.w, http.StatusOK, map[string]any{})
 	return nil
 }
 
 func (s *Server) handleOpenIDConfig(c *reqCtx) error {
 	if c.r.Method != http.MethodGet {
-		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
+		return crest.OAuthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
 	}
 	if c.rc.OAuth2 == nil {
-		return oauthErr(http.StatusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
+		return crest.OAuthErr(http.StatusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
 	}
 	iss := c.issuer()
 	scopes := map[string]bool{}
@@ -409,7 +410,7 @@ func (s *Server) handleOpenIDConfig(c *reqCtx) error {
 		supported = append(supported, sc)
 	}
 	sort.Strings(supported)
-	writeJSON(c.w, http.StatusOK, map[string]any{
+	crest.WriteJSON(c.w, http.StatusOK, map[string]any{
 		"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/access_token",
 		"introspection_endpoint": iss + "/introspect", "revocation_endpoint": iss + "/token/revoke",
 		"device_authorization_endpoint": iss + "/device/code", "userinfo_endpoint": iss + "/userinfo",
@@ -425,17 +426,17 @@ func (s *Server) handleOpenIDConfig(c *reqCtx) error {
 
 func (s *Server) handleJWKS(c *reqCtx) error {
 	if c.r.Method != http.MethodGet {
-		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
+		return crest.OAuthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
 	}
 	pub := s.keys.TokenKey.Public()
-	writeJSON(c.w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+	crest.WriteJSON(c.w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
 	return nil
 }
 
 // handleServerInfo serves /json/serverinfo/* (and /json/serverinfo/version).
 func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
 	if c.r.Method != http.MethodGet {
-		return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+		return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 	}
 	var info map[string]any
 	switch sub {
@@ -465,6 +466,6 @@ func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
 		}
 	}
 	c.w.Header().Set("Content-API-Version", "resource=1.1")
-	writeJSON(c.w, http.StatusOK, info)
+	crest.WriteJSON(c.w, http.StatusOK, info)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
 
@@ -82,10 +83,10 @@ func nodeResources(typ string) resource[Node] {
 		is:       func(n *Node) bool { return n.Type == typ },
 		render:   nodeResource,
 		what:     func(id string) string { return "Node " + id },
-		notFound: func(id string) error { return crestErr(http.StatusNotFound, "Node "+typ+"/"+id+" not found") },
+		notFound: func(id string) error { return crest.Err(http.StatusNotFound, "Node "+typ+"/"+id+" not found") },
 		inUse: func(r *Realm, id string) error {
 			if tree := r.nodeInUse(id); tree != "" {
-				return crestErr(http.StatusConflict, "Node "+id+" is in use by the tree "+tree)
+				return crest.Err(http.StatusConflict, "Node "+id+" is in use by the tree "+tree)
 			}
 			return nil
 		},
@@ -127,25 +128,25 @@ func (s *Server) putNode(c *reqCtx, k resource[Node], typ, id string) error {
 	if v, ok := body["_type"]; ok {
 		var bt nodeType
 		if json.Unmarshal(v, &bt) != nil || bt.ID != typ {
-			return crestErr(http.StatusBadRequest, "The _type in the body is not the node type "+typ)
+			return crest.Err(http.StatusBadRequest, "The _type in the body is not the node type "+typ)
 		}
 	}
 	body["_type"], _ = json.Marshal(nodeType{ID: typ})
 	b, _ := json.Marshal(body)
 	n := &Node{}
 	if err := json.Unmarshal(b, n); err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
+		return crest.Err(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
 	}
 	return putResource(s, c, k, id, func(old *Node) error {
 		if old != nil && old.Type != typ {
-			return crestErr(http.StatusConflict, "The node ID "+id+" is used by a node of type "+old.Type)
+			return crest.Err(http.StatusConflict, "The node ID "+id+" is used by a node of type "+old.Type)
 		}
 		return nil
 	}, func(r *Realm, _ *Node) (*Node, error) {
 		// A node is checked on its own too: a Scripted Decision node that
 		// no tree uses yet must still name a script in the subset.
 		if err := r.validateNode(id, n, true); err != nil {
-			return nil, crestErr(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
+			return nil, crest.Err(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
 		}
 		return n, nil
 	})
@@ -157,7 +158,7 @@ func (s *Server) putNode(c *reqCtx, k resource[Node], typ, id string) error {
 var treeResources = resource[Tree]{
 	in:       func(r *Realm) *map[string]*Tree { return &r.Trees },
 	what:     func(name string) string { return "Tree " + name },
-	notFound: func(name string) error { return crestErr(http.StatusNotFound, "Tree "+name+" not found") },
+	notFound: func(name string) error { return crest.Err(http.StatusNotFound, "Tree "+name+" not found") },
 }
 
 func (s *Server) handleTrees(c *reqCtx, name string) error {
@@ -186,11 +187,11 @@ func (s *Server) putTree(c *reqCtx, k resource[Tree], name string) error {
 	}
 	t := &Tree{}
 	if err := json.Unmarshal(raw, t); err != nil {
-		return crestErr(http.StatusBadRequest, "Invalid tree: "+err.Error())
+		return crest.Err(http.StatusBadRequest, "Invalid tree: "+err.Error())
 	}
 	return putResource(s, c, k, name, nil, func(r *Realm, _ *Tree) (*Tree, error) {
 		if err := validateTree(r, t); err != nil {
-			return nil, crestErr(http.StatusBadRequest, "Invalid tree "+name+": "+err.Error())
+			return nil, crest.Err(http.StatusBadRequest, "Invalid tree "+name+": "+err.Error())
 		}
 		return t, nil
 	})
@@ -227,7 +228,7 @@ func (s *Server) handleAgents(c *reqCtx, p string) error {
 	typ, id, _ := strings.Cut(p, "/")
 	if agentTypes[typ] == nil {
 		if c.r.Method == http.MethodPut && typ != "" {
-			return crestErr(http.StatusBadRequest, "Agent type "+typ+" is not supported by the local AM ("+
+			return crest.Err(http.StatusBadRequest, "Agent type "+typ+" is not supported by the local AM ("+
 				AgentOAuth2Client+", "+AgentSoftwarePublisher+", "+AgentTrustedJWTIssuer+")")
 		}
 		return routeNotFound(c)
@@ -250,7 +251,7 @@ func agentResource[T any](typ string, in func(r *Realm) *map[string]*T) resource
 		in:       in,
 		render:   func(id string, v *T) (map[string]any, error) { return resourceJSON(id, v, meta) },
 		what:     func(id string) string { return "Agent " + typ + "/" + id },
-		notFound: func(id string) error { return crestErr(http.StatusNotFound, "Agent "+typ+"/"+id+" not found") },
+		notFound: func(id string) error { return crest.Err(http.StatusNotFound, "Agent "+typ+"/"+id+" not found") },
 	}
 }
 
@@ -309,7 +310,7 @@ func (s *Server) putAgent(c *reqCtx, typ, id string) error {
 			}
 		}
 		if err := r.putAgent(typ, id, merged); err != nil {
-			return crestErr(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
+			return crest.Err(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
 		}
 		if cl := r.OAuth2Clients[id]; typ == AgentOAuth2Client && cl.Secret == "" {
 			cl.Secret = secret
@@ -328,10 +329,10 @@ func (s *Server) putAgent(c *reqCtx, typ, id string) error {
 var scriptResources = resource[Script]{
 	in:       func(r *Realm) *map[string]*Script { return &r.Scripts },
 	what:     func(id string) string { return "Script " + id },
-	notFound: func(id string) error { return crestErr(http.StatusNotFound, "Script "+id+" not found") },
+	notFound: func(id string) error { return crest.Err(http.StatusNotFound, "Script "+id+" not found") },
 	inUse: func(r *Realm, id string) error {
 		if node, tree := r.scriptInUse(id); node != "" {
-			return crestErr(http.StatusConflict, "Script "+id+" is in use by the node "+node+" of the tree "+tree)
+			return crest.Err(http.StatusConflict, "Script "+id+" is in use by the node "+node+" of the tree "+tree)
 		}
 		return nil
 	},
@@ -370,22 +371,22 @@ func (s *Server) putScript(c *reqCtx, id string, create bool) error {
 	}
 	var bid string
 	if v, ok := body["_id"]; ok && json.Unmarshal(v, &bid) != nil {
-		return crestErr(http.StatusBadRequest, "_id is not a string")
+		return crest.Err(http.StatusBadRequest, "_id is not a string")
 	}
 	switch {
 	case id == "" && bid == "":
 		id = newUUID()
 	case id == "":
 		if _, ok := pathSegment(bid); !ok {
-			return crestErr(http.StatusBadRequest, "Invalid script _id "+bid)
+			return crest.Err(http.StatusBadRequest, "Invalid script _id "+bid)
 		}
 		id = bid
 	case bid != "" && bid != id:
-		return crestErr(http.StatusBadRequest, "The _id in the body is not the script's ID "+id)
+		return crest.Err(http.StatusBadRequest, "The _id in the body is not the script's ID "+id)
 	}
 	return putResource(s, c, scriptResources, id, func(old *Script) error {
 		if create && old != nil {
-			return crestErr(http.StatusConflict, "Script "+id+" already exists")
+			return crest.Err(http.StatusConflict, "Script "+id+" already exists")
 		}
 		return nil
 	}, func(r *Realm, old *Script) (*Script, error) {
@@ -395,19 +396,19 @@ func (s *Server) putScript(c *reqCtx, id string, create bool) error {
 			sc = &cp
 		}
 		if err := json.Unmarshal(raw, sc); err != nil {
-			return nil, crestErr(http.StatusBadRequest, "Invalid script: "+err.Error())
+			return nil, crest.Err(http.StatusBadRequest, "Invalid script: "+err.Error())
 		}
 		switch {
 		case strings.TrimSpace(sc.Name) == "":
-			return nil, crestErr(http.StatusBadRequest, "A script needs a name")
+			return nil, crest.Err(http.StatusBadRequest, "A script needs a name")
 		case sc.Language != ScriptGroovy && sc.Language != ScriptJavaScript:
-			return nil, crestErr(http.StatusBadRequest, "Invalid script language "+sc.Language+" ("+ScriptGroovy+" or "+ScriptJavaScript+")")
+			return nil, crest.Err(http.StatusBadRequest, "Invalid script language "+sc.Language+" ("+ScriptGroovy+" or "+ScriptJavaScript+")")
 		case sc.Context == "":
-			return nil, crestErr(http.StatusBadRequest, "A script needs a context")
+			return nil, crest.Err(http.StatusBadRequest, "A script needs a context")
 		}
 		for oid, other := range r.Scripts {
 			if oid != id && other != nil && other.Name == sc.Name {
-				return nil, crestErr(http.StatusConflict, "A script named "+sc.Name+" already exists")
+				return nil, crest.Err(http.StatusConflict, "A script named "+sc.Name+" already exists")
 			}
 		}
 		return sc, nil
@@ -423,7 +424,7 @@ func checkBodyID(body map[string]json.RawMessage, want, what string) error {
 	}
 	var got string
 	if json.Unmarshal(v, &got) != nil || got != want {
-		return crestErr(http.StatusBadRequest, "The _id in the body is not the "+what+" "+want)
+		return crest.Err(http.StatusBadRequest, "The _id in the body is not the "+what+" "+want)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // How a request names its realm: the realm path of /json and /oauth2 URLs,
@@ -43,12 +45,12 @@ func (s *Server) resolveRealm(c *reqCtx, pathRealm string) error {
 	if v, ok := q["realm"]; ok && len(v) > 0 && v[0] != "" {
 		p, ok := c.cfg.findRealm(v[0], c.inactiveOK)
 		if !ok {
-			return crestErr(http.StatusBadRequest, "Invalid realm, "+v[0])
+			return crest.Err(http.StatusBadRequest, "Invalid realm, "+v[0])
 		}
 		c.realm = p
 	} else if pathRealm != "" {
 		if r, ok := c.cfg.Realms[pathRealm]; !ok || !(r.active() || c.inactiveOK) {
-			return crestErr(http.StatusNotFound, "Realm \""+pathRealm+"\" not found")
+			return crest.Err(http.StatusNotFound, "Realm \""+pathRealm+"\" not found")
 		}
 		c.realm = pathRealm
 	} else {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
 
@@ -35,9 +36,9 @@ func serviceResource(c *reqCtx, status int, typ string, v any) error {
 
 func (s *Server) handleService(c *reqCtx, typ string) error {
 	if serviceTypes[typ] == nil {
-		return crestErr(http.StatusNotFound, "Service "+typ+" is not supported by the local AM (iot, oauth-oidc)")
+		return crest.Err(http.StatusNotFound, "Service "+typ+" is not supported by the local AM (iot, oauth-oidc)")
 	}
-	notFound := crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
+	notFound := crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
 	switch c.r.Method {
 	case http.MethodGet:
 		v := service(c.rc, typ)
@@ -61,7 +62,7 @@ func (s *Server) handleService(c *reqCtx, typ string) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
+		crest.WriteJSON(c.w, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
 		return nil
 	case http.MethodPost:
 		if _, err := action(c, "create"); err != nil {
@@ -90,15 +91,15 @@ func (s *Server) putService(c *reqCtx, typ string, create bool) error {
 		existing := service(r, typ)
 		switch {
 		case create && existing != nil && c.r.Method == http.MethodPut:
-			return crestErr(http.StatusPreconditionFailed, "Service Already Exists")
+			return crest.Err(http.StatusPreconditionFailed, "Service Already Exists")
 		case create && existing != nil:
-			return crestErr(http.StatusConflict, "Service already exists")
+			return crest.Err(http.StatusConflict, "Service already exists")
 		case !create && existing == nil:
-			return crestErr(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
+			return crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
 		}
 		created = existing == nil
 		bad := func(err error) error {
-			return crestErr(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
+			return crest.Err(http.StatusBadRequest, "Invalid "+typ+" configuration: "+err.Error())
 		}
 		switch typ {
 		case "iot":

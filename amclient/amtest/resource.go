@@ -3,6 +3,8 @@ package amtest
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // resource is one kind of realm configuration object that the admin REST
@@ -46,7 +48,7 @@ func (k resource[T]) write(c *reqCtx, status int, id string, v *T) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.w, status, m)
+	crest.WriteJSON(c.w, status, m)
 	return nil
 }
 
@@ -62,7 +64,7 @@ func putStatus(created bool) int {
 // listResources answers a query of the realm's objects of the kind, in
 // the order of their IDs.
 func listResources[T any](c *reqCtx, k resource[T]) error {
-	if err := checkQuery(c); err != nil {
+	if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
 		return err
 	}
 	all := *k.in(c.rc)
@@ -77,7 +79,7 @@ func listResources[T any](c *reqCtx, k resource[T]) error {
 		}
 		out = append(out, m)
 	}
-	writeQuery(c, out)
+	crest.WriteQuery(c.w, out)
 	return nil
 }
 

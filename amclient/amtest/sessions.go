@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // SSO sessions: the /json/sessions endpoint and the records behind it
@@ -17,26 +19,26 @@ import (
 // tokenId in the body.
 func (s *Server) handleSessions(c *reqCtx) error {
 	if c.r.Method != http.MethodPost {
-		return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+		return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 	}
 	action := c.r.URL.Query().Get("_action")
 	if action != "validate" && action != "logout" {
-		return crestErr(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
+		return crest.Err(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
 	}
 	tok := c.ssoToken()
 	caller, live := s.liveSession(tok, c.now)
 	if !live {
 		if action == "validate" {
-			writeJSON(c.w, http.StatusOK, map[string]any{"valid": false})
+			crest.WriteJSON(c.w, http.StatusOK, map[string]any{"valid": false})
 			return nil
 		}
-		return errAccessDenied.withLog("logout without a valid session")
+		return errAccessDenied.WithLog("logout without a valid session")
 	}
 	payload, err := c.requestPayload(caller, tok)
 	if err != nil {
 		if action == "validate" && caller.Restricted {
 			// AM 7.4 cannot validate a restricted session (OPENAM-19492).
-			return crestErr(http.StatusUnauthorized, "Access Denied").withLog("restricted session validate (OPENAM-19492): %v", err)
+			return crest.Err(http.StatusUnauthorized, "Access Denied").WithLog("restricted session validate (OPENAM-19492): %v", err)
 		}
 		return err
 	}
@@ -47,20 +49,20 @@ func (s *Server) handleSessions(c *reqCtx) error {
 	target, targetTok := caller, tok
 	if body.TokenID != "" && body.TokenID != tok {
 		if !caller.Admin {
-			return errForbidden.withLog("%s may not act on another session", caller.UID)
+			return errForbidden.WithLog("%s may not act on another session", caller.UID)
 		}
 		targetTok = body.TokenID
 		target, live = s.liveSession(targetTok, c.now)
 	}
 	if action == "validate" {
 		if caller.Restricted && target == caller {
-			return crestErr(http.StatusUnauthorized, "Access Denied").withLog("restricted session validate (OPENAM-19492)")
+			return crest.Err(http.StatusUnauthorized, "Access Denied").WithLog("restricted session validate (OPENAM-19492)")
 		}
 		if !live {
-			writeJSON(c.w, http.StatusOK, map[string]any{"valid": false})
+			crest.WriteJSON(c.w, http.StatusOK, map[string]any{"valid": false})
 			return nil
 		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"valid": true, "sessionUid": target.UID0, "uid": target.UID, "realm": target.Realm})
+		crest.WriteJSON(c.w, http.StatusOK, map[string]any{"valid": true, "sessionUid": target.UID0, "uid": target.UID, "realm": target.Realm})
 		return nil
 	}
 	if live {
@@ -68,7 +70,7 @@ func (s *Server) handleSessions(c *reqCtx) error {
 			return err
 		}
 	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"result": "Successfully logged out"})
+	crest.WriteJSON(c.w, http.StatusOK, map[string]any{"result": "Successfully logged out"})
 	return nil
 }
 
@@ -212,7 +214,7 @@ func (c *reqCtx) update(f func(tx storeTx) error) error {
 	})
 	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
 		c.nonce = nil
-		return popFailure.withLog("nonce %d was already used or is below one that was, or the session ended", pn.n)
+		return popFailure.WithLog("nonce %d was already used or is below one that was, or the session ended", pn.n)
 	}
 	if err == nil {
 		c.nonce = nil
@@ -223,26 +225,26 @@ func (c *reqCtx) update(f func(tx storeTx) error) error {
 // flushNonce writes a pending nonce that no change of the request took,
 // before the request is answered: an answer never goes out before its
 // nonce is on disk.
-func (c *reqCtx) flushNonce() *apiError {
+func (c *reqCtx) flushNonce() *crest.Error {
 	pn := c.nonce
 	if pn == nil {
 		return nil
 	}
 	c.nonce = nil
 	err := c.s.db.Update(func(tx storeTx) error { return takeNonce(tx, pn) })
-	var ae *apiError
+	var ae *crest.Error
 	switch {
 	case err == nil, errors.Is(err, errSessionGone):
 		// Gone: the request ended its own session (logout), whose nonces
 		// can no longer be replayed.
 		return nil
 	case errors.Is(err, errNonceUsed):
-		return popFailure.withLog("nonce %d was already used or is below one that was", pn.n)
+		return popFailure.WithLog("nonce %d was already used or is below one that was", pn.n)
 	case errors.As(storeErr(err), &ae):
 		return ae
 	}
 	c.s.log.LogAttrs(c.r.Context(), slog.LevelError, "storing a nonce", slog.String("error", err.Error()))
-	return crestErr(http.StatusInternalServerError, "Internal Server Error")
+	return crest.Err(http.StatusInternalServerError, "Internal Server Error")
 }
 
 func (s *Server) endSession(tok string) (bool, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
@@ -220,7 +221,7 @@ func storeErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ae *apiError
+	var ae *crest.Error
 	if errors.As(err, &ae) {
 		return err
 	}

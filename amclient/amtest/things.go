@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
 // popFailure is the answer to every proof-of-possession violation.
-var popFailure = crestErr(http.StatusUnauthorized, "Access Denied")
+var popFailure = crest.Err(http.StatusUnauthorized, "Access Denied")
 
 // requestPayload returns the JSON payload of a request made with an SSO
 // session, enforcing the session's proof-of-possession restriction: a
@@ -33,7 +35,7 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	jose := mt == "application/jose" || (mt != "application/json" && looksLikeJWS(body))
 	if !jose {
 		if x.Restricted {
-			return nil, popFailure.withLog("restricted session sent an unsigned request")
+			return nil, popFailure.WithLog("restricted session sent an unsigned request")
 		}
 		return body, nil
 	}
@@ -42,19 +44,19 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		if x.Restricted {
 			// An unusable JWS (alg none, HMAC, garbage) proves nothing:
 			// a restriction violation like any other.
-			return nil, popFailure.withLog("signed request: %v", err)
+			return nil, popFailure.WithLog("signed request: %v", err)
 		}
-		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("%v", err)
+		return nil, crest.Err(http.StatusBadRequest, "Invalid signed request").WithLog("%v", err)
 	}
 	// The payload passed strictjson in parseCompact: one csrf member at
 	// most, whatever the case of its name. Read it by its exact name.
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(jws.payload, &members); err != nil {
-		return nil, crestErr(http.StatusBadRequest, "Invalid signed request").withLog("payload is not a JSON object")
+		return nil, crest.Err(http.StatusBadRequest, "Invalid signed request").WithLog("payload is not a JSON object")
 	}
 	var csrf string
 	if raw, ok := members["csrf"]; ok && json.Unmarshal(raw, &csrf) != nil {
-		return nil, popFailure.withLog("signed request csrf is not a string")
+		return nil, popFailure.WithLog("signed request csrf is not a string")
 	}
 	// Time claims are honoured wherever they appear, although neither
 	// iot-edge nor this module's SDK sends them in signed requests.
@@ -63,46 +65,46 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		err = checkTimes(times, c.now, c.s.skew(), false, false)
 	}
 	if err != nil {
-		return nil, popFailure.withLog("signed request: %v", err)
+		return nil, popFailure.WithLog("signed request: %v", err)
 	}
 	if x.Key == nil {
 		if x.Restricted {
-			return nil, popFailure.withLog("restricted session has no key")
+			return nil, popFailure.WithLog("restricted session has no key")
 		}
 		if csrf != "" && csrf != tok {
-			return nil, popFailure.withLog("csrf is not the session's token")
+			return nil, popFailure.WithLog("csrf is not the session's token")
 		}
 		return jws.payload, nil
 	}
 	if err := jws.verify(x.Key); err != nil {
-		return nil, popFailure.withLog("signed request: %v", err)
+		return nil, popFailure.WithLog("signed request: %v", err)
 	}
 	if aud := jws.headerString("aud"); !c.matchesRequestURL(aud) {
-		return nil, popFailure.withLog("signed request aud %q is not the request URL %q", aud, c.requestURL())
+		return nil, popFailure.WithLog("signed request aud %q is not the request URL %q", aud, c.requestURL())
 	}
-	api, err := parseAPIVersion(jws.headerString("api"))
+	api, err := crest.ParseAPIVersion(jws.headerString("api"))
 	if err != nil || jws.headerString("api") == "" || api != c.ver {
-		return nil, popFailure.withLog("signed request api %q is not the Accept-API-Version", jws.headerString("api"))
+		return nil, popFailure.WithLog("signed request api %q is not the Accept-API-Version", jws.headerString("api"))
 	}
 	var nonce json.Number
 	if raw := bytes.TrimSpace(jws.header["nonce"]); len(raw) == 0 || raw[0] == '"' {
 		// encoding/json would decode "7" into a json.Number; AM wants an integer.
-		return nil, popFailure.withLog("signed request nonce is missing or not a JSON number")
+		return nil, popFailure.WithLog("signed request nonce is missing or not a JSON number")
 	}
 	dec := json.NewDecoder(bytes.NewReader(jws.header["nonce"]))
 	dec.UseNumber()
 	if err := dec.Decode(&nonce); err != nil {
-		return nil, popFailure.withLog("signed request nonce is not an integer")
+		return nil, popFailure.WithLog("signed request nonce is not an integer")
 	}
 	n, err := nonce.Int64()
 	if err != nil || n < 0 {
-		return nil, popFailure.withLog("signed request nonce %q is not a non-negative integer", nonce)
+		return nil, popFailure.WithLog("signed request nonce %q is not a non-negative integer", nonce)
 	}
 	if !constantTimeEqual(csrf, tok) {
-		return nil, popFailure.withLog("csrf is not the session's token")
+		return nil, popFailure.WithLog("csrf is not the session's token")
 	}
 	if n <= x.LastNonce {
-		return nil, popFailure.withLog("nonce %d was already used or is below one that was", n)
+		return nil, popFailure.WithLog("nonce %d was already used or is below one that was", n)
 	}
 	// Checked, not yet written: the nonce goes into the transaction of the
 	// request's first change, or alone before the answer (see
@@ -145,14 +147,14 @@ func (s *Server) handleThings(c *reqCtx) error {
 		return err
 	}
 	if x.Realm != c.realm {
-		return errAccessDenied.withLog("session of realm %s used in realm %s", x.Realm, c.realm)
+		return errAccessDenied.WithLog("session of realm %s used in realm %s", x.Realm, c.realm)
 	}
 	if c.rc.IoT == nil {
-		return crestErr(http.StatusNotFound, "The IoT Service is not configured in this realm")
+		return crest.Err(http.StatusNotFound, "The IoT Service is not configured in this realm")
 	}
 	thing := s.getIdentity(c.realm, x.UID)
 	if thing == nil {
-		return errAccessDenied.withLog("the session's identity %q no longer exists", x.UID)
+		return errAccessDenied.WithLog("the session's identity %q no longer exists", x.UID)
 	}
 	action := c.r.URL.Query().Get("_action")
 	switch {
@@ -177,22 +179,22 @@ func (s *Server) handleThings(c *reqCtx) error {
 		case "get_user_token":
 			err2 = s.thingUserToken(c, thing, payload)
 		default:
-			return crestErr(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
+			return crest.Err(http.StatusNotImplemented, "Action '"+action+"' not implemented for this resource")
 		}
 		return wrapOAuth(err2)
 	}
-	return crestErr(http.StatusMethodNotAllowed, "Method Not Allowed")
+	return crest.Err(http.StatusMethodNotAllowed, "Method Not Allowed")
 }
 
 // wrapOAuth renders OAuth errors of the things endpoint as AM does: a CREST
 // body carrying the OAuth error object in detail.
 func wrapOAuth(err error) error {
-	ae, ok := err.(*apiError)
-	if !ok || !ae.oauth {
+	ae, ok := err.(*crest.Error)
+	if !ok || !ae.OAuth {
 		return err
 	}
 	c := *ae
-	c.oauth = false
+	c.OAuth = false
 	return &c
 }
 
@@ -224,6 +226,6 @@ func (s *Server) thingAttributes(c *reqCtx, thing *identity) error {
 		}
 		out[name] = v
 	}
-	writeJSON(c.w, http.StatusOK, out)
+	crest.WriteJSON(c.w, http.StatusOK, out)
 	return nil
 }
