@@ -71,6 +71,11 @@ type idleResult struct {
 	Before memSample `json:"before"`
 	After  memSample `json:"after"`
 	Closed memSample `json:"after_close"` // once the sessions were closed again
+	// Drained: the goroutines once back at Before's (plus drainSlack), or
+	// when drainWait had passed; DrainedAfter is how long after the
+	// sessions closed that was.
+	Drained      memSample     `json:"after_close_drained"`
+	DrainedAfter time.Duration `json:"after_close_drained_ns"`
 	// Per thing, in bytes (goroutines: per thing).
 	HeapPerThing       float64 `json:"heap_per_thing_bytes"`
 	StackPerThing      float64 `json:"stack_per_thing_bytes"`
@@ -100,6 +105,15 @@ type childReport struct {
 // settle is how long the gateway gets to finish its side of the last
 // handshakes before it is measured.
 const settle = time.Second
+
+// How c) waits for the goroutines of the closed sessions to go: until
+// they are back to the count before the sessions (give or take
+// drainSlack), at most drainWait, sampling every drainPoll.
+const (
+	drainSlack = 2
+	drainWait  = 15 * time.Second
+	drainPoll  = 500 * time.Millisecond
+)
 
 // idle is scenario c) on the main gateway.
 func (e *env) idle(ctx context.Context) (*idleResult, error) {
@@ -147,9 +161,20 @@ func (e *env) idleOn(ctx context.Context, g benchGW, clients string) (*idleResul
 		}
 	}
 	time.Sleep(settle)
+	closed := time.Now()
 	if r.Closed, err = g.memory(); err != nil {
 		return nil, err
 	}
+	// Do the sessions still held go later (their close_notify is still
+	// being handled), or stay (lost: they go at their idle timeout)?
+	r.Drained = r.Closed
+	for r.Drained.Goroutines > r.Before.Goroutines+drainSlack && time.Since(closed) < drainWait {
+		time.Sleep(drainPoll)
+		if r.Drained, err = g.memory(); err != nil {
+			return nil, err
+		}
+	}
+	r.DrainedAfter = time.Since(closed)
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.After, n)
 	r.RSSLessFreePerThing = float64((r.After.RSS-r.After.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
 	return r, nil

@@ -260,6 +260,9 @@ func (r *report) print(out io.Writer) error {
 		memRow(w, who+", with the sessions", i.After)
 		fmt.Fprintf(w, "   %s\t%s\t%s\t%s\t%.1f\n", per, kib(i.HeapPerThing), kib(i.StackPerThing), kib(i.RSSPerThing), i.GoroutinesPerThing)
 		memRow(w, "after the sessions closed", i.Closed)
+		if i.Drained.Source == sourceMetrics && i.Drained.Goroutines != i.Closed.Goroutines {
+			memRow(w, fmt.Sprintf("after the sessions closed, %.1fs", i.DrainedAfter.Seconds()), i.Drained)
+		}
 		if i.After.Source == sourceMetrics {
 			fmt.Fprintf(w, "   per idle thing, RSS less the free heap the runtime kept: %s\n", kib(i.RSSLessFreePerThing))
 		}
