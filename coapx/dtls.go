@@ -139,12 +139,12 @@ var ErrNoTrust = errors.New("coapx: no gateway trust configured (set RootCAs, Pi
 // a thing that refuses the gateway's certificate sends its bad_certificate
 // alert (epoch 0) in a connection-ID record, which the gateway cannot
 // decode ("invalid content type"); the gateway then answers decode_error,
-// which reaches the thing before its own verification error in a few dials
-// in a hundred (pion v3.1.16 still sends the alert so, but the thing then
-// reports its own error). thing.DialGateway reports the verification
-// error itself whatever pion's handshake error says, so a thing still
-// says why it refused a gateway; the gateway logs a failed handshake
-// either way.
+// which reaches the thing before its own verification error in some dials
+// (4 of 60 and 1 of 300 on loopback; with pion v3.1.16, 0 of 360, though
+// it still sends the alert so: docs/benchmarks.md). thing.DialGateway
+// reports the verification error itself whatever pion's handshake error
+// says, so a thing still says why it refused a gateway; the gateway logs
+// a failed handshake either way.
 func ClientOptions(cert tls.Certificate, trust Trust) ([]piondtls.ClientOption, error) {
 	opts := []piondtls.ClientOption{
 		piondtls.WithCertificates(cert),
