@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
@@ -46,8 +47,9 @@ type reply struct {
 // roundTrip sends r over c, its body in blocks when it is larger than
 // one, and reads the answer, asking for its further blocks when it has
 // more. Every block keeps the request's token, as go-coap servers match
-// blocks by token.
-func roundTrip(ctx context.Context, c *client.Conn, r request) (reply, error) {
+// blocks by token. Each message's first timeout is g's round-trip
+// estimate, and its answer a sample of it.
+func (g *Gateway) roundTrip(ctx context.Context, c *client.Conn, r request) (reply, error) {
 	token, err := message.GetToken()
 	if err != nil {
 		return reply{}, err
@@ -68,7 +70,7 @@ func roundTrip(ctx context.Context, c *client.Conn, r request) (reply, error) {
 			}
 			block1 = []uint32{v}
 		}
-		if res, err = send(ctx, c, r, token, chunk, block1, nil); err != nil {
+		if res, err = g.send(ctx, c, r, token, chunk, block1, nil); err != nil {
 			return reply{}, err
 		}
 		if !more {
@@ -91,7 +93,7 @@ func roundTrip(ctx context.Context, c *client.Conn, r request) (reply, error) {
 		if err != nil {
 			return reply{}, err
 		}
-		if res, err = send(ctx, c, r, token, nil, nil, []uint32{v}); err != nil {
+		if res, err = g.send(ctx, c, r, token, nil, nil, []uint32{v}); err != nil {
 			return reply{}, err
 		}
 		body = append(body, res.body...)
@@ -107,7 +109,7 @@ func (a reply) more() (more, ok bool) {
 }
 
 // send sends one message of a request and reads its reply.
-func send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
+func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
 	req := c.AcquireMessage(ctx)
 	defer c.ReleaseMessage(req)
 	req.SetCode(r.code)
@@ -132,10 +134,13 @@ func send(ctx context.Context, c *client.Conn, r request, token message.Token, b
 	for _, v := range block2 {
 		req.SetOptionUint32(message.Block2, v)
 	}
+	base := g.prepare(c)
+	start := time.Now()
 	res, err := c.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
+	g.rto.observe(time.Since(start), base)
 	defer c.ReleaseMessage(res)
 	var a reply
 	a.code = res.Code()

@@ -59,6 +59,15 @@ type GatewayConfig struct {
 	// zero, 4; if negative, none.
 	MaxRetransmit int
 
+	// MinAckTimeout is the floor of the first timeout the thing derives
+	// from the round-trip times it measures: after a first answered
+	// exchange, a request's first timeout is the estimate (RFC 6298's
+	// SRTT + 4·RTTVAR, from exchanges answered before any retransmission),
+	// between MinAckTimeout and AckTimeout, so that on a fast link a lost
+	// datagram is sent again sooner. If zero, 100 ms; if negative, or not
+	// below AckTimeout, every first timeout is AckTimeout.
+	MinAckTimeout time.Duration
+
 	// HandshakeInterval is the time before the first flight of the DTLS
 	// handshake is sent again; it doubles after each retransmission, up to
 	// a minute (RFC 6347 §4.2.4, pion's FlightInterval). If zero, 1 s.
@@ -77,6 +86,7 @@ type Gateway struct {
 	addr string
 	opts []piondtls.ClientOption
 	log  *slog.Logger
+	rto  *rtoEstimator
 
 	mu   sync.Mutex // guards conn and info; held while dialling
 	conn *client.Conn
@@ -123,6 +133,7 @@ func DialGateway(ctx context.Context, cfg GatewayConfig) (*Gateway, error) {
 	if err := g.checkTransmission(); err != nil {
 		return nil, err
 	}
+	g.rto = newRTOEstimator(g.minAckTimeout(), g.ackTimeout())
 	if _, err := g.connection(ctx, true, false); err != nil {
 		return nil, err
 	}
@@ -207,7 +218,15 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		return nil
 	})
 	if err == nil {
-		err = step(g.transmitSpan(), c.Ping)
+		err = step(g.transmitSpan(), func(ctx context.Context) error {
+			base := g.prepare(c)
+			start := time.Now()
+			if err := c.Ping(ctx); err != nil {
+				return err
+			}
+			g.rto.observe(time.Since(start), base)
+			return nil
+		})
 	}
 	if err != nil {
 		c.Close()
@@ -325,7 +344,7 @@ func (g *Gateway) exchange(ctx context.Context, r request, idempotent bool) (cod
 		var res reply
 		err = untilDone(ctx, conn, func() error {
 			var err error
-			res, err = roundTrip(sctx, conn, r)
+			res, err = g.roundTrip(sctx, conn, r)
 			return err
 		})
 		noAnswer := sctx.Err() != nil

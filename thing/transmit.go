@@ -47,6 +47,17 @@ func durOr(d, def time.Duration) time.Duration {
 
 func (g *Gateway) ackTimeout() time.Duration { return durOr(g.cfg.AckTimeout, defaultAckTimeout) }
 
+func (g *Gateway) minAckTimeout() time.Duration {
+	switch d := g.cfg.MinAckTimeout; {
+	case d < 0:
+		return g.ackTimeout()
+	case d == 0:
+		return defaultMinAckTimeout
+	default:
+		return d
+	}
+}
+
 func (g *Gateway) ackRandomFactor() float64 {
 	if g.cfg.AckRandomFactor == 0 {
 		return defaultAckRandomFactor
@@ -81,25 +92,30 @@ func (g *Gateway) transmitSpan() time.Duration {
 }
 
 // tick is how often go-coap's timers (retransmissions, expiry) run for
-// the session: a tenth of AckTimeout, between 10 and 200 ms. go-coap's
-// own is 4 s, which would delay each retransmission by up to 4 s.
+// the session: an eighth of the current first timeout, between 10 and
+// 200 ms. go-coap's own is 4 s, which would delay each retransmission by
+// up to 4 s.
 func (g *Gateway) tick() time.Duration {
-	return min(max(g.ackTimeout()/10, 10*time.Millisecond), 200*time.Millisecond)
+	base := g.ackTimeout()
+	if g.rto != nil {
+		base = g.rto.timeout()
+	}
+	return min(max(base/8, 10*time.Millisecond), 200*time.Millisecond)
 }
 
 // coapOptions are the session's CoAP settings.
 func (g *Gateway) coapOptions() []udp.Option {
-	tick := g.tick()
 	return []udp.Option{
 		options.WithTransmission(1, g.ackTimeout(), g.maxRetransmit(), g.ackRandomFactor()),
 		options.WithPeriodicRunner(func(f func(now time.Time) bool) {
 			go func() {
-				t := time.NewTicker(tick)
+				t := time.NewTimer(g.tick())
 				defer t.Stop()
 				for now := range t.C {
 					if !f(now) {
 						return
 					}
+					t.Reset(g.tick())
 				}
 			}()
 		}),
