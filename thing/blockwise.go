@@ -109,8 +109,13 @@ func (a reply) more() (more, ok bool) {
 }
 
 // send sends one message of a request and reads its reply.
+// A message unanswered after its retransmissions (see
+// [Gateway.messageSpan]) is reported as errNoAnswer.
 func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
-	req := c.AcquireMessage(ctx)
+	base := g.prepare(c)
+	mctx, cancel := context.WithTimeout(ctx, g.messageSpan(base))
+	defer cancel()
+	req := c.AcquireMessage(mctx)
 	defer c.ReleaseMessage(req)
 	req.SetCode(r.code)
 	req.SetToken(token)
@@ -134,10 +139,12 @@ func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token mes
 	for _, v := range block2 {
 		req.SetOptionUint32(message.Block2, v)
 	}
-	base := g.prepare(c)
 	start := time.Now()
 	res, err := c.Do(req)
 	if err != nil {
+		if mctx.Err() != nil && ctx.Err() == nil {
+			return reply{}, fmt.Errorf("%w: %w", errNoAnswer, err)
+		}
 		return reply{}, err
 	}
 	g.rto.observe(time.Since(start), base)

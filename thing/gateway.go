@@ -88,9 +88,10 @@ type Gateway struct {
 	log  *slog.Logger
 	rto  *rtoEstimator
 
-	mu   sync.Mutex // guards conn and info; held while dialling
-	conn *client.Conn
-	info *callback.AMInfo
+	mu     sync.Mutex // guards conn, redial and info; held while dialling
+	conn   *client.Conn
+	redial bool // the session was dropped unanswered: jitter the next dial
+	info   *callback.AMInfo
 
 	verifyMu  sync.Mutex // not mu: the handshake runs while mu is held
 	verifyErr error      // why the last handshake refused the gateway's certificate
@@ -168,7 +169,7 @@ func gatewayAddress(a string) (string, error) {
 // dial makes one DTLS session and checks, with a CoAP ping, that the
 // gateway answers over it: pion/dtls runs the handshake on the first
 // write. A handshake or ping that is not answered within the transmission
-// span (see [Gateway.transmitSpan]) is reported as errNoAnswer.
+// span (see [Gateway.messageSpan]) is reported as errNoAnswer.
 func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	type result struct {
 		c   *client.Conn
@@ -218,8 +219,8 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		return nil
 	})
 	if err == nil {
-		err = step(g.transmitSpan(), func(ctx context.Context) error {
-			base := g.prepare(c)
+		base := g.prepare(c)
+		err = step(g.messageSpan(base), func(ctx context.Context) error {
 			start := time.Now()
 			if err := c.Ping(ctx); err != nil {
 				return err
@@ -303,6 +304,14 @@ func (g *Gateway) connection(ctx context.Context, fresh, persist bool) (*client.
 		g.conn.Close()
 		g.conn = nil
 	}
+	if g.redial {
+		// Things whose sessions a gateway restart dropped together do not
+		// dial again together.
+		g.redial = false
+		if err := g.jitter(ctx); err != nil {
+			return nil, fmt.Errorf("thing: the gateway at %s does not answer: %w", g.addr, err)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		c, err := g.dial(ctx)
 		if err == nil {
@@ -340,15 +349,13 @@ func (g *Gateway) exchange(ctx context.Context, r request, idempotent bool) (cod
 		}
 		fresh = false
 		start := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, g.transmitSpan())
 		var res reply
 		err = untilDone(ctx, conn, func() error {
 			var err error
-			res, err = g.roundTrip(sctx, conn, r)
+			res, err = g.roundTrip(ctx, conn, r)
 			return err
 		})
-		noAnswer := sctx.Err() != nil
-		cancel()
+		noAnswer := errors.Is(err, errNoAnswer)
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, nil, fmt.Errorf("thing: gateway request %s: no answer within the deadline: %w", path, ctx.Err())
@@ -403,6 +410,7 @@ func (g *Gateway) dropConnection(conn *client.Conn) {
 	defer g.mu.Unlock()
 	if g.conn == conn {
 		g.conn = nil
+		g.redial = true
 	}
 	conn.Close()
 }

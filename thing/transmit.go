@@ -82,12 +82,12 @@ func (g *Gateway) checkTransmission() error {
 	return nil
 }
 
-// transmitSpan is RFC 7252's MAX_TRANSMIT_WAIT: from a message's first
-// transmission to the end of the timeout after its last retransmission,
-// plus one tick of the retransmission timer.
-func (g *Gateway) transmitSpan() time.Duration {
-	n := float64(uint64(1)<<(g.maxRetransmit()+1) - 1)
-	span := float64(g.ackTimeout()) * n * g.ackRandomFactor()
+// messageSpan is MAX_TRANSMIT_WAIT for one message whose first timeout
+// is base (before the random factor), with the retransmissions
+// [rtoEstimator.retransmits] gives it, plus one tick of the timer.
+func (g *Gateway) messageSpan(base time.Duration) time.Duration {
+	n := float64(uint64(1)<<(g.rto.retransmits(base, g.maxRetransmit())+1) - 1)
+	span := float64(base) * n * g.ackRandomFactor()
 	return time.Duration(math.Min(span, float64(24*time.Hour))) + g.tick()
 }
 
@@ -128,14 +128,15 @@ func (g *Gateway) coapOptions() []udp.Option {
 	}
 }
 
-// pause waits before dialling again after attempt failures (0 for the
-// first): AckTimeout doubled per attempt up to a minute, times a random
-// factor in [0.5, 1.5), so that things that lost their sessions together
-// (a gateway restart) do not dial again together.
-func (g *Gateway) pause(ctx context.Context, attempt int) error {
-	d := g.ackTimeout() << min(attempt, 5)
-	d = min(d, time.Minute)
-	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
+// jitter waits a random part of AckTimeout before a session dropped
+// unanswered is dialled again: things whose sessions one gateway restart
+// dropped and that noticed it together spread their handshakes over
+// AckTimeout rather than all dial at once.
+func (g *Gateway) jitter(ctx context.Context) error {
+	return sleepCtx(ctx, time.Duration(rand.Float64()*float64(g.ackTimeout())))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -144,4 +145,15 @@ func (g *Gateway) pause(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// pause waits before dialling again after attempt failures (0 for the
+// first): AckTimeout doubled per attempt up to a minute, times a random
+// factor in [0.5, 1.5), so that things that lost their sessions together
+// (a gateway restart) do not dial again together.
+func (g *Gateway) pause(ctx context.Context, attempt int) error {
+	d := g.ackTimeout() << min(attempt, 5)
+	d = min(d, time.Minute)
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()))
+	return sleepCtx(ctx, d)
 }
