@@ -135,14 +135,26 @@ type sessionConn struct {
 
 // SetReadDeadline sets the read deadline of the connection.
 func (c *sessionConn) SetReadDeadline(t time.Time) error {
-	c.deadlines.Store(true)
+	c.useDeadlines()
 	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline sets the read and write deadlines of the connection.
 func (c *sessionConn) SetDeadline(t time.Time) error {
-	c.deadlines.Store(true)
+	c.useDeadlines()
 	return c.Conn.SetDeadline(t)
+}
+
+// useDeadlines makes Read wait inside pion from now on, a Read waiting
+// for a record too.
+func (c *sessionConn) useDeadlines() {
+	c.deadlines.Store(true)
+	if d, ok := c.Conn.(*dtlsConn); ok {
+		select {
+		case d.peer.recordIn <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // HandshakeContext runs the DTLS handshake; go-coap calls it before
@@ -262,8 +274,8 @@ var readBuffers = sync.Pool{New: func() any { b := make([]byte, maxDatagram); re
 func (c *sessionConn) Read(b []byte) (int, error) {
 	d, _ := c.Conn.(*dtlsConn)
 	for {
-		if d != nil && !c.deadlines.Load() {
-			d.peer.waitRecord()
+		if d != nil {
+			d.peer.waitRecord(&c.deadlines)
 		}
 		n, again, err := c.read1(b)
 		if !again {

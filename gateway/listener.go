@@ -650,7 +650,9 @@ func (p *peerConn) WriteTo(b []byte, to net.Addr) (int, error) {
 // waitRecord waits until pion has read a record that may give the
 // session's DTLS connection something to return from Read (application
 // data, or an alert or error it passes on), or until the packet flow ends;
-// it returns at once for a session whose records are not counted yet.
+// it returns at once for a session whose records are not counted yet, and
+// as soon as stop is set (its Read then waits inside pion: a deadline was
+// set, which pion keeps).
 // Records are counted from the verification of the peer's Finished on,
 // before which the peer cannot send application data; every record
 // counts, so the count is never below what pion's Read will return, and a
@@ -660,11 +662,11 @@ func (p *peerConn) WriteTo(b []byte, to net.Addr) (int, error) {
 //
 // It lets sessionConn.Read take its read buffer only when a datagram is
 // there: an idle session holds none.
-func (p *peerConn) waitRecord() {
+func (p *peerConn) waitRecord(stop *atomic.Bool) {
 	if !p.counting.Load() {
 		return
 	}
-	for {
+	for !stop.Load() {
 		if n := p.records.Load(); n > 0 {
 			if p.records.CompareAndSwap(n, n-1) {
 				return

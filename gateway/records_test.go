@@ -1,6 +1,10 @@
 package gateway
 
-import "testing"
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 // record returns a DTLS record header of content type typ with a body of
 // n bytes; a tls12_cid one carries a connection ID of cidLength bytes.
@@ -40,4 +44,60 @@ func TestCountRecords(t *testing.T) {
 			t.Errorf("%s: countRecords = %d, want %d", tc.name, got, tc.want)
 		}
 	}
+}
+
+// waitRecord returns once a counted record has come, or when told to
+// stop, or when the packet flow ends; not before.
+func TestWaitRecord(t *testing.T) {
+	p := &peerConn{recordIn: make(chan struct{}, 1), closed: make(chan struct{})}
+	var stop atomic.Bool
+	p.waitRecord(&stop) // not counting yet: at once
+	p.counting.Store(true)
+	returned := make(chan struct{})
+	signal := func() {
+		select {
+		case p.recordIn <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+	wait := func() {
+		go func() { p.waitRecord(&stop); returned <- struct{}{} }()
+	}
+	blocked := func(what string) {
+		t.Helper()
+		select {
+		case <-returned:
+			t.Fatalf("waitRecord returned %s", what)
+		default:
+		}
+	}
+	done := func(what string) {
+		t.Helper()
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("waitRecord did not return %s", what)
+		}
+	}
+
+	wait()
+	blocked("before any record")
+	p.records.Add(2)
+	signal()
+	done("for a record")
+	wait()
+	done("for the second record of a datagram")
+	if n := p.records.Load(); n != 0 {
+		t.Fatalf("records left = %d, want 0", n)
+	}
+	wait()
+	signal() // a signal without a record (taken by another read) does not end the wait
+	blocked("for a signal without a record")
+	stop.Store(true)
+	signal()
+	done("when told to stop")
+	stop.Store(false)
+	wait()
+	close(p.closed)
+	done("when the packet flow ended")
 }
