@@ -112,8 +112,8 @@ func (a reply) more() (more, ok bool) {
 // A message unanswered after its retransmissions (see
 // [Gateway.messageSpan]) is reported as errNoAnswer.
 func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
-	base := g.prepare(c)
-	mctx, cancel := context.WithTimeout(ctx, g.messageSpan(base))
+	tx := g.prepare(c)
+	mctx, cancel := context.WithTimeout(ctx, g.messageSpan(tx))
 	defer cancel()
 	req := c.AcquireMessage(mctx)
 	defer c.ReleaseMessage(req)
@@ -147,7 +147,7 @@ func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token mes
 		}
 		return reply{}, err
 	}
-	g.rto.observe(time.Since(start), base)
+	g.rto.observe(time.Since(start), tx.first)
 	defer c.ReleaseMessage(res)
 	var a reply
 	a.code = res.Code()

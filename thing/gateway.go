@@ -219,13 +219,13 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		return nil
 	})
 	if err == nil {
-		base := g.prepare(c)
-		err = step(g.messageSpan(base), func(ctx context.Context) error {
+		tx := g.prepare(c)
+		err = step(g.messageSpan(tx), func(ctx context.Context) error {
 			start := time.Now()
 			if err := c.Ping(ctx); err != nil {
 				return err
 			}
-			g.rto.observe(time.Since(start), base)
+			g.rto.observe(time.Since(start), tx.first)
 			return nil
 		})
 	}

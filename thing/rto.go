@@ -2,6 +2,7 @@ package thing
 
 import (
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -57,15 +58,30 @@ func (e *rtoEstimator) timeout() time.Duration {
 	return e.rto
 }
 
-// observe records one exchange that was sent with first timeout base
-// and answered after took.
-func (e *rtoEstimator) observe(took, base time.Duration) {
+// observe records one exchange whose first timeout was first (the
+// random factor applied) and that was answered after took. An answer
+// before first is a sample. A later one may answer the request or one of
+// its retransmissions (Karn: no sample): if it came within the estimate
+// of a retransmission (sent at first·(2^k − 1)), a datagram was lost and
+// the estimate stands; otherwise the gateway may be slower than the
+// estimate, and the next timeout doubles (RFC 6298 §5.5).
+func (e *rtoEstimator) observe(took, first time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if took >= base {
-		// It may have been retransmitted: no sample, and back off.
-		if e.rto != 0 {
-			e.rto = min(2*base, e.max)
+	if took >= first {
+		if e.rto == 0 {
+			return // no estimate yet: the next timeout is AckTimeout
+		}
+		var sent time.Duration // the last retransmission before took
+		for k := 1; k < 32; k++ {
+			at := first * time.Duration(uint64(1)<<k-1)
+			if at > took {
+				break
+			}
+			sent = at
+		}
+		if took-sent >= e.rto+e.rto/4 {
+			e.rto = min(2*e.rto, e.max)
 		}
 		return
 	}
@@ -93,12 +109,24 @@ func (e *rtoEstimator) retransmits(base time.Duration, maxRetransmit uint32) uin
 	return min(maxRetransmit+extra, 20)
 }
 
-// prepare sets c's timers for the next request and returns its first
-// timeout.
-func (g *Gateway) prepare(c *client.Conn) time.Duration {
+// transmission is one message's timers: its first timeout, the random
+// factor applied (the SDK draws it, so that it knows when go-coap
+// retransmits), and its retransmissions.
+type transmission struct {
+	first time.Duration
+	n     uint32
+}
+
+// prepare sets c's timers for the next message.
+func (g *Gateway) prepare(c *client.Conn) transmission {
 	base := g.rto.timeout()
+	tx := transmission{
+		first: time.Duration(float64(base) * (1 + (g.ackRandomFactor()-1)*rand.Float64())),
+		n:     g.rto.retransmits(base, g.maxRetransmit()),
+	}
 	t := c.Transmission()
-	t.SetTransmissionAcknowledgeTimeout(base)
-	t.SetTransmissionMaxRetransmit(g.rto.retransmits(base, g.maxRetransmit()))
-	return base
+	t.SetTransmissionAcknowledgeRandomFactor(1)
+	t.SetTransmissionAcknowledgeTimeout(tx.first)
+	t.SetTransmissionMaxRetransmit(tx.n)
+	return tx
 }

@@ -30,14 +30,23 @@ func TestRTOEstimator(t *testing.T) {
 	if got := e.timeout(); got != 100*ms {
 		t.Fatalf("after fast answers: %v, want the 100ms floor", got)
 	}
-	// An exchange answered only after its first timeout doubles the next
-	// one (RFC 6298 §5.5), up to AckTimeout, without becoming a sample.
+	// An answer just after a retransmission (sent at first·(2^k − 1)) is
+	// a lost datagram: no sample, and the estimate stands.
 	srtt := e.srtt
+	for _, took := range []time.Duration{130 * ms, 310 * ms, 700 * ms} { // retransmissions at 100, 300, 700 ms
+		e.observe(took, 100*ms)
+		if got := e.timeout(); got != 100*ms {
+			t.Fatalf("answered at %v after retransmissions: %v, want 100ms", took, got)
+		}
+	}
+	// An answer long after any retransmission says the gateway is slower
+	// than the estimate: the next timeout doubles (RFC 6298 §5.5), up to
+	// AckTimeout, without becoming a sample.
 	for _, want := range []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms, 2 * time.Second, 2 * time.Second} {
-		base := e.timeout()
-		e.observe(base+time.Millisecond, base)
+		first := e.timeout()
+		e.observe(first*5/2, first) // 1.5·first after the retransmission at first, before the next at 3·first
 		if got := e.timeout(); got != want {
-			t.Fatalf("after a late answer at %v: %v, want %v", base, got, want)
+			t.Fatalf("after a late answer at %v: %v, want %v", first, got, want)
 		}
 	}
 	if e.srtt != srtt {

@@ -82,13 +82,14 @@ func (g *Gateway) checkTransmission() error {
 	return nil
 }
 
-// messageSpan is MAX_TRANSMIT_WAIT for one message whose first timeout
-// is base (before the random factor), with the retransmissions
-// [rtoEstimator.retransmits] gives it, plus one tick of the timer.
-func (g *Gateway) messageSpan(base time.Duration) time.Duration {
-	n := float64(uint64(1)<<(g.rto.retransmits(base, g.maxRetransmit())+1) - 1)
-	span := float64(base) * n * g.ackRandomFactor()
-	return time.Duration(math.Min(span, float64(24*time.Hour))) + g.tick()
+// messageSpan is MAX_TRANSMIT_WAIT for one message: from its first
+// transmission to the end of the timeout after its last retransmission,
+// plus a tick of the timer for each (a retransmission goes at the first
+// tick after it is due).
+func (g *Gateway) messageSpan(tx transmission) time.Duration {
+	n := float64(uint64(1)<<(tx.n+1) - 1)
+	span := math.Min(float64(tx.first)*n, float64(24*time.Hour))
+	return time.Duration(span) + time.Duration(tx.n+1)*g.tick()
 }
 
 // tick is how often go-coap's timers (retransmissions, expiry) run for
