@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/udp/client"
 )
@@ -108,46 +108,45 @@ func (a reply) more() (more, ok bool) {
 	return a.block2More, a.hasBlock2
 }
 
-// send sends one message of a request and reads its reply.
-// A message unanswered after its retransmissions (see
-// [Gateway.messageSpan]) is reported as errNoAnswer.
+// send sends one message of a request and reads its reply, sending it
+// again on the schedule of [Gateway.transmit]. A message unanswered
+// after its retransmissions is reported as errNoAnswer.
 func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
-	tx := g.prepare(c)
-	mctx, cancel := context.WithTimeout(ctx, g.messageSpan(tx))
-	defer cancel()
-	req := c.AcquireMessage(mctx)
-	defer c.ReleaseMessage(req)
-	req.SetCode(r.code)
-	req.SetToken(token)
-	req.SetType(message.Confirmable)
-	if err := req.SetPath(r.path); err != nil {
-		return reply{}, err
-	}
-	for _, o := range r.opts {
-		req.AddOptionBytes(o.ID, o.Value)
-	}
-	if r.body != nil {
-		req.SetContentFormat(r.cf)
-	}
-	if block2 == nil && body != nil {
-		req.SetBody(bytes.NewReader(body))
-	}
-	for _, v := range block1 {
-		req.SetOptionUint32(message.Block1, v)
-		req.SetOptionUint32(message.Size1, uint32(len(r.body)))
-	}
-	for _, v := range block2 {
-		req.SetOptionUint32(message.Block2, v)
-	}
-	start := time.Now()
-	res, err := c.Do(req)
-	if err != nil {
-		if mctx.Err() != nil && ctx.Err() == nil {
-			return reply{}, fmt.Errorf("%w: %w", errNoAnswer, err)
+	mid := c.GetMessageID()
+	var res *pool.Message
+	err := g.transmit(ctx, g.schedule(), func(ctx context.Context) error {
+		req := c.AcquireMessage(ctx)
+		defer c.ReleaseMessage(req)
+		req.SetCode(r.code)
+		req.SetToken(token)
+		req.SetType(message.Confirmable)
+		req.SetMessageID(mid)
+		if err := req.SetPath(r.path); err != nil {
+			return err
 		}
+		for _, o := range r.opts {
+			req.AddOptionBytes(o.ID, o.Value)
+		}
+		if r.body != nil {
+			req.SetContentFormat(r.cf)
+		}
+		if block2 == nil && body != nil {
+			req.SetBody(bytes.NewReader(body))
+		}
+		for _, v := range block1 {
+			req.SetOptionUint32(message.Block1, v)
+			req.SetOptionUint32(message.Size1, uint32(len(r.body)))
+		}
+		for _, v := range block2 {
+			req.SetOptionUint32(message.Block2, v)
+		}
+		var err error
+		res, err = c.Do(req)
+		return err
+	})
+	if err != nil {
 		return reply{}, err
 	}
-	g.rto.observe(time.Since(start), tx.first)
 	defer c.ReleaseMessage(res)
 	var a reply
 	a.code = res.Code()

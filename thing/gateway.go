@@ -42,22 +42,33 @@ type GatewayConfig struct {
 
 	// AckTimeout is RFC 7252's ACK_TIMEOUT: a request unanswered after its
 	// first timeout (random between AckTimeout and AckTimeout ×
-	// AckRandomFactor) is sent again, and again after each doubling of that
-	// timeout, MaxRetransmit times. If zero, 2 s (RFC 7252 §4.8). On a link
-	// known to be fast, a shorter one recovers a lost datagram sooner. An
-	// iot-edge gateway runs a repeated request again, so against one set it
-	// above the gateway's AM timeout (6 s for its 5 s default).
+	// AckRandomFactor, or from the measured round trips, see
+	// MinAckTimeout) is sent again, and again after each doubling of that
+	// timeout (up to MaxAckTimeout), MaxRetransmit times. If zero, 2 s
+	// (RFC 7252 §4.8). On a link known to be fast, a shorter one recovers
+	// a lost datagram sooner. An iot-edge gateway runs a repeated request
+	// again, so against one set it above the gateway's AM timeout (6 s
+	// for its 5 s default).
 	AckTimeout time.Duration
 
 	// AckRandomFactor is ACK_RANDOM_FACTOR, at least 1. If zero, 1.5.
 	AckRandomFactor float64
 
 	// MaxRetransmit is MAX_RETRANSMIT: how many times a request is sent
-	// again before the DTLS session is taken for lost. The thing then
-	// dials again and repeats the request over the new session (a signed
-	// request with a new nonce, an authentication from its start). If
-	// zero, 4; if negative, none.
+	// again before the DTLS session is taken for lost (a request whose
+	// first timeout is below AckTimeout gets one more for each doubling
+	// between the two). The thing then dials again and repeats the
+	// request over the new session (a signed request with a new nonce, an
+	// authentication from its start). If zero, 4; if negative, none.
 	MaxRetransmit int
+
+	// MaxAckTimeout is the longest wait for an answer before a request is
+	// sent again: the timeouts double from the first up to it (and never
+	// go below the first), so that on a lossy link a request that met a
+	// few losses in a row is still sent every MaxAckTimeout rather than
+	// after waits that double to a minute. If zero, twice AckTimeout; if
+	// negative, no ceiling (RFC 7252's plain doubling).
+	MaxAckTimeout time.Duration
 
 	// MinAckTimeout is the floor of the first timeout the thing derives
 	// from the round-trip times it measures: after a first answered
@@ -168,8 +179,8 @@ func gatewayAddress(a string) (string, error) {
 
 // dial makes one DTLS session and checks, with a CoAP ping, that the
 // gateway answers over it: pion/dtls runs the handshake on the first
-// write. A handshake or ping that is not answered within the transmission
-// span (see [Gateway.messageSpan]) is reported as errNoAnswer.
+// write. A handshake or ping that is not answered in time (the ping: its
+// transmissions, see [Gateway.transmit]) is reported as errNoAnswer.
 func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	type result struct {
 		c   *client.Conn
@@ -219,14 +230,9 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		return nil
 	})
 	if err == nil {
-		tx := g.prepare(c)
-		err = step(g.messageSpan(tx), func(ctx context.Context) error {
-			start := time.Now()
-			if err := c.Ping(ctx); err != nil {
-				return err
-			}
-			g.rto.observe(time.Since(start), tx.first)
-			return nil
+		tx := g.schedule()
+		err = step(tx.span(), func(ctx context.Context) error {
+			return g.transmit(ctx, tx, c.Ping)
 		})
 	}
 	if err != nil {

@@ -1,28 +1,36 @@
 package thing
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/plgd-dev/go-coap/v3/udp/client"
 )
 
 // The first timeout of a request comes from the round-trip times the
 // thing has measured (RFC 6298's estimator, as CoCoA, RFC 9177's
 // companion draft, uses it for CoAP): SRTT + 4·RTTVAR from exchanges
-// answered before their first timeout could have passed (Karn: an
-// exchange that may have been retransmitted is not a sample), kept
-// between MinAckTimeout and AckTimeout. Until the first sample it is
-// AckTimeout (RFC 7252's 2 s by default). After an exchange that may have
-// been retransmitted, the timeout doubles for the next one (RFC 6298
-// §5.5), up to AckTimeout, until a clean sample recomputes it. Each
-// request's retransmissions still double from its first timeout (RFC
-// 7252 §4.2); a request started from a timeout shorter than AckTimeout
-// gets as many more retransmissions as doublings separate the two
-// (rounded up), so that it gives up no sooner than MaxRetransmit from
-// AckTimeout would (a slow AM call is still waited for).
+// answered before their first timeout passed (Karn: an exchange that may
+// have been retransmitted is not a sample), kept between MinAckTimeout
+// and AckTimeout. Until the first sample it is AckTimeout (RFC 7252's 2 s
+// by default). An answer that came long after the last transmission
+// (slower than the estimate, not a lost datagram) doubles the timeout for
+// the next request (RFC 6298 §5.5), up to AckTimeout, until a clean
+// sample recomputes it.
+//
+// The SDK sends each message again itself, not go-coap: every
+// retransmission's timeout doubles the one before (RFC 7252 §4.2), but
+// only up to MaxAckTimeout (twice AckTimeout by default; Californium's
+// MAX_ACK_TIMEOUT is the same idea). On a lossy radio link an exchange
+// is lost with probability 1-(1-p)² (half the time at p=30% each way),
+// and with plain doubling the expected wait for an answer then has no
+// bound: a request that met five losses in a row waited 3, 6, then 13 s
+// before its next copy. A request started from a timeout shorter than
+// AckTimeout gets as many more retransmissions as doublings separate the
+// two (rounded up). With the defaults a request is sent at most 10 times
+// over about 23 s (with an estimate) or 5 times over 18 s (without), and
+// never more often than once per first timeout.
 
 // defaultMinAckTimeout is MinAckTimeout's default. An exchange with the
 // gateway includes the gateway's call to AM, whose time varies by tens of
@@ -58,29 +66,21 @@ func (e *rtoEstimator) timeout() time.Duration {
 	return e.rto
 }
 
-// observe records one exchange whose first timeout was first (the
-// random factor applied) and that was answered after took. An answer
-// before first is a sample. A later one may answer the request or one of
-// its retransmissions (Karn: no sample): if it came within the estimate
-// of a retransmission (sent at first·(2^k − 1)), a datagram was lost and
-// the estimate stands; otherwise the gateway may be slower than the
-// estimate, and the next timeout doubles (RFC 6298 §5.5).
-func (e *rtoEstimator) observe(took, first time.Duration) {
+// observe records one exchange whose first timeout was first and that
+// was answered after took, its last transmission sent at last (0 when
+// it was sent once). An answer before first is a sample. A later one may
+// answer the request or one of its retransmissions (Karn: no sample): if
+// it came within the estimate of the last transmission, a datagram was
+// lost and the estimate stands; otherwise the gateway may be slower than
+// the estimate, and the next timeout doubles (RFC 6298 §5.5).
+func (e *rtoEstimator) observe(took, first, last time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if took >= first {
 		if e.rto == 0 {
 			return // no estimate yet: the next timeout is AckTimeout
 		}
-		var sent time.Duration // the last retransmission before took
-		for k := 1; k < 32; k++ {
-			at := first * time.Duration(uint64(1)<<k-1)
-			if at > took {
-				break
-			}
-			sent = at
-		}
-		if took-sent >= e.rto+e.rto/4 {
+		if took-last >= e.rto+e.rto/4 {
 			e.rto = min(2*e.rto, e.max)
 		}
 		return
@@ -109,24 +109,69 @@ func (e *rtoEstimator) retransmits(base time.Duration, maxRetransmit uint32) uin
 	return min(maxRetransmit+extra, 20)
 }
 
-// transmission is one message's timers: its first timeout, the random
-// factor applied (the SDK draws it, so that it knows when go-coap
-// retransmits), and its retransmissions.
+// transmission is one message's schedule: the timeout after each of its
+// transmissions, the first one's and then one per retransmission.
 type transmission struct {
-	first time.Duration
-	n     uint32
+	timeouts []time.Duration
 }
 
-// prepare sets c's timers for the next message.
-func (g *Gateway) prepare(c *client.Conn) transmission {
-	base := g.rto.timeout()
-	tx := transmission{
-		first: time.Duration(float64(base) * (1 + (g.ackRandomFactor()-1)*rand.Float64())),
-		n:     g.rto.retransmits(base, g.maxRetransmit()),
+// first is the first transmission's timeout.
+func (tx transmission) first() time.Duration { return tx.timeouts[0] }
+
+// span is MAX_TRANSMIT_WAIT for the message: from its first transmission
+// to the end of the timeout after its last.
+func (tx transmission) span() time.Duration {
+	var d time.Duration
+	for _, t := range tx.timeouts {
+		d += t
 	}
-	t := c.Transmission()
-	t.SetTransmissionAcknowledgeRandomFactor(1)
-	t.SetTransmissionAcknowledgeTimeout(tx.first)
-	t.SetTransmissionMaxRetransmit(tx.n)
-	return tx
+	return d
+}
+
+// schedule is the next message's: its first timeout is the estimate (or
+// AckTimeout) times a random factor in [1, AckRandomFactor]; each
+// retransmission's timeout doubles the one before, up to MaxAckTimeout
+// (never below the first); it has MaxRetransmit retransmissions plus the
+// doublings that separate the estimate from AckTimeout.
+func (g *Gateway) schedule() transmission {
+	base := g.rto.timeout()
+	d := time.Duration(float64(base) * (1 + (g.ackRandomFactor()-1)*rand.Float64()))
+	ceiling := max(d, g.maxAckTimeout())
+	ts := make([]time.Duration, 1+g.rto.retransmits(base, g.maxRetransmit()))
+	for i := range ts {
+		ts[i] = d
+		d = min(2*d, ceiling)
+	}
+	return transmission{timeouts: ts}
+}
+
+// transmit sends a message, by calling send, once per timeout of tx
+// until it is answered: send sends the message (the same message ID each
+// time, so that the gateway answers a copy it has answered already from
+// its cache) and waits for the answer until its context ends. It feeds
+// the round-trip estimate and returns errNoAnswer when every timeout has
+// passed unanswered, the error of send when it fails otherwise, or
+// ctx's.
+func (g *Gateway) transmit(ctx context.Context, tx transmission, send func(ctx context.Context) error) error {
+	start := time.Now()
+	var last time.Duration
+	for i, d := range tx.timeouts {
+		if i > 0 {
+			last = time.Since(start)
+		}
+		actx, cancel := context.WithTimeout(ctx, d)
+		err := send(actx)
+		timedOut := actx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			g.rto.observe(time.Since(start), tx.first(), last)
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !timedOut:
+			return err
+		}
+	}
+	return errNoAnswer
 }

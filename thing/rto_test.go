@@ -1,6 +1,9 @@
 package thing
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -14,27 +17,28 @@ func TestRTOEstimator(t *testing.T) {
 	}
 	// An exchange that may have been retransmitted is no sample (Karn),
 	// and before the first sample there is nothing to back off from.
-	e.observe(2500*ms, 2*time.Second)
+	e.observe(2500*ms, 2*time.Second, 2*time.Second)
 	if got := e.timeout(); got != 2*time.Second {
 		t.Fatalf("after an ambiguous exchange: %v, want 2s", got)
 	}
 	// First sample: SRTT = R, RTTVAR = R/2, RTO = 3R.
-	e.observe(200*ms, 2*time.Second)
+	e.observe(200*ms, 2*time.Second, 0)
 	if got := e.timeout(); got != 600*ms {
 		t.Fatalf("after 200ms: %v, want 600ms", got)
 	}
 	// Steady fast answers bring it down to the floor, not below.
 	for range 50 {
-		e.observe(5*ms, e.timeout())
+		e.observe(5*ms, e.timeout(), 0)
 	}
 	if got := e.timeout(); got != 100*ms {
 		t.Fatalf("after fast answers: %v, want the 100ms floor", got)
 	}
-	// An answer just after a retransmission (sent at first·(2^k − 1)) is
-	// a lost datagram: no sample, and the estimate stands.
+	// An answer soon after the last retransmission is a lost datagram: no
+	// sample, and the estimate stands.
 	srtt := e.srtt
-	for _, took := range []time.Duration{130 * ms, 310 * ms, 700 * ms} { // retransmissions at 100, 300, 700 ms
-		e.observe(took, 100*ms)
+	for _, c := range []struct{ took, last time.Duration }{{130 * ms, 100 * ms}, {310 * ms, 300 * ms}, {700 * ms, 700 * ms}} {
+		took := c.took
+		e.observe(took, 100*ms, c.last)
 		if got := e.timeout(); got != 100*ms {
 			t.Fatalf("answered at %v after retransmissions: %v, want 100ms", took, got)
 		}
@@ -44,7 +48,7 @@ func TestRTOEstimator(t *testing.T) {
 	// AckTimeout, without becoming a sample.
 	for _, want := range []time.Duration{200 * ms, 400 * ms, 800 * ms, 1600 * ms, 2 * time.Second, 2 * time.Second} {
 		first := e.timeout()
-		e.observe(first*5/2, first) // 1.5·first after the retransmission at first, before the next at 3·first
+		e.observe(first*5/2, first, first) // 1.5·first after the retransmission at first
 		if got := e.timeout(); got != want {
 			t.Fatalf("after a late answer at %v: %v, want %v", first, got, want)
 		}
@@ -53,16 +57,16 @@ func TestRTOEstimator(t *testing.T) {
 		t.Errorf("a late answer changed SRTT: %v, was %v", e.srtt, srtt)
 	}
 	// The next clean sample recomputes it from the estimator.
-	e.observe(5*ms, e.timeout())
+	e.observe(5*ms, e.timeout(), 0)
 	if got := e.timeout(); got != 100*ms {
 		t.Errorf("after a clean sample: %v, want 100ms", got)
 	}
 	// Slow answers raise it (SRTT + 4·RTTVAR), capped at AckTimeout.
 	for range 20 {
-		e.observe(900*ms, 2*time.Second)
+		e.observe(900*ms, 2*time.Second, 0)
 		e.rto = 2 * time.Second // keep every sample clean
 	}
-	e.observe(900*ms, 2*time.Second)
+	e.observe(900*ms, 2*time.Second, 0)
 	if got := e.timeout(); got < 900*ms || got > 2*time.Second {
 		t.Errorf("after 900ms answers: %v, want between 900ms and 2s", got)
 	}
@@ -71,7 +75,7 @@ func TestRTOEstimator(t *testing.T) {
 func TestRTOEstimatorOff(t *testing.T) {
 	// MinAckTimeout at (or above) AckTimeout: every timeout is AckTimeout.
 	e := newRTOEstimator(3*time.Second, 2*time.Second)
-	e.observe(5*ms, 2*time.Second)
+	e.observe(5*ms, 2*time.Second, 0)
 	if got := e.timeout(); got != 2*time.Second {
 		t.Errorf("%v, want 2s", got)
 	}
@@ -96,5 +100,131 @@ func TestRetransmits(t *testing.T) {
 	}
 	if got := e.retransmits(100*ms, 0); got != 0 {
 		t.Errorf("MaxRetransmit none: %d, want 0", got)
+	}
+}
+
+// The schedule doubles from the first timeout up to MaxAckTimeout, with a
+// retransmission more for each doubling from the estimate to AckTimeout.
+func TestSchedule(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		cfg         GatewayConfig
+		rto         time.Duration // 0: no estimate
+		want        []time.Duration
+		wantSpanMax time.Duration
+	}{
+		{"no estimate, RFC's defaults, ceiling 4s", GatewayConfig{AckRandomFactor: 1}, 0,
+			[]time.Duration{2000 * ms, 4000 * ms, 4000 * ms, 4000 * ms, 4000 * ms}, 18 * time.Second},
+		{"no estimate, no ceiling: RFC 7252", GatewayConfig{AckRandomFactor: 1, MaxAckTimeout: -1}, 0,
+			[]time.Duration{2000 * ms, 4000 * ms, 8000 * ms, 16000 * ms, 32000 * ms}, 62 * time.Second},
+		{"estimate 100ms, AckTimeout 500ms", GatewayConfig{AckRandomFactor: 1, AckTimeout: 500 * ms}, 100 * ms,
+			[]time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1000 * ms, 1000 * ms, 1000 * ms, 1000 * ms}, 5500 * ms},
+		{"ceiling below the first", GatewayConfig{AckRandomFactor: 1, MaxAckTimeout: 50 * ms}, 0,
+			[]time.Duration{2000 * ms, 2000 * ms, 2000 * ms, 2000 * ms, 2000 * ms}, 10 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := &Gateway{cfg: c.cfg}
+			g.rto = newRTOEstimator(g.minAckTimeout(), g.ackTimeout())
+			g.rto.rto = c.rto
+			tx := g.schedule()
+			if !slices.Equal(tx.timeouts, c.want) {
+				t.Errorf("timeouts %v, want %v", tx.timeouts, c.want)
+			}
+			if tx.span() != c.wantSpanMax {
+				t.Errorf("span %v, want %v", tx.span(), c.wantSpanMax)
+			}
+		})
+	}
+	// The random factor stretches the first timeout, and the ceiling
+	// never cuts below it.
+	g := &Gateway{cfg: GatewayConfig{AckRandomFactor: 1.5}}
+	g.rto = newRTOEstimator(g.minAckTimeout(), g.ackTimeout())
+	for range 100 {
+		tx := g.schedule()
+		if f := tx.first(); f < 2*time.Second || f > 3*time.Second {
+			t.Fatalf("first timeout %v, want in [2s, 3s]", f)
+		}
+		for _, d := range tx.timeouts[1:] {
+			if d < tx.first() || d > max(tx.first(), 4*time.Second) {
+				t.Fatalf("timeouts %v: a retransmission's outside [first, max(first, 4s)]", tx.timeouts)
+			}
+		}
+	}
+}
+
+// transmit sends once per timeout of the schedule, each copy with its own
+// deadline, stops at the first answer, and tells a lost exchange
+// (errNoAnswer) from a failed one and from the caller's deadline.
+func TestTransmit(t *testing.T) {
+	g := &Gateway{}
+	g.rto = newRTOEstimator(time.Millisecond, time.Second)
+	tx := transmission{timeouts: []time.Duration{2 * ms, 4 * ms, 8 * ms, 8 * ms}}
+
+	// Never answered: every copy waits its own timeout, then errNoAnswer.
+	var got []time.Duration
+	err := g.transmit(context.Background(), tx, func(ctx context.Context) error {
+		d, _ := ctx.Deadline()
+		got = append(got, time.Until(d))
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, errNoAnswer) {
+		t.Fatalf("unanswered: %v, want errNoAnswer", err)
+	}
+	if len(got) != len(tx.timeouts) {
+		t.Fatalf("sent %d times, want %d", len(got), len(tx.timeouts))
+	}
+	for i, d := range got {
+		if d > tx.timeouts[i] || d < tx.timeouts[i]-ms {
+			t.Errorf("copy %d had %v to wait, want about %v", i, d, tx.timeouts[i])
+		}
+	}
+
+	// Answered on the third copy: no more copies, and no sample (the
+	// estimate stays unset).
+	n := 0
+	err = g.transmit(context.Background(), tx, func(ctx context.Context) error {
+		n++
+		if n == 3 {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("answered on the third copy: err %v after %d copies", err, n)
+	}
+	if g.rto.sampled {
+		t.Errorf("an answer after retransmissions became a sample")
+	}
+
+	// Answered at once: a sample.
+	if err := g.transmit(context.Background(), tx, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !g.rto.sampled {
+		t.Errorf("a first-copy answer was not a sample")
+	}
+
+	// A failure that is not a timeout ends it at once.
+	boom := errors.New("boom")
+	n = 0
+	err = g.transmit(context.Background(), tx, func(context.Context) error { n++; return boom })
+	if !errors.Is(err, boom) || n != 1 {
+		t.Errorf("failed send: %v after %d copies, want boom after 1", err, n)
+	}
+
+	// The caller's deadline wins over the schedule, and is named.
+	ctx, cancel := context.WithCancel(context.Background())
+	n = 0
+	err = g.transmit(ctx, tx, func(actx context.Context) error {
+		if n++; n == 2 {
+			cancel()
+		}
+		<-actx.Done()
+		return actx.Err()
+	})
+	if !errors.Is(err, context.Canceled) || n != 2 {
+		t.Errorf("cancelled: %v after %d copies, want context.Canceled after 2", err, n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -82,41 +81,42 @@ func (g *Gateway) checkTransmission() error {
 	return nil
 }
 
-// messageSpan is MAX_TRANSMIT_WAIT for one message: from its first
-// transmission to the end of the timeout after its last retransmission,
-// plus a tick of the timer for each (a retransmission goes at the first
-// tick after it is due).
-func (g *Gateway) messageSpan(tx transmission) time.Duration {
-	n := float64(uint64(1)<<(tx.n+1) - 1)
-	span := math.Min(float64(tx.first)*n, float64(24*time.Hour))
-	return time.Duration(span) + time.Duration(tx.n+1)*g.tick()
+// maxAckTimeout is MaxAckTimeout, or twice AckTimeout; with a negative
+// MaxAckTimeout, no ceiling.
+func (g *Gateway) maxAckTimeout() time.Duration {
+	switch d := g.cfg.MaxAckTimeout; {
+	case d < 0:
+		return 24 * time.Hour
+	case d == 0:
+		return 2 * g.ackTimeout()
+	default:
+		return d
+	}
 }
 
-// tick is how often go-coap's timers (retransmissions, expiry) run for
-// the session: an eighth of the current first timeout, between 10 and
-// 200 ms. go-coap's own is 4 s, which would delay each retransmission by
-// up to 4 s.
-func (g *Gateway) tick() time.Duration {
-	base := g.ackTimeout()
-	if g.rto != nil {
-		base = g.rto.timeout()
-	}
-	return min(max(base/8, 10*time.Millisecond), 200*time.Millisecond)
-}
+// expiryTick is how often go-coap's timers run for the session. They no
+// longer retransmit (the SDK does, see [Gateway.transmit]); they expire
+// what go-coap keeps for a while (answers to duplicates).
+const expiryTick = time.Second
+
+// noRetransmit is go-coap's acknowledgement timeout for the session: long
+// enough that go-coap never retransmits nor expires a message itself.
+const noRetransmit = 24 * time.Hour
 
 // coapOptions are the session's CoAP settings.
 func (g *Gateway) coapOptions() []udp.Option {
 	return []udp.Option{
-		options.WithTransmission(1, g.ackTimeout(), g.maxRetransmit(), g.ackRandomFactor()),
+		// The SDK sends every message again itself ([Gateway.transmit]).
+		options.WithTransmission(1, noRetransmit, 0, 1),
 		options.WithPeriodicRunner(func(f func(now time.Time) bool) {
 			go func() {
-				t := time.NewTimer(g.tick())
+				t := time.NewTimer(expiryTick)
 				defer t.Stop()
 				for now := range t.C {
 					if !f(now) {
 						return
 					}
-					t.Reset(g.tick())
+					t.Reset(expiryTick)
 				}
 			}()
 		}),
