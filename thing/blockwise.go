@@ -114,7 +114,7 @@ func (a reply) more() (more, ok bool) {
 func (g *Gateway) send(ctx context.Context, c *client.Conn, r request, token message.Token, body []byte, block1, block2 []uint32) (reply, error) {
 	mid := c.GetMessageID()
 	var res *pool.Message
-	err := g.transmit(ctx, g.schedule(), func(ctx context.Context) error {
+	err := g.transmit(ctx, g.schedule(), false, func(ctx context.Context) error {
 		req := c.AcquireMessage(ctx)
 		defer c.ReleaseMessage(req)
 		req.SetCode(r.code)

@@ -232,7 +232,7 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	if err == nil {
 		tx := g.schedule()
 		err = step(tx.span(), func(ctx context.Context) error {
-			return g.transmit(ctx, tx, c.Ping)
+			return g.transmit(ctx, tx, true, c.Ping)
 		})
 	}
 	if err != nil {

@@ -151,19 +151,26 @@ func (g *Gateway) schedule() transmission {
 // its cache) and waits for the answer until its context ends. It feeds
 // the round-trip estimate and returns errNoAnswer when every timeout has
 // passed unanswered, the error of send when it fails otherwise, or
-// ctx's.
-func (g *Gateway) transmit(ctx context.Context, tx transmission, send func(ctx context.Context) error) error {
+// ctx's. With own, every copy is a message of its own (a CoAP ping: a new
+// message ID each time, and an answer to an earlier copy is not taken),
+// so an answer times its copy's round trip exactly and is always a
+// sample: a ping answered on its third copy still tells the round trip.
+func (g *Gateway) transmit(ctx context.Context, tx transmission, own bool, send func(ctx context.Context) error) error {
 	start := time.Now()
 	var last time.Duration
 	for i, d := range tx.timeouts {
+		sent := time.Now()
 		if i > 0 {
-			last = time.Since(start)
+			last = sent.Sub(start)
 		}
 		actx, cancel := context.WithTimeout(ctx, d)
 		err := send(actx)
 		timedOut := actx.Err() != nil
 		cancel()
 		switch {
+		case err == nil && own:
+			g.rto.observe(time.Since(sent), d, 0)
+			return nil
 		case err == nil:
 			g.rto.observe(time.Since(start), tx.first(), last)
 			return nil

@@ -162,7 +162,7 @@ func TestTransmit(t *testing.T) {
 
 	// Never answered: every copy waits its own timeout, then errNoAnswer.
 	var got []time.Duration
-	err := g.transmit(context.Background(), tx, func(ctx context.Context) error {
+	err := g.transmit(context.Background(), tx, false, func(ctx context.Context) error {
 		d, _ := ctx.Deadline()
 		got = append(got, time.Until(d))
 		<-ctx.Done()
@@ -183,7 +183,7 @@ func TestTransmit(t *testing.T) {
 	// Answered on the third copy: no more copies, and no sample (the
 	// estimate stays unset).
 	n := 0
-	err = g.transmit(context.Background(), tx, func(ctx context.Context) error {
+	err = g.transmit(context.Background(), tx, false, func(ctx context.Context) error {
 		n++
 		if n == 3 {
 			return nil
@@ -199,17 +199,32 @@ func TestTransmit(t *testing.T) {
 	}
 
 	// Answered at once: a sample.
-	if err := g.transmit(context.Background(), tx, func(context.Context) error { return nil }); err != nil {
+	if err := g.transmit(context.Background(), tx, false, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !g.rto.sampled {
 		t.Errorf("a first-copy answer was not a sample")
 	}
 
+	// Copies that are messages of their own (pings): an answer on the
+	// third copy times that copy and is a sample.
+	g.rto = newRTOEstimator(time.Millisecond, time.Second)
+	n = 0
+	err = g.transmit(context.Background(), tx, true, func(ctx context.Context) error {
+		if n++; n == 3 {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil || !g.rto.sampled || g.rto.srtt > 2*ms {
+		t.Errorf("own copies answered on the third: err %v, sampled %v, srtt %v (want a sample of about 0)", err, g.rto.sampled, g.rto.srtt)
+	}
+
 	// A failure that is not a timeout ends it at once.
 	boom := errors.New("boom")
 	n = 0
-	err = g.transmit(context.Background(), tx, func(context.Context) error { n++; return boom })
+	err = g.transmit(context.Background(), tx, false, func(context.Context) error { n++; return boom })
 	if !errors.Is(err, boom) || n != 1 {
 		t.Errorf("failed send: %v after %d copies, want boom after 1", err, n)
 	}
@@ -217,7 +232,7 @@ func TestTransmit(t *testing.T) {
 	// The caller's deadline wins over the schedule, and is named.
 	ctx, cancel := context.WithCancel(context.Background())
 	n = 0
-	err = g.transmit(ctx, tx, func(actx context.Context) error {
+	err = g.transmit(ctx, tx, false, func(actx context.Context) error {
 		if n++; n == 2 {
 			cancel()
 		}

@@ -355,6 +355,12 @@ func (t *Thing) send(ctx context.Context, s *session, op string, payload map[str
 				slog.String("op", op), slog.Int("resend", resend+1))
 			continue
 		}
+		if err != nil && resend > 0 && !errors.Is(err, errNoAnswer) && ctx.Err() == nil {
+			// AM may have acted on a copy whose answer was lost (a user
+			// code's token is issued once): say so rather than leave a
+			// refusal unexplained.
+			return b, fmt.Errorf("thing: %s: sent again with a new nonce after %d unanswered; an earlier copy may have reached AM: %w", op, resend, asError(err))
+		}
 		return b, asError(err)
 	}
 }
