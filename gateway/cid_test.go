@@ -29,7 +29,7 @@ func TestThingMovesWithConnectionID(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		relay.Rebind()
 		if _, err := th.AccessToken(ctx, "publish"); err != nil {
-			t.Fatalf("access token after move %d: %v", i, err)
+			t.Fatalf("access token after move %d: %v\ngateway: %v\nAM: %v", i, err, g.logs.records(), e.amLogs.records())
 		}
 		if h := lf.Handshakes(); h != 1 {
 			t.Fatalf("handshakes after move %d = %d, want 1 (the session should have gone on)", i, h)
