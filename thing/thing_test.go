@@ -13,12 +13,14 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -612,4 +614,52 @@ func jwkJSON(t *testing.T, pub crypto.PublicKey, kid string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// lostUserToken is a connection that loses AM's answer to the first user
+// token that AM issues, as a radio link that drops every copy of it
+// would: AM acted on the request, the thing never learns of it.
+type lostUserToken struct {
+	*amclient.Client
+	lost atomic.Bool
+}
+
+func (l *lostUserToken) Send(ctx context.Context, req callback.Request) ([]byte, error) {
+	b, err := l.Client.Send(ctx, req)
+	if err == nil && req.Op == callback.OpUserToken && l.lost.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("user token answer dropped: %w", thing.ErrNoAnswer)
+	}
+	return b, err
+}
+
+// A signed request whose answer was lost is sent again with a new nonce;
+// when AM refuses the repeat because the first copy was acted on (a user
+// code's token is issued once), the error says so and keeps AM's status.
+func TestRepeatRefusedAfterLostAnswer(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+	key := ecKey(t)
+	e.manualThing("lossy-user-thing", key)
+	conn := &lostUserToken{Client: e.connector("auth-tree")}
+	th, err := thing.New(ctx, thing.Config{Connector: conn, ID: "lossy-user-thing", Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := th.UserCode(ctx, "publish")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.consent(da, "allow")
+	_, err = th.UserToken(ctx, da)
+	if !conn.lost.Load() {
+		t.Fatalf("no user token was issued: %v", err)
+	}
+	var te *thing.Error
+	if !errors.As(err, &te) || te.Status != 400 {
+		t.Fatalf("user token after a lost answer: %v, want AM's 400", err)
+	}
+	if !strings.Contains(err.Error(), "an earlier copy may have reached AM") {
+		t.Errorf("the error does not say an earlier copy may have been acted on: %v", err)
+	}
 }
