@@ -141,7 +141,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagGatewayMode, Value: gwProcess, Usage: "where the gateway runs: process (the cmd/gateway binary, a process of its own, whose CPU and memory are measured) or in-process"},
 			&cli.StringFlag{Name: flagGatewayBin, Usage: "the cmd/gateway `BINARY` of --gateway-mode process [default: built with go build from this module]"},
 			&cli.StringFlag{Name: flagIoTEdgeBin, Usage: "an iot-edge v7.4 gateway `BINARY`, built outside this repository: a), b) and c) run against it too, in the same run, beside the Thingway gateway process"},
-			&cli.StringFlag{Name: flagProfile, Usage: "`DIR` to save a CPU profile (go tool pprof) of the gateway process during a) and b) in (it costs the gateway a little CPU), and its heap profile and goroutines with c)'s idle sessions"},
+			&cli.StringFlag{Name: flagProfile, Usage: "`DIR` to save a CPU profile (go tool pprof) of the gateway process during a) and b) in (it costs the gateway a little CPU), and its heap profile and goroutines with c)'s idle sessions and d)'s parked ones"},
 			&cli.DurationFlag{Name: flagSoak, Usage: "run the soak scenario instead, for `DURATION`: --things idle sessions (a child process) beside --concurrency active things, reported every --soak-window"},
 			&cli.DurationFlag{Name: flagSoakWindow, Usage: "with --soak: how often the figures are taken [default: a minute, or --soak if shorter]"},
 			&cli.DurationFlag{Name: flagSoakEvery, Value: time.Second, Usage: "with --soak: how often each active thing asks for a token (or, reconnecting, opens a new session)"},

@@ -203,6 +203,9 @@ func (e *env) parked(ctx context.Context) (*parkedResult, error) {
 	if r.Parked, err = g.memory(); err != nil {
 		return nil, err
 	}
+	if pg, ok := g.(*procGateway); ok && pg.profileDir != "" {
+		pg.snapshot("d-parked")
+	}
 	r.ParkedSessions = int64(g.metric("thingway_gateway_parked_sessions", "", ""))
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.Parked, n)
 	r.LivePerThing = (float64(r.Parked.HeapAlloc) - float64(r.Before.HeapAlloc)) / float64(n)
