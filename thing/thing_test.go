@@ -522,17 +522,29 @@ func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// userThing makes the user bjensen (who consents) and a thing id whose
+// identity is in AM, on cfg (its connector: auth-tree over HTTP unless
+// cfg names one).
+func (e *env) userThing(id string, cfg thing.Config) *thing.Thing {
+	e.t.Helper()
+	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+	cfg.ID, cfg.Key = id, ecKey(e.t)
+	e.manualThing(id, cfg.Key)
+	if cfg.Connector == nil {
+		cfg.Connector = e.connector("auth-tree")
+	}
+	th, err := thing.New(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return th
+}
+
 func TestUserToken(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
-	key := ecKey(t)
-	e.manualThing("user-thing", key)
 	pending := newMessageSignal("user token pending, polling again")
-	th, err := thing.New(ctx, thing.Config{Connector: e.connector("auth-tree"), ID: "user-thing", Key: key, Logger: slog.New(pending)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	th := e.userThing("user-thing", thing.Config{Logger: slog.New(pending)})
 	t.Run("allow", func(t *testing.T) {
 		da, err := th.UserCode(ctx, "publish", "subscribe")
 		if err != nil || da.Interval != 1 || !strings.Contains(da.VerificationURIComplete, da.UserCode) {
@@ -638,14 +650,8 @@ func (l *lostUserToken) Send(ctx context.Context, req callback.Request) ([]byte,
 func TestRepeatRefusedAfterLostAnswer(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
-	key := ecKey(t)
-	e.manualThing("lossy-user-thing", key)
 	conn := &lostUserToken{Client: e.connector("auth-tree")}
-	th, err := thing.New(ctx, thing.Config{Connector: conn, ID: "lossy-user-thing", Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	th := e.userThing("lossy-user-thing", thing.Config{Connector: conn})
 	da, err := th.UserCode(ctx, "publish")
 	if err != nil {
 		t.Fatal(err)
