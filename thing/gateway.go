@@ -210,10 +210,9 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 		}()
 		return nil, ctx.Err()
 	}
-	// A handshake not done when its fourth flight would be due (7 times
-	// HandshakeInterval) starts again with a fresh ClientHello, after the
-	// jittered pause between dials, rather than waiting out pion's
-	// backoff, which doubles up to a minute.
+	// A handshake without progress for four flights' intervals (doubling:
+	// 15 times HandshakeInterval) starts again with a fresh ClientHello,
+	// rather than waiting out pion's backoff, which doubles up to a minute.
 	hs := durOr(g.cfg.HandshakeInterval, time.Second) * handshakeFlights
 	step := func(d time.Duration, f func(ctx context.Context) error) error {
 		sctx, cancel := context.WithTimeout(ctx, d)
@@ -251,14 +250,8 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 }
 
 // handshakeFlights bounds a handshake attempt, in HandshakeIntervals:
-// three flights (pion doubles the wait after each: 1, 2, then 4
-// intervals). At 30% loss each way, 105 dials through the relay with a
-// 500 ms interval: with 15 (four flights), 95th percentile 12.0 s and
-// slowest 26.6-27.1 s, 7-8 dials over 10 s (two runs); with 7, 9.9-10.5
-// s, 18.0-19.1 s and 5-7 (three runs); the median 2.0-2.1 s both ways.
-// Over a minute against a gateway that is down about as many flights go:
-// the pauses between dials double.
-const handshakeFlights = 7
+// its first flight and three retransmissions, each after twice the wait.
+const handshakeFlights = 15
 
 // untilDone runs f, but returns when ctx ends even if f is stuck: pion/dtls
 // v3 runs the handshake on the first write, under its own context, so a
