@@ -161,22 +161,31 @@ func TestTransmit(t *testing.T) {
 	tx := transmission{timeouts: []time.Duration{2 * ms, 4 * ms, 8 * ms, 8 * ms}}
 
 	// Never answered: every copy waits its own timeout, then errNoAnswer.
-	var got []time.Duration
+	// A copy's deadline is at most its timeout away when it is sent, and
+	// it is sent only once the copy before has timed out: so deadlines
+	// are apart by at least the later copy's timeout (without depending
+	// on how fast the machine is).
+	var left []time.Duration
+	var deadlines []time.Time
 	err := g.transmit(context.Background(), tx, false, func(ctx context.Context) error {
 		d, _ := ctx.Deadline()
-		got = append(got, time.Until(d))
+		left = append(left, time.Until(d))
+		deadlines = append(deadlines, d)
 		<-ctx.Done()
 		return ctx.Err()
 	})
 	if !errors.Is(err, errNoAnswer) {
 		t.Fatalf("unanswered: %v, want errNoAnswer", err)
 	}
-	if len(got) != len(tx.timeouts) {
-		t.Fatalf("sent %d times, want %d", len(got), len(tx.timeouts))
+	if len(left) != len(tx.timeouts) {
+		t.Fatalf("sent %d times, want %d", len(left), len(tx.timeouts))
 	}
-	for i, d := range got {
-		if d > tx.timeouts[i] || d < tx.timeouts[i]-ms {
-			t.Errorf("copy %d had %v to wait, want about %v", i, d, tx.timeouts[i])
+	for i, d := range left {
+		if d > tx.timeouts[i] {
+			t.Errorf("copy %d had %v to wait, more than its timeout %v", i, d, tx.timeouts[i])
+		}
+		if i > 0 && deadlines[i].Sub(deadlines[i-1]) < tx.timeouts[i] {
+			t.Errorf("copy %d's deadline %v after copy %d's, want at least its timeout %v", i, deadlines[i].Sub(deadlines[i-1]), i-1, tx.timeouts[i])
 		}
 	}
 
@@ -207,18 +216,20 @@ func TestTransmit(t *testing.T) {
 	}
 
 	// Copies that are messages of their own (pings): an answer on the
-	// third copy times that copy and is a sample.
+	// third copy times that copy and is a sample (timed from the first
+	// copy it would be at least the two timeouts before, 60 ms).
 	g.rto = newRTOEstimator(time.Millisecond, time.Second)
+	pings := transmission{timeouts: []time.Duration{20 * ms, 40 * ms, 80 * ms}}
 	n = 0
-	err = g.transmit(context.Background(), tx, true, func(ctx context.Context) error {
+	err = g.transmit(context.Background(), pings, true, func(ctx context.Context) error {
 		if n++; n == 3 {
 			return nil
 		}
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	if err != nil || !g.rto.sampled || g.rto.srtt > 2*ms {
-		t.Errorf("own copies answered on the third: err %v, sampled %v, srtt %v (want a sample of about 0)", err, g.rto.sampled, g.rto.srtt)
+	if err != nil || !g.rto.sampled || g.rto.srtt >= 60*ms {
+		t.Errorf("own copies answered on the third: err %v, sampled %v, srtt %v (want the third copy's own time, under 60ms)", err, g.rto.sampled, g.rto.srtt)
 	}
 
 	// A failure that is not a timeout ends it at once.
