@@ -189,17 +189,68 @@ func perThing(before, after memSample, n int) (heap, stack, rss, goroutines floa
 // childTimeout bounds the child's wait for the parent.
 const childTimeout = 10 * time.Minute
 
-// startChild runs gwbench's hidden subcommand, which opens the idle
-// sessions and reports once they are all open; stop makes it close them
-// and exit.
+// startChild opens --things idle sessions in child processes (gwbench's
+// hidden subcommand), at most maxProcessSessions in each, one child after
+// the other; it returns once all of them are open, with the children's
+// reports added up. stop makes every child close its sessions and exit.
 func (e *env) startChild(ctx context.Context, g benchGW) (*childReport, func() error, error) {
+	var stops []func() error
+	stopAll := func() error {
+		var errs []error
+		for _, stop := range stops {
+			errs = append(errs, stop())
+		}
+		return errors.Join(errs...)
+	}
+	var sum childReport
+	for left := e.s.Things; left > 0; {
+		n := min(left, maxProcessSessions)
+		rep, stop, err := e.startOneChild(ctx, g, n)
+		if err != nil {
+			return nil, nil, errors.Join(err, stopAll())
+		}
+		stops = append(stops, stop)
+		sum.add(rep)
+		left -= n
+	}
+	if len(stops) > 1 {
+		e.progress.printf("c) idle things: %d sessions open in %d child processes", sum.Sessions, len(stops))
+	}
+	return &sum, stopAll, nil
+}
+
+// add adds a child's report to r: sessions, retries and memory summed,
+// the per-thing figures recomputed over the sum.
+func (r *childReport) add(c *childReport) {
+	r.Sessions += c.Sessions
+	r.DialRetries += c.DialRetries
+	r.Before = r.Before.plus(c.Before)
+	r.After = r.After.plus(c.After)
+	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.After, r.Sessions)
+}
+
+// plus is the figures of two processes together.
+func (m memSample) plus(o memSample) memSample {
+	m.Source = o.Source
+	m.HeapInuse += o.HeapInuse
+	m.HeapAlloc += o.HeapAlloc
+	m.StackInuse += o.StackInuse
+	m.RSS += o.RSS
+	m.FreeKept += o.FreeKept
+	m.Goroutines += o.Goroutines
+	return m
+}
+
+// startOneChild runs one child process that opens n idle sessions and
+// reports once they are all open; stop makes it close them and exit.
+func (e *env) startOneChild(ctx context.Context, g benchGW, n int) (*childReport, func() error, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("idle clients: %w", err)
 	}
 	cmd := exec.Command(exe, childCommand,
 		"--"+flagGateway, g.address(), "--"+flagPin, g.pinArg(),
-		"--"+flagThings, strconv.Itoa(e.s.Things), "--"+flagConcurrency, strconv.Itoa(e.s.Concurrency))
+		"--"+flagThings, strconv.Itoa(n), "--"+flagConcurrency, strconv.Itoa(e.s.Concurrency))
 	cmd.Stderr = e.progress
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -212,7 +263,7 @@ func (e *env) startChild(ctx context.Context, g benchGW) (*childReport, func() e
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("idle clients: %w", err)
 	}
-	e.progress.printf("c) idle things: child process %d opens %d DTLS sessions", cmd.Process.Pid, e.s.Things)
+	e.progress.printf("c) idle things: child process %d opens %d DTLS sessions", cmd.Process.Pid, n)
 	stop := func() error {
 		stdin.Close()
 		done := make(chan error, 1)
@@ -262,7 +313,7 @@ func (e *env) startChild(ctx context.Context, g benchGW) (*childReport, func() e
 // runIdleChild is the hidden subcommand: it opens n idle sessions, prints
 // a childReport line, waits until stdin ends and closes them.
 func runIdleChild(ctx context.Context, addr, pin string, n, c int, stdin io.Reader, stdout io.Writer) error {
-	if n < 1 || n > maxThings || c < 1 || c > maxConcurrency {
+	if n < 1 || n > maxProcessSessions || c < 1 || c > maxConcurrency {
 		return fmt.Errorf("%s: --%s and --%s out of bounds", childCommand, flagThings, flagConcurrency)
 	}
 	trust := coapx.Trust{InsecureAnyGateway: pin == pinAny}

@@ -36,7 +36,12 @@ func runApp(t *testing.T, args ...string) (stdout, stderr string, err error) {
 
 // The table names every figure, with the machine and the settings, and
 // the progress lines say when each scenario started and finished.
+//
+// With one session per process, c) and d) open their two in two child
+// processes and add up their figures, and e) takes the first thing.
 func TestTable(t *testing.T) {
+	defer func(n int) { maxProcessSessions = n }(maxProcessSessions)
+	maxProcessSessions = 1
 	profiles := t.TempDir()
 	out, progress, err := runApp(t, append(tiny, "--gateway-profile", profiles)...)
 	if err != nil {
@@ -55,6 +60,7 @@ func TestTable(t *testing.T) {
 		"crypto floor of the server's side", "gateway CPU per handshake / crypto floor:",
 		"RSS less the free heap the runtime kept",
 		"d) memory per parked thing", "e) graceful restart", "0 new handshakes",
+		"then one authentication step per thing: 1 answered",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -71,7 +77,7 @@ func TestTable(t *testing.T) {
 		"a) access tokens through the gateway: started", "a) access tokens through the gateway: finished",
 		"a) access tokens direct over HTTP: started", "a) access tokens direct over HTTP: finished",
 		"b) DTLS handshakes: started", "b) DTLS handshakes: finished",
-		"child process",
+		"child process", "2 sessions open in 2 child processes",
 		"d) memory per parked thing: finished", "e) graceful restart: finished",
 	} {
 		if !strings.Contains(progress, want) {
@@ -159,6 +165,7 @@ func TestBounds(t *testing.T) {
 		{"--duration", "0s"}, {"--duration", "11m"},
 		{"--concurrency", "0"}, {"--concurrency", "100000"},
 		{"--things", "0"}, {"--things", "1000000"},
+		{"--things", "15001", "--idle-clients", "in-process"},
 		{"--idle-clients", "thread"},
 		{"--gateway-mode", "thread"},
 		{"--gateway-mode", "in-process", "--gateway-bin", os.Args[0]},

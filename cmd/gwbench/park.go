@@ -235,7 +235,9 @@ func (e *env) restart(ctx context.Context) (*restartResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := e.s.Things
+	// The things are in this process, each with a socket: past one
+	// process's share, e) takes the first maxProcessSessions.
+	n := min(e.s.Things, maxProcessSessions)
 	r := &restartResult{Things: n}
 	e.progress.printf("e) graceful restart: opening %d DTLS sessions in this process", n)
 	sessions, _, err := openIdle(ctx, g.address(), g.trust(), n, e.s.Concurrency, e.progress)

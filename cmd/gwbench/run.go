@@ -143,11 +143,11 @@ func run(ctx context.Context, s settings, asJSON bool, stdout, stderr io.Writer)
 		}
 		p.printf("d) memory per parked thing: finished: %s heap, %s RSS per thing", kib(r.Parked.HeapPerThing), kib(r.Parked.RSSPerThing))
 	}
-	p.printf("e) graceful restart: started (%d DTLS sessions)", s.Things)
+	p.printf("e) graceful restart: started (%d DTLS sessions)", min(s.Things, maxProcessSessions))
 	if r.Restart, err = e.restart(ctx); err != nil {
 		return fmt.Errorf("graceful restart: %w", err)
 	}
-	p.printf("e) graceful restart: finished: %d of %d answered, %v new handshakes", r.Restart.Answered, s.Things, r.Restart.Handshakes)
+	p.printf("e) graceful restart: finished: %d of %d answered, %v new handshakes", r.Restart.Answered, r.Restart.Things, r.Restart.Handshakes)
 
 	type scenario struct {
 		label string
