@@ -11,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // Callback is one AM authentication callback.
@@ -176,7 +177,7 @@ func (s *Server) putAuthState(st *authState, now time.Time) (string, error) {
 
 // takeAuthState verifies an authId and removes its state, so that it cannot be replayed.
 func (s *Server) takeAuthState(c *reqCtx, authID string) (*authState, error) {
-	if err := checkCompactJSON(authID); err != nil {
+	if err := proof.CheckCompactJSON(authID); err != nil {
 		return nil, errLoginFailure.WithLog("malformed authId: %v", err)
 	}
 	t, err := jwt.ParseSigned(authID, []jose.SignatureAlgorithm{jose.HS256})
@@ -322,7 +323,7 @@ func (s *Server) finishLogin(c *reqCtx, st *authState) error {
 	}
 	x := &session{UID: st.username, Realm: c.realm, Restricted: st.restrict}
 	if st.key != nil {
-		x.Key = publicJWK(st.key)
+		x.Key = proof.PublicJWK(st.key)
 	}
 	// Only a password check makes an administrator session, never an IoT
 	// node (whose verified claims are in st.claims).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/members"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
 
@@ -257,7 +258,7 @@ func (p *SoftwarePublisher) keys() (jose.JSONWebKeySet, error) {
 	if p.PublicKeyLocation != "" && p.PublicKeyLocation != "jwks" {
 		return jose.JSONWebKeySet{}, fmt.Errorf("public key location %q is not supported (the local AM makes no outbound calls; use jwks)", p.PublicKeyLocation)
 	}
-	return parseJWKSet(p.JWKSet)
+	return proof.ParseJWKSet(p.JWKSet)
 }
 
 // TrustedJWTIssuer is a trusted JWT issuer agent, as the IoT Service

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // FuzzDecoders feeds arbitrary bytes to the decoders of untrusted input:
@@ -26,15 +27,15 @@ func FuzzDecoders(f *testing.F) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	key := &jose.JSONWebKey{Key: &k.PublicKey}
 	f.Fuzz(func(t *testing.T, s string) {
-		if j, err := parseCompact(s); err == nil {
-			j.verify(key)
-			j.headerString("aud")
-			if c, err := decodeClaims(j.payload); err == nil {
-				checkTimes(c, time.Now(), time.Minute, true, true)
+		if j, err := proof.Parse(s); err == nil {
+			j.Verify(key)
+			j.HeaderString("aud")
+			if c, err := proof.DecodeClaims(j.Payload); err == nil {
+				proof.CheckTimes(c, time.Now(), time.Minute, true, true)
 			}
 		}
-		decodeClaims([]byte(s))
-		parseJWKSet(s)
+		proof.DecodeClaims([]byte(s))
+		proof.ParseJWKSet(s)
 		crest.ParseAPIVersion(s)
 		splitRealmPath(s)
 		var n Node

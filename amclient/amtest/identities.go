@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 var objectClasses = []string{"iplanet-am-managed-person", "inetuser", "fr-iot", "sunFMSAML2NameIdentifier",
@@ -113,7 +114,7 @@ func (x *identity) setFromJSON(body map[string]any, pwHash string) error {
 		}
 		if k == "thingKeys" {
 			for _, text := range vals {
-				if _, err := parseJWKSet(text); err != nil {
+				if _, err := proof.ParseJWKSet(text); err != nil {
 					return fmt.Errorf("thingKeys is not a JSON Web Key set: %v", err)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // nodeFail logs why a node took its failure outcome; the client only sees
@@ -40,11 +41,11 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 	if !ok || raw == "" {
 		return s.nodeFail(c, node, "failure", "the callback was not answered")
 	}
-	jws, err := parseCompact(raw)
+	jws, err := proof.Parse(raw)
 	if err != nil {
 		return s.nodeFail(c, node, "failure", "%v", err)
 	}
-	claims, err := decodeClaims(jws.payload)
+	claims, err := proof.DecodeClaims(jws.Payload)
 	if err != nil {
 		return s.nodeFail(c, node, "failure", "%v", err)
 	}
@@ -53,38 +54,38 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 		if claims.Sub == "" || len(claims.Aud) == 0 || claims.Nonce == "" || claims.Cnf == nil || claims.Cnf.KID == "" {
 			return s.nodeFail(c, node, "failure", "a required claim (sub, aud, nonce, cnf.kid) is missing")
 		}
-		if err := checkTimes(claims, c.now, s.skew(), true, true); err != nil {
+		if err := proof.CheckTimes(claims, c.now, s.skew(), true, true); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
-		if err := checkLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
+		if err := proof.CheckLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if !constantTimeEqual(claims.Nonce, st.nonce) {
 			return s.nodeFail(c, node, "failure", "nonce does not match the challenge")
 		}
-		if !claims.Aud.containsAny(append([]string{c.realm}, cfg.AdditionalAudienceValues...)...) {
+		if !claims.Aud.ContainsAny(append([]string{c.realm}, cfg.AdditionalAudienceValues...)...) {
 			return s.nodeFail(c, node, "failure", "audience %v is not the realm path %s", []string(claims.Aud), c.realm)
 		}
 		kid = claims.Cnf.KID
 	} else {
-		kid = jws.headerString("kid")
+		kid = jws.HeaderString("kid")
 		if kid == "" || claims.Sub == "" || claims.Iss == "" || len(claims.Aud) == 0 {
 			return s.nodeFail(c, node, "failure", "a required value (kid header, sub, iss, aud) is missing")
 		}
 		if claims.Sub != claims.Iss {
 			return s.nodeFail(c, node, "failure", "sub and iss differ")
 		}
-		if err := checkTimes(claims, c.now, s.skew(), true, false); err != nil {
+		if err := proof.CheckTimes(claims, c.now, s.skew(), true, false); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
-		if err := checkLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
+		if err := proof.CheckLifetime(claims, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if claims.Jti == "" && s.RequireAssertionJTI {
 			return s.nodeFail(c, node, "failure", "the client assertion has no jti")
 		}
 		iss := c.issuer()
-		if !claims.Aud.containsAny(append([]string{iss, iss + "/access_token", c.base, c.base + "/"}, cfg.AdditionalAudienceValues...)...) {
+		if !claims.Aud.ContainsAny(append([]string{iss, iss + "/access_token", c.base, c.base + "/"}, cfg.AdditionalAudienceValues...)...) {
 			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(claims.Aud))
 		}
 	}
@@ -96,7 +97,7 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 	if key == nil {
 		return s.nodeFail(c, node, "register", "identity %q has no key %q", claims.Sub, kid)
 	}
-	if err := jws.verify(key); err != nil {
+	if err := jws.Verify(key); err != nil {
 		return s.nodeFail(c, node, "failure", "%v", err)
 	}
 	if !pop && claims.Jti != "" {
@@ -108,7 +109,7 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 			return s.nodeFail(c, node, "failure", "client assertion jti %q was already used", claims.Jti)
 		}
 	}
-	st.username, st.claims, st.key, st.restrict = thing.ID, claims.all, key, cfg.IssueRestrictedToken
+	st.username, st.claims, st.key, st.restrict = thing.ID, claims.All(), key, cfg.IssueRestrictedToken
 	// Later nodes (a Scripted Decision) find the verified claims in both
 	// node states: iot-edge's script reads transient state, AM's node page
 	// says shared state.
@@ -118,8 +119,8 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 	if st.transientState == nil {
 		st.transientState = map[string]any{}
 	}
-	st.sharedState[VerifiedClaimsKey] = claims.all
-	st.transientState[VerifiedClaimsKey] = claims.all
+	st.sharedState[VerifiedClaimsKey] = claims.All()
+	st.transientState[VerifiedClaimsKey] = claims.All()
 	return "success", nil, nil
 }
 
@@ -127,9 +128,9 @@ func (s *Server) authenticateThingNode(c *reqCtx, st *authState, cfg *IoTAuthent
 // thing, until the assertion expires (exp plus the skew). With a data
 // directory the record is on disk before the login succeeds, so a restart
 // does not reopen the assertion for replay.
-func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims, now time.Time) (bool, error) {
+func (s *Server) firstUseOfAssertion(realm, id string, cl *proof.Claims, now time.Time) (bool, error) {
 	h := hashToken(realm + "\x00" + strings.ToLower(id) + "\x00" + cl.Jti)
-	exp := cl.Exp.t.Add(s.skew())
+	exp := cl.Exp.Time.Add(s.skew())
 	var first bool
 	err := s.db.Update(func(tx storeTx) error {
 		first = false
@@ -152,7 +153,7 @@ func (s *Server) firstUseOfAssertion(realm, id string, cl *thingClaims, now time
 func thingKeys(x *identity) []jose.JSONWebKey {
 	var keys []jose.JSONWebKey
 	for _, text := range x.Attrs["thingKeys"] {
-		set, err := parseJWKSet(text)
+		set, err := proof.ParseJWKSet(text)
 		if err != nil {
 			continue
 		}
@@ -164,7 +165,7 @@ func thingKeys(x *identity) []jose.JSONWebKey {
 func thingKey(x *identity, kid string) *jose.JSONWebKey {
 	for _, k := range thingKeys(x) {
 		if k.KeyID == kid {
-			return publicJWK(&k)
+			return proof.PublicJWK(&k)
 		}
 	}
 	return nil
@@ -213,27 +214,27 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		if !ok || raw == "" {
 			return s.nodeFail(c, node, "failure", "no registration JWT")
 		}
-		jws, err := parseCompact(raw)
+		jws, err := proof.Parse(raw)
 		if err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
-		cl, err := decodeClaims(jws.payload)
+		cl, err := proof.DecodeClaims(jws.Payload)
 		if err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if cl.Sub == "" || len(cl.Aud) == 0 || cl.Nonce == "" || cl.Cnf == nil {
 			return s.nodeFail(c, node, "failure", "a required claim (sub, aud, nonce, cnf) is missing")
 		}
-		if err := checkTimes(cl, c.now, s.skew(), true, true); err != nil {
+		if err := proof.CheckTimes(cl, c.now, s.skew(), true, true); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
-		if err := checkLifetime(cl, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
+		if err := proof.CheckLifetime(cl, c.now, s.maxJWTLifetime(), s.skew()); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if !constantTimeEqual(cl.Nonce, st.nonce) {
 			return s.nodeFail(c, node, "failure", "nonce does not match the challenge")
 		}
-		if !cl.Aud.containsAny(append([]string{c.realm}, st.extraAud...)...) {
+		if !cl.Aud.ContainsAny(append([]string{c.realm}, st.extraAud...)...) {
 			return s.nodeFail(c, node, "failure", "audience %v is not accepted", []string(cl.Aud))
 		}
 		var (
@@ -243,13 +244,13 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		if method == RegPoPWithSoftwareStatement {
 			kid := cl.Cnf.KID
 			if kid == "" && cl.Cnf.JWK != nil {
-				if k, _, err := parseConfirmationKey(cl.Cnf.JWK); err == nil {
+				if k, _, err := proof.ParseConfirmationKey(cl.Cnf.JWK); err == nil {
 					kid = k.KeyID
 				}
 			}
 			for i := range stmtKeys.Keys {
 				if stmtKeys.Keys[i].KeyID == kid {
-					key = publicJWK(&stmtKeys.Keys[i])
+					key = proof.PublicJWK(&stmtKeys.Keys[i])
 				}
 			}
 			if key == nil {
@@ -259,7 +260,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			if cl.Cnf.JWK == nil {
 				return s.nodeFail(c, node, "failure", "cnf.jwk is missing")
 			}
-			key, certs, err = parseConfirmationKey(cl.Cnf.JWK)
+			key, certs, err = proof.ParseConfirmationKey(cl.Cnf.JWK)
 			if err != nil {
 				return s.nodeFail(c, node, "failure", "cnf.jwk: %v", err)
 			}
@@ -270,7 +271,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		if key.KeyID == "" {
 			return s.nodeFail(c, node, "failure", "the confirmation key has no kid")
 		}
-		if err := jws.verify(key); err != nil {
+		if err := jws.Verify(key); err != nil {
 			return s.nodeFail(c, node, "failure", "%v", err)
 		}
 		if method == RegPoPWithCertificate {
@@ -280,14 +281,14 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 			if pk, ok := certs[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pk.Equal(key.Key) {
 				return s.nodeFail(c, node, "failure", "the certificate does not certify the confirmation key")
 			}
-			if err := verifyThingCertificate(certs, c.cfg.VerificationCAs(), c.now, s.skew()); err != nil {
+			if err := proof.VerifyThingCertificate(certs, c.cfg.VerificationCAs(), c.now, s.skew()); err != nil {
 				return s.nodeFail(c, node, "failure", "certificate: %v", err)
 			}
-			if cfg.VerifySubject && !certNames(certs[0], cl.Sub) {
+			if cfg.VerifySubject && !proof.CertNames(certs[0], cl.Sub) {
 				return s.nodeFail(c, node, "failure", "subject %q is not the certificate's CN or UID", cl.Sub)
 			}
 		}
-		for k, v := range cl.all {
+		for k, v := range cl.All() {
 			claims[k] = v
 		}
 		id, bound, regKeys = cl.Sub, key, []jose.JSONWebKey{*key}
@@ -299,7 +300,7 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 		id = newUUID()
 		claims["sub"] = id
 		for i := range stmtKeys.Keys {
-			if k := publicJWK(&stmtKeys.Keys[i]); k != nil && k.KeyID != "" {
+			if k := proof.PublicJWK(&stmtKeys.Keys[i]); k != nil && k.KeyID != "" {
 				regKeys = append(regKeys, *k)
 			}
 		}
@@ -345,18 +346,18 @@ func (s *Server) registerThingNode(c *reqCtx, st *authState, cfg *IoTRegistratio
 // publishers and returns the thing keys (jwks) and all its claims.
 func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKeySet, map[string]any, error) {
 	var none jose.JSONWebKeySet
-	jws, err := parseCompact(raw)
+	jws, err := proof.Parse(raw)
 	if err != nil {
 		return none, nil, err
 	}
-	cl, err := decodeClaims(jws.payload)
+	cl, err := proof.DecodeClaims(jws.Payload)
 	if err != nil {
 		return none, nil, err
 	}
 	if cl.Iss == "" {
 		return none, nil, fmt.Errorf("iss is missing")
 	}
-	if err := checkTimes(cl, c.now, s.skew(), false, false); err != nil {
+	if err := proof.CheckTimes(cl, c.now, s.skew(), false, false); err != nil {
 		return none, nil, err
 	}
 	var pub *SoftwarePublisher
@@ -372,20 +373,20 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 	if alg == "" {
 		alg = "ES256"
 	}
-	if jws.alg != alg {
-		return none, nil, fmt.Errorf("signed with %s, the publisher expects %s", jws.alg, alg)
+	if jws.Alg != alg {
+		return none, nil, fmt.Errorf("signed with %s, the publisher expects %s", jws.Alg, alg)
 	}
 	keys, err := pub.keys()
 	if err != nil {
 		return none, nil, fmt.Errorf("publisher keys: %w", err)
 	}
-	kid := jws.headerString("kid")
+	kid := jws.HeaderString("kid")
 	verified := false
 	for i := range keys.Keys {
 		if kid != "" && keys.Keys[i].KeyID != kid {
 			continue
 		}
-		if jws.verify(&keys.Keys[i]) == nil {
+		if jws.Verify(&keys.Keys[i]) == nil {
 			verified = true
 			break
 		}
@@ -393,16 +394,16 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 	if !verified {
 		return none, nil, fmt.Errorf("signature does not verify with the publisher's keys (kid %q)", kid)
 	}
-	rawJWKS, ok := cl.all["jwks"]
+	rawJWKS, ok := cl.All()["jwks"]
 	if !ok {
 		return none, nil, fmt.Errorf("jwks is missing")
 	}
 	b, _ := json.Marshal(rawJWKS)
-	set, err := parseJWKSet(string(b))
+	set, err := proof.ParseJWKSet(string(b))
 	if err != nil || len(set.Keys) == 0 {
 		return none, nil, fmt.Errorf("jwks is not a JWK set with usable public keys")
 	}
-	return set, cl.all, nil
+	return set, cl.All(), nil
 }
 
 // registerIdentity creates the thing or registers its key on an existing

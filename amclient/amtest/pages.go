@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // The local AM's web pages: the device verification pages at
@@ -401,7 +402,7 @@ func identityRowOf(x *identity) pages.IdentityRow {
 		row.Status = "Active"
 	}
 	for _, text := range x.Attrs["thingKeys"] {
-		set, err := parseJWKSet(text)
+		set, err := proof.ParseJWKSet(text)
 		if err != nil {
 			continue
 		}

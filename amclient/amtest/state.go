@@ -2,6 +2,7 @@ package amtest
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -266,7 +267,7 @@ func (s *Server) loadKeys() (*serverKeys, error) {
 	nk := &serverKeys{TokenKey: &jose.JSONWebKey{Key: priv, Algorithm: "ES256", Use: "sig"},
 		TokenHMAC: randomBytes(32), AuthIDKey: randomBytes(32), TokenEncKey: randomBytes(32)}
 	pub := nk.TokenKey.Public()
-	tp, err := pub.Thumbprint(cryptoSHA256)
+	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return nil, err
 	}

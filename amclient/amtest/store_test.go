@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
@@ -198,7 +199,7 @@ func TestOnlineExpiry(t *testing.T) {
 			if err := s.putDevice("d1", &deviceCode{Realm: "/", UserCode: "ABCDEFGH", Expires: now.Add(5 * time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.firstUseOfAssertion("/", "thing", &thingClaims{Jti: "j", Exp: numericDate{t: now.Add(time.Minute)}}, now); err != nil {
+			if _, err := s.firstUseOfAssertion("/", "thing", &proof.Claims{Jti: "j", Exp: proof.NumericDate{Time: now.Add(time.Minute)}}, now); err != nil {
 				t.Fatal(err)
 			}
 			for _, k := range []string{kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion} {

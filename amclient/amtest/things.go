@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // popFailure is the answer to every proof-of-possession violation.
@@ -39,7 +40,7 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		}
 		return body, nil
 	}
-	jws, err := parseCompact(string(body))
+	jws, err := proof.Parse(string(body))
 	if err != nil {
 		if x.Restricted {
 			// An unusable JWS (alg none, HMAC, garbage) proves nothing:
@@ -48,10 +49,10 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		}
 		return nil, crest.Err(http.StatusBadRequest, "Invalid signed request").WithLog("%v", err)
 	}
-	// The payload passed strictjson in parseCompact: one csrf member at
+	// The payload passed strictjson in proof.Parse: one csrf member at
 	// most, whatever the case of its name. Read it by its exact name.
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(jws.payload, &members); err != nil {
+	if err := json.Unmarshal(jws.Payload, &members); err != nil {
 		return nil, crest.Err(http.StatusBadRequest, "Invalid signed request").WithLog("payload is not a JSON object")
 	}
 	var csrf string
@@ -60,9 +61,9 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	}
 	// Time claims are honoured wherever they appear, although neither
 	// iot-edge nor this module's SDK sends them in signed requests.
-	times, err := timeClaims(jws.payload)
+	times, err := proof.TimeClaims(jws.Payload)
 	if err == nil {
-		err = checkTimes(times, c.now, c.s.skew(), false, false)
+		err = proof.CheckTimes(times, c.now, c.s.skew(), false, false)
 	}
 	if err != nil {
 		return nil, popFailure.WithLog("signed request: %v", err)
@@ -74,24 +75,24 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 		if csrf != "" && csrf != tok {
 			return nil, popFailure.WithLog("csrf is not the session's token")
 		}
-		return jws.payload, nil
+		return jws.Payload, nil
 	}
-	if err := jws.verify(x.Key); err != nil {
+	if err := jws.Verify(x.Key); err != nil {
 		return nil, popFailure.WithLog("signed request: %v", err)
 	}
-	if aud := jws.headerString("aud"); !c.matchesRequestURL(aud) {
+	if aud := jws.HeaderString("aud"); !c.matchesRequestURL(aud) {
 		return nil, popFailure.WithLog("signed request aud %q is not the request URL %q", aud, c.requestURL())
 	}
-	api, err := crest.ParseAPIVersion(jws.headerString("api"))
-	if err != nil || jws.headerString("api") == "" || api != c.ver {
-		return nil, popFailure.WithLog("signed request api %q is not the Accept-API-Version", jws.headerString("api"))
+	api, err := crest.ParseAPIVersion(jws.HeaderString("api"))
+	if err != nil || jws.HeaderString("api") == "" || api != c.ver {
+		return nil, popFailure.WithLog("signed request api %q is not the Accept-API-Version", jws.HeaderString("api"))
 	}
 	var nonce json.Number
-	if raw := bytes.TrimSpace(jws.header["nonce"]); len(raw) == 0 || raw[0] == '"' {
+	if raw := bytes.TrimSpace(jws.Header["nonce"]); len(raw) == 0 || raw[0] == '"' {
 		// encoding/json would decode "7" into a json.Number; AM wants an integer.
 		return nil, popFailure.WithLog("signed request nonce is missing or not a JSON number")
 	}
-	dec := json.NewDecoder(bytes.NewReader(jws.header["nonce"]))
+	dec := json.NewDecoder(bytes.NewReader(jws.Header["nonce"]))
 	dec.UseNumber()
 	if err := dec.Decode(&nonce); err != nil {
 		return nil, popFailure.WithLog("signed request nonce is not an integer")
@@ -110,7 +111,7 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	// request's first change, or alone before the answer (see
 	// reqCtx.nonce), and is checked again there.
 	c.nonce = &pendingNonce{tok: tok, n: n}
-	return jws.payload, nil
+	return jws.Payload, nil
 }
 
 func looksLikeJWS(b []byte) bool {

@@ -1,4 +1,4 @@
-package amtest
+package proof
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ var (
 	oidExtNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
 )
 
-// verifyThingCertificate checks a thing's x5c chain (leaf first) against the
+// VerifyThingCertificate checks a thing's x5c chain (leaf first) against the
 // certificate-verification CAs: the chain must reach a certificate signed by
 // one of their keys, through intermediates that are proven CAs. Like AM, it
 // trusts the CA's key and ignores the CA certificate itself (its validity,
@@ -33,7 +33,7 @@ var (
 // no critical extension the server does not process; each intermediate
 // must pass checkIntermediate. The caller checks that the leaf certifies
 // the confirmation key.
-func verifyThingCertificate(chain []*x509.Certificate, cas []*x509.Certificate, now time.Time, skew time.Duration) error {
+func VerifyThingCertificate(chain []*x509.Certificate, cas []*x509.Certificate, now time.Time, skew time.Duration) error {
 	if len(cas) == 0 {
 		return errors.New("no CA is mapped to am.services.iot.cert.verification")
 	}
@@ -160,8 +160,8 @@ func checkCertSignature(cert *x509.Certificate, pub any) error {
 
 var oidUID = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
 
-// certNames reports whether name is the certificate subject's CN or UID.
-func certNames(cert *x509.Certificate, name string) bool {
+// CertNames reports whether name is the certificate subject's CN or UID.
+func CertNames(cert *x509.Certificate, name string) bool {
 	if cert.Subject.CommonName == name {
 		return true
 	}

@@ -1,4 +1,4 @@
-package amtest
+package proof
 
 import (
 	"crypto/ecdsa"
@@ -17,7 +17,7 @@ import (
 
 // FuzzCertificateChain feeds arbitrary chains to the certificate checks of
 // POP_WITH_CERTIFICATE registration: the cnf.jwk parser (x5c text → DER →
-// X.509) and verifyThingCertificate, given either a JWK or up to three DER
+// X.509) and VerifyThingCertificate, given either a JWK or up to three DER
 // certificates. Nothing panics, and an accepted chain reaches a
 // certificate that the CA signed, through certificates that are valid at
 // the time of the check and intermediates that are X.509 v3 CAs with
@@ -72,8 +72,8 @@ func FuzzCertificateChain(f *testing.F) {
 
 	cas := []*x509.Certificate{ca}
 	check := func(t *testing.T, chain []*x509.Certificate) {
-		err := verifyThingCertificate(chain, cas, now, time.Minute)
-		certNames(chain[0], "thing")
+		err := VerifyThingCertificate(chain, cas, now, time.Minute)
+		CertNames(chain[0], "thing")
 		if err != nil {
 			return
 		}
@@ -97,7 +97,7 @@ func FuzzCertificateChain(f *testing.F) {
 		t.Fatalf("accepted a chain that no certificate of the CA's signs")
 	}
 	f.Fuzz(func(t *testing.T, jwk, der0, der1, der2 []byte) {
-		if _, certs, err := parseConfirmationKey(jwk); err == nil && len(certs) > 0 {
+		if _, certs, err := ParseConfirmationKey(jwk); err == nil && len(certs) > 0 {
 			check(t, certs)
 		}
 		var chain []*x509.Certificate
