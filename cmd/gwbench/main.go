@@ -194,6 +194,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if err := s.check(); err != nil {
 				return err
 			}
+			if err := checkLocalPorts(portRangeFile, s.Things+2*s.Concurrency+portMargin); err != nil {
+				return err
+			}
 			if s.Soak > 0 {
 				return runSoak(c.Context, s, c.Bool(flagJSON), stdout, &progress{w: stderr, start: time.Now()})
 			}
@@ -325,4 +328,32 @@ func loopbackHost(addr string) (string, string) {
 		network = "udp6"
 	}
 	return net.JoinHostPort(host, port), network
+}
+
+// portRangeFile holds the local ports Linux picks from for a connected UDP
+// socket; portMargin is what gwbench keeps beside its things' sockets.
+const (
+	portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+	portMargin    = 1000
+)
+
+// checkLocalPorts refuses a run that needs more local ports than the
+// range in file gives: every thing's session is a UDP socket connected to
+// the gateway's one address, each on a port of its own, and past the range
+// dials fail with "resource temporarily unavailable". Without the file
+// (not Linux) it checks nothing.
+func checkLocalPorts(file string, need int) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || hi < lo {
+		return nil
+	}
+	if have := hi - lo + 1; need > have {
+		return fmt.Errorf("--%s needs about %d local UDP ports to one gateway address, and %s gives %d (%d-%d); widen it, for example: sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"",
+			flagThings, need, file, have, lo, hi)
+	}
+	return nil
 }

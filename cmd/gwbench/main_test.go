@@ -184,6 +184,25 @@ func TestBounds(t *testing.T) {
 	}
 }
 
+// A run that needs more local ports than the system's range is refused
+// up front, with the fix in the message.
+func TestLocalPorts(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ip_local_port_range")
+	if err := os.WriteFile(f, []byte("32768\t60999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkLocalPorts(f, 28232); err != nil {
+		t.Errorf("28232 ports of 28232: %v", err)
+	}
+	err := checkLocalPorts(f, 28233)
+	if err == nil || !strings.Contains(err.Error(), "28232 (32768-60999)") || !strings.Contains(err.Error(), "sysctl -w net.ipv4.ip_local_port_range") {
+		t.Errorf("28233 ports of 28232: %v", err)
+	}
+	if err := checkLocalPorts(filepath.Join(t.TempDir(), "none"), 1<<20); err != nil {
+		t.Errorf("no range file: %v", err)
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	var d []time.Duration
 	for i := 1; i <= 100; i++ {
