@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -198,7 +199,7 @@ func serverProperties(cfg *Config) map[string]any {
 var mappingType = map[string]any{"_id": "mappings", "name": "Mappings", "collection": true}
 
 func mappingResource(id string, aliases []string) map[string]any {
-	out, _ := resourceJSON(id, map[string]any{"secretId": id, "aliases": nonNil(aliases)}, map[string]any{"_type": mappingType})
+	out, _ := resourceJSON(id, map[string]any{"secretId": id, "aliases": config.NonNil(aliases)}, map[string]any{"_type": mappingType})
 	return out
 }
 
@@ -211,7 +212,7 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 			return err
 		}
 		var out []map[string]any
-		for _, k := range sortedKeys(c.cfg.SecretMappings) {
+		for _, k := range config.SortedKeys(c.cfg.SecretMappings) {
 			out = append(out, mappingResource(k, c.cfg.SecretMappings[k]))
 		}
 		crest.WriteQuery(c.w, out)
@@ -267,10 +268,10 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 		return crest.Err(http.StatusBadRequest, "A secret mapping needs at least one alias")
 	}
 	if id == CertVerificationSecretID {
-		ks := c.cfg.keystore()
+		ks := config.Keystore(c.cfg)
 		for _, a := range body.Aliases {
 			if _, ok := ks[a]; !ok {
-				known := sortedKeys(ks)
+				known := config.SortedKeys(ks)
 				return crest.Err(http.StatusBadRequest, fmt.Sprintf("The keystore has no alias %q. The local AM cannot read AM's keystore: "+
 					"give it the CA certificate that %q holds in your AM under that alias (Config.KeystoreAliases; "+
 					"amlocal: --keystore-alias %s=CA.pem, or keystoreAliases in --config). Known aliases: %s",

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -27,8 +28,8 @@ func realmPathOf(id string) (string, bool) {
 
 // realmResource is a realm as the realms endpoint shows it.
 func realmResource(path string, r *Realm) map[string]any {
-	m := map[string]any{"_id": realmID(path), "name": "/", "parentPath": nil, "active": r.active(),
-		"aliases": nonNil(r.Aliases)}
+	m := map[string]any{"_id": realmID(path), "name": "/", "parentPath": nil, "active": config.RealmActive(r),
+		"aliases": config.NonNil(r.Aliases)}
 	if path != "/" {
 		i := strings.LastIndex(path, "/")
 		m["name"] = path[i+1:]
@@ -111,7 +112,7 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 				return err
 			}
 			var out []map[string]any
-			for _, p := range sortedKeys(c.cfg.Realms) {
+			for _, p := range config.SortedKeys(c.cfg.Realms) {
 				out = append(out, realmResource(p, c.cfg.Realms[p]))
 			}
 			crest.WriteQuery(c.w, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
@@ -377,7 +378,7 @@ func (s *Server) scriptedDecisionNode(c *reqCtx, st *authState, cfg *ScriptedDec
 	if sc == nil {
 		return "", nil, errLoginFailure.WithLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, c.realm)
 	}
-	prog, err := sc.compile()
+	prog, err := config.CompileScript(sc)
 	if err != nil {
 		return "", nil, errLoginFailure.WithLog("script %s: %v", cfg.Script, err)
 	}

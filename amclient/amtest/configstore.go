@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -17,40 +18,6 @@ type configRecord struct {
 	Config  *Config                      `json:"config"`
 	Secrets map[string]map[string]string `json:"secrets,omitempty"` // realm → client → secret
 	Saved   time.Time                    `json:"saved"`
-}
-
-// secrets returns the OAuth 2.0 client secrets by realm and client.
-func (c *Config) secrets() map[string]map[string]string {
-	out := map[string]map[string]string{}
-	for p, r := range c.Realms {
-		if r == nil {
-			continue
-		}
-		for id, cl := range r.OAuth2Clients {
-			if cl != nil && cl.Secret != "" {
-				if out[p] == nil {
-					out[p] = map[string]string{}
-				}
-				out[p][id] = cl.Secret
-			}
-		}
-	}
-	return out
-}
-
-// setSecrets puts secrets back on the clients that exist.
-func (c *Config) setSecrets(secrets map[string]map[string]string) {
-	for p, clients := range secrets {
-		r := c.Realms[p]
-		if r == nil {
-			continue
-		}
-		for id, secret := range clients {
-			if cl := r.OAuth2Clients[id]; cl != nil {
-				cl.Secret = secret
-			}
-		}
-	}
 }
 
 // restoreConfig decodes a configuration record. The settings that the
@@ -64,17 +31,17 @@ func restoreConfig(rec json.RawMessage, base *Config) (*Config, error) {
 	if in.Config == nil {
 		return nil, errors.New("the record holds no configuration")
 	}
-	in.Config.setSecrets(in.Secrets)
+	config.SetClientSecrets(in.Config, in.Secrets)
 	in.Config.CookieName, in.Config.AdminUser, in.Config.AdminPassword = base.CookieName, base.AdminUser, base.AdminPassword
 	in.Config.KeystoreAliases = base.KeystoreAliases
-	cfg, err := in.Config.clone()
+	cfg, err := config.Clone(in.Config)
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.validatePublishers(); err != nil {
+	if err := config.ValidatePublishers(cfg); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -88,7 +55,7 @@ func restoreConfig(rec json.RawMessage, base *Config) (*Config, error) {
 func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
-	next, err := s.config().clone()
+	next, err := config.Clone(s.config())
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +64,16 @@ func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	}
 	// What is in force is exactly what a restart reads back: a second
 	// round trip through the JSON form.
-	if next, err = next.clone(); err != nil {
+	if next, err = config.Clone(next); err != nil {
 		return nil, crest.Err(http.StatusBadRequest, err.Error())
 	}
 	if err := next.Validate(); err != nil {
 		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
-	if err := next.validatePublishers(); err != nil {
+	if err := config.ValidatePublishers(next); err != nil {
 		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
-	rec, err := json.Marshal(&configRecord{Config: next, Secrets: next.secrets(), Saved: s.now().UTC()})
+	rec, err := json.Marshal(&configRecord{Config: next, Secrets: config.ClientSecrets(next), Saved: s.now().UTC()})
 	if err != nil {
 		return nil, fmt.Errorf("persist configuration: %w", err)
 	}

@@ -53,7 +53,7 @@
 //     advanced server properties (fqdnMap entries), kept and returned
 //   - /json/global-config/secrets/stores/KeyStoreSecretStore/default-keystore/mappings/{id}:
 //     secret mappings; am.services.iot.cert.verification maps keystore
-//     aliases of [Config.KeystoreAliases] to the CAs that certificate
+//     aliases of Config.KeystoreAliases to the CAs that certificate
 //     registration trusts (an alias the local AM does not know is a 400)
 //   - /json/realm-config/services/{iot,oauth-oidc}: create (409 when the
 //     service exists), read, update (the members given; others are kept as

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -392,7 +393,7 @@ func agentTypeOf(b []byte) (string, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return "", err
 	}
-	var t nodeType
+	var t config.TypeRef
 	if raw, ok := m["_type"]; ok && json.Unmarshal(raw, &t) == nil && t.ID != "" {
 		return t.ID, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
@@ -376,7 +377,7 @@ func (s *Server) verifySoftwareStatement(c *reqCtx, raw string) (jose.JSONWebKey
 	if jws.Alg != alg {
 		return none, nil, fmt.Errorf("signed with %s, the publisher expects %s", jws.Alg, alg)
 	}
-	keys, err := pub.keys()
+	keys, err := config.PublisherKeys(pub)
 	if err != nil {
 		return none, nil, fmt.Errorf("publisher keys: %w", err)
 	}

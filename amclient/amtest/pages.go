@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
@@ -222,7 +223,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 	switch c.r.Method {
 	case http.MethodGet, http.MethodHead:
 		q := c.r.URL.Query()
-		realm, ok := c.cfg.lookupRealm(q.Get("realm"))
+		realm, ok := lookupRealm(c.cfg, q.Get("realm"))
 		if q.Get("realm") == "" {
 			realm, ok = "/", true
 		}
@@ -238,7 +239,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 		return s.signinPage(c, http.StatusBadRequest, "/", s.defaultGoto("/"), "Sign in with your user name and password.", "", "The form could not be read. Please try again.")
 	}
 	f := c.r.PostForm
-	realm, ok := c.cfg.lookupRealm(f.Get("realm"))
+	realm, ok := lookupRealm(c.cfg, f.Get("realm"))
 	if !ok {
 		return s.unknownRealmPage(c, f.Get("realm"))
 	}
@@ -368,11 +369,11 @@ func (s *Server) handleIdentitiesPage(c *reqCtx) error {
 	want := c.r.URL.Query().Get("realm")
 	realm, found := "/", true
 	if want != "" {
-		realm, found = c.cfg.lookupRealm(want)
+		realm, found = lookupRealm(c.cfg, want)
 	}
 	paths := make([]string, 0, len(c.cfg.Realms))
 	for p, r := range c.cfg.Realms {
-		if r.active() {
+		if config.RealmActive(r) {
 			paths = append(paths, p)
 		}
 	}

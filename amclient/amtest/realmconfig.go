@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
@@ -67,7 +68,7 @@ var outcomeNames = map[string]string{"success": "Success", "failure": "Failure",
 
 func nodeResource(id string, n *Node) (map[string]any, error) {
 	var outcomes []map[string]string
-	for _, o := range n.outcomes() {
+	for _, o := range config.NodeOutcomes(n) {
 		outcomes = append(outcomes, map[string]string{"id": o, "displayName": outcomeNames[o]})
 	}
 	return resourceJSON(id, n, map[string]any{
@@ -85,7 +86,7 @@ func nodeResources(typ string) resource[Node] {
 		what:     func(id string) string { return "Node " + id },
 		notFound: func(id string) error { return crest.Err(http.StatusNotFound, "Node "+typ+"/"+id+" not found") },
 		inUse: func(r *Realm, id string) error {
-			if tree := r.nodeInUse(id); tree != "" {
+			if tree := config.NodeInUse(r, id); tree != "" {
 				return crest.Err(http.StatusConflict, "Node "+id+" is in use by the tree "+tree)
 			}
 			return nil
@@ -126,12 +127,12 @@ func (s *Server) putNode(c *reqCtx, k resource[Node], typ, id string) error {
 		return err
 	}
 	if v, ok := body["_type"]; ok {
-		var bt nodeType
+		var bt config.TypeRef
 		if json.Unmarshal(v, &bt) != nil || bt.ID != typ {
 			return crest.Err(http.StatusBadRequest, "The _type in the body is not the node type "+typ)
 		}
 	}
-	body["_type"], _ = json.Marshal(nodeType{ID: typ})
+	body["_type"], _ = json.Marshal(config.TypeRef{ID: typ})
 	b, _ := json.Marshal(body)
 	n := &Node{}
 	if err := json.Unmarshal(b, n); err != nil {
@@ -145,7 +146,7 @@ func (s *Server) putNode(c *reqCtx, k resource[Node], typ, id string) error {
 	}, func(r *Realm, _ *Node) (*Node, error) {
 		// A node is checked on its own too: a Scripted Decision node that
 		// no tree uses yet must still name a script in the subset.
-		if err := r.validateNode(id, n, true); err != nil {
+		if err := config.ValidateNode(r, id, n, true); err != nil {
 			return nil, crest.Err(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
 		}
 		return n, nil
@@ -190,7 +191,7 @@ func (s *Server) putTree(c *reqCtx, k resource[Tree], name string) error {
 		return crest.Err(http.StatusBadRequest, "Invalid tree: "+err.Error())
 	}
 	return putResource(s, c, k, name, nil, func(r *Realm, _ *Tree) (*Tree, error) {
-		if err := validateTree(r, t); err != nil {
+		if err := config.ValidateTree(r, t); err != nil {
 			return nil, crest.Err(http.StatusBadRequest, "Invalid tree "+name+": "+err.Error())
 		}
 		return t, nil
@@ -309,7 +310,7 @@ func (s *Server) putAgent(c *reqCtx, typ, id string) error {
 				return err
 			}
 		}
-		if err := r.putAgent(typ, id, merged); err != nil {
+		if err := config.PutAgent(r, typ, id, merged); err != nil {
 			return crest.Err(http.StatusBadRequest, "Invalid "+typ+" "+id+": "+err.Error())
 		}
 		if cl := r.OAuth2Clients[id]; typ == AgentOAuth2Client && cl.Secret == "" {
@@ -331,7 +332,7 @@ var scriptResources = resource[Script]{
 	what:     func(id string) string { return "Script " + id },
 	notFound: func(id string) error { return crest.Err(http.StatusNotFound, "Script "+id+" not found") },
 	inUse: func(r *Realm, id string) error {
-		if node, tree := r.scriptInUse(id); node != "" {
+		if node, tree := config.ScriptInUse(r, id); node != "" {
 			return crest.Err(http.StatusConflict, "Script "+id+" is in use by the node "+node+" of the tree "+tree)
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -43,19 +44,19 @@ func splitRealmPath(p string) (realm, rest string, err error) {
 func (s *Server) resolveRealm(c *reqCtx, pathRealm string) error {
 	q := c.r.URL.Query()
 	if v, ok := q["realm"]; ok && len(v) > 0 && v[0] != "" {
-		p, ok := c.cfg.findRealm(v[0], c.inactiveOK)
+		p, ok := findRealm(c.cfg, v[0], c.inactiveOK)
 		if !ok {
 			return crest.Err(http.StatusBadRequest, "Invalid realm, "+v[0])
 		}
 		c.realm = p
 	} else if pathRealm != "" {
-		if r, ok := c.cfg.Realms[pathRealm]; !ok || !(r.active() || c.inactiveOK) {
+		if r, ok := c.cfg.Realms[pathRealm]; !ok || !(config.RealmActive(r) || c.inactiveOK) {
 			return crest.Err(http.StatusNotFound, "Realm \""+pathRealm+"\" not found")
 		}
 		c.realm = pathRealm
 	} else {
 		c.realm = "/"
-		if p, ok := c.cfg.dnsRealm(c.r.Host); ok {
+		if p, ok := dnsRealm(c.cfg, c.r.Host); ok {
 			c.realm, c.viaDNS = p, true
 		}
 	}
@@ -65,16 +66,16 @@ func (s *Server) resolveRealm(c *reqCtx, pathRealm string) error {
 
 // dnsRealm returns the active realm with a DNS alias (an alias containing
 // a dot) equal to host's name.
-func (cfg *Config) dnsRealm(host string) (string, bool) {
+func dnsRealm(cfg *Config, host string) (string, bool) {
 	host = strings.ToLower(host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(host, ".")
-	for _, p := range sortedKeys(cfg.Realms) {
+	for _, p := range config.SortedKeys(cfg.Realms) {
 		r := cfg.Realms[p]
 		for _, a := range r.Aliases {
-			if strings.Contains(a, ".") && strings.EqualFold(a, host) && r.active() {
+			if strings.Contains(a, ".") && strings.EqualFold(a, host) && config.RealmActive(r) {
 				return p, true
 			}
 		}
@@ -84,17 +85,17 @@ func (cfg *Config) dnsRealm(host string) (string, bool) {
 
 // lookupRealm resolves a realm query value: an absolute path, an alias, or
 // the bare name of a child of the top-level realm.
-func (cfg *Config) lookupRealm(v string) (string, bool) { return cfg.findRealm(v, false) }
+func lookupRealm(cfg *Config, v string) (string, bool) { return findRealm(cfg, v, false) }
 
 // findRealm is lookupRealm that, with inactive, also finds inactive realms
 // (which only the realm configuration endpoints address).
-func (cfg *Config) findRealm(v string, inactive bool) (string, bool) {
-	usable := func(r *Realm) bool { return r != nil && (inactive || r.active()) }
+func findRealm(cfg *Config, v string, inactive bool) (string, bool) {
+	usable := func(r *Realm) bool { return r != nil && (inactive || config.RealmActive(r)) }
 	if strings.HasPrefix(v, "/") {
 		p := "/" + strings.Trim(v, "/")
 		return p, usable(cfg.Realms[p])
 	}
-	for _, p := range sortedKeys(cfg.Realms) {
+	for _, p := range config.SortedKeys(cfg.Realms) {
 		r := cfg.Realms[p]
 		for _, a := range r.Aliases {
 			if strings.EqualFold(a, v) && usable(r) {

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
-	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
 
 // The admin REST API of a realm's services (iot, oauth-oidc).
@@ -147,9 +147,6 @@ func createIoTAgents(r *Realm) {
 		if r.TrustedJWTIssuers == nil {
 			r.TrustedJWTIssuers = map[string]*TrustedJWTIssuer{}
 		}
-		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = &TrustedJWTIssuer{Issuer: "forgerock-iot-service",
-			ConsentedScopesClaim: "scope", ResourceOwnerIdentityClaim: "sub", AllowedSubjects: []string{},
-			extra: members.Extra{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
-				"jwkSet": json.RawMessage("null"), "jwksUri": json.RawMessage("null")}}
+		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = config.IoTJWTIssuer()
 	}
 }

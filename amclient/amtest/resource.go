@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 )
 
@@ -69,7 +70,7 @@ func listResources[T any](c *reqCtx, k resource[T]) error {
 	}
 	all := *k.in(c.rc)
 	var out []map[string]any
-	for _, id := range sortedKeys(all) {
+	for _, id := range config.SortedKeys(all) {
 		if k.lookup(c.rc, id) == nil {
 			continue
 		}

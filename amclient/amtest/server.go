@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
@@ -195,14 +196,14 @@ func (s *Server) init() error {
 	if base == nil {
 		base = DefaultConfig()
 	}
-	cfg, err := base.clone()
+	cfg, err := config.Clone(base)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := cfg.validatePublishers(); err != nil {
+	if err := config.ValidatePublishers(cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	s.st = newState()
@@ -230,33 +231,6 @@ func (s *Server) init() error {
 		return err
 	}
 	return nil
-}
-
-// clone returns a deep copy of c with the defaults filled in.
-func (c *Config) clone() (*Config, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	out := &Config{}
-	if err := json.Unmarshal(b, out); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	// Client secrets are never marshalled; carry them over.
-	out.setSecrets(c.secrets())
-	if out.CookieName == "" {
-		out.CookieName = "iPlanetDirectoryPro"
-	}
-	if out.AdminUser == "" {
-		out.AdminUser = "amAdmin"
-	}
-	if out.AdminPassword == "" {
-		out.AdminPassword = "changeit"
-	}
-	if out.Realms == nil {
-		out.Realms = map[string]*Realm{}
-	}
-	return out, nil
 }
 
 func (s *Server) now() time.Time {
@@ -310,7 +284,7 @@ func (s *Server) Configuration() *Config {
 	if err := s.Init(); err != nil {
 		return nil
 	}
-	c, err := s.config().clone()
+	c, err := config.Clone(s.config())
 	if err != nil {
 		return nil
 	}

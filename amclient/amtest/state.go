@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
@@ -283,7 +284,7 @@ func (s *Server) loadKeys() (*serverKeys, error) {
 // seedIdentities creates the configured identities that do not exist yet.
 func (s *Server) seedIdentities() error {
 	cfg := s.config()
-	for _, p := range sortedKeys(cfg.Realms) {
+	for _, p := range config.SortedKeys(cfg.Realms) {
 		r := cfg.Realms[p]
 		ids := make([]string, 0, len(r.Identities))
 		for id := range r.Identities {

@@ -1,4 +1,4 @@
-package amtest
+package config
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
 
 // Validate checks that realm paths are well formed, trees only reference
@@ -43,11 +45,11 @@ func (c *Config) Validate() error {
 			}
 			aliases[strings.ToLower(a)] = p
 		}
-		if err := r.validate(); err != nil {
+		if err := validateRealm(r); err != nil {
 			return fmt.Errorf("realm %q, %w", p, err)
 		}
 	}
-	ks := c.keystore()
+	ks := Keystore(c)
 	for _, a := range c.SecretMappings[CertVerificationSecretID] {
 		if _, ok := ks[a]; !ok {
 			return fmt.Errorf("secret %s is mapped to the alias %q, which is not in the keystore (add its CA certificate to keystoreAliases)", CertVerificationSecretID, a)
@@ -56,27 +58,27 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validate checks one realm: its nodes, scripts, trees and services.
-func (r *Realm) validate() error {
-	for _, id := range sortedKeys(r.Nodes) {
+// validateRealm checks one realm: its nodes, scripts, trees and services.
+func validateRealm(r *Realm) error {
+	for _, id := range SortedKeys(r.Nodes) {
 		n := r.Nodes[id]
 		if n == nil {
 			return fmt.Errorf("node %s is null", id)
 		}
-		if err := r.validateNode(id, n, r.nodeInUse(id) != ""); err != nil {
+		if err := ValidateNode(r, id, n, NodeInUse(r, id) != ""); err != nil {
 			return fmt.Errorf("node %s: %w", id, err)
 		}
 	}
-	for _, name := range sortedKeys(r.Trees) {
+	for _, name := range SortedKeys(r.Trees) {
 		t := r.Trees[name]
 		if t == nil {
 			return fmt.Errorf("tree %q is null", name)
 		}
-		if err := validateTree(r, t); err != nil {
+		if err := ValidateTree(r, t); err != nil {
 			return fmt.Errorf("tree %q: %w", name, err)
 		}
 	}
-	for _, id := range sortedKeys(r.Scripts) {
+	for _, id := range SortedKeys(r.Scripts) {
 		sc := r.Scripts[id]
 		if sc == nil {
 			return fmt.Errorf("script %s is null", id)
@@ -102,9 +104,9 @@ func (r *Realm) validate() error {
 		ids []string
 		nil func(string) bool
 	}{
-		{AgentOAuth2Client, sortedKeys(r.OAuth2Clients), func(id string) bool { return r.OAuth2Clients[id] == nil }},
-		{AgentSoftwarePublisher, sortedKeys(r.SoftwarePublishers), func(id string) bool { return r.SoftwarePublishers[id] == nil }},
-		{AgentTrustedJWTIssuer, sortedKeys(r.TrustedJWTIssuers), func(id string) bool { return r.TrustedJWTIssuers[id] == nil }},
+		{AgentOAuth2Client, SortedKeys(r.OAuth2Clients), func(id string) bool { return r.OAuth2Clients[id] == nil }},
+		{AgentSoftwarePublisher, SortedKeys(r.SoftwarePublishers), func(id string) bool { return r.SoftwarePublishers[id] == nil }},
+		{AgentTrustedJWTIssuer, SortedKeys(r.TrustedJWTIssuers), func(id string) bool { return r.TrustedJWTIssuers[id] == nil }},
 	} {
 		for _, id := range kind.ids {
 			if kind.nil(id) {
@@ -115,10 +117,11 @@ func (r *Realm) validate() error {
 	return nil
 }
 
-// validateNode checks a node's settings. A Scripted Decision node's script
-// must be in the realm and within the subset; a node that no tree uses may
-// name a script that was deleted since.
-func (r *Realm) validateNode(id string, n *Node, used bool) error {
+// ValidateNode checks the settings of node id of realm r. A Scripted
+// Decision node's script must be in the realm and within the subset; a
+// node that is not used (no tree uses it) may name a script that was
+// deleted since.
+func ValidateNode(r *Realm, id string, n *Node, used bool) error {
 	if n.Registration != nil {
 		switch n.Registration.JWTRegistrationMethod {
 		case RegPoPWithCertificate, RegPoPWithSoftwareStatement, RegPoPWithoutTrust, RegSoftwareStatementOnly:
@@ -143,7 +146,7 @@ func (r *Realm) validateNode(id string, n *Node, used bool) error {
 		}
 		for i, o := range sd.Outcomes {
 			if o != "true" && o != "false" {
-				return fmt.Errorf("outcome %q is not supported: %s", o, ScriptSubset)
+				return fmt.Errorf("outcome %q is not supported: %s", o, script.Subset)
 			}
 			if slices.Contains(sd.Outcomes[:i], o) {
 				return fmt.Errorf("outcome %q is listed twice", o)
@@ -156,9 +159,9 @@ func (r *Realm) validateNode(id string, n *Node, used bool) error {
 			}
 			return nil
 		}
-		prog, err := sc.compile()
+		prog, err := CompileScript(sc)
 		if err != nil {
-			return fmt.Errorf("script %s (%s) is outside the subset: %v; %s", sd.Script, sc.Name, err, ScriptSubset)
+			return fmt.Errorf("script %s (%s) is outside the subset: %v; %s", sd.Script, sc.Name, err, script.Subset)
 		}
 		for _, o := range prog.Outcomes() {
 			if !slices.Contains(sd.Outcomes, o) {
@@ -169,9 +172,9 @@ func (r *Realm) validateNode(id string, n *Node, used bool) error {
 	return nil
 }
 
-// nodeInUse returns the name of a tree that uses node id, or "".
-func (r *Realm) nodeInUse(id string) string {
-	for _, name := range sortedKeys(r.Trees) {
+// NodeInUse returns the name of a tree of r that uses node id, or "".
+func NodeInUse(r *Realm, id string) string {
+	for _, name := range SortedKeys(r.Trees) {
 		if t := r.Trees[name]; t != nil {
 			if _, ok := t.Nodes[id]; ok {
 				return name
@@ -181,21 +184,23 @@ func (r *Realm) nodeInUse(id string) string {
 	return ""
 }
 
-// scriptInUse returns a node that runs script id in a tree, and the tree.
-func (r *Realm) scriptInUse(id string) (node, tree string) {
-	for _, nid := range sortedKeys(r.Nodes) {
+// ScriptInUse returns a node of r that runs script id in a tree, and the
+// tree; "", "" when no tree runs it.
+func ScriptInUse(r *Realm, id string) (node, tree string) {
+	for _, nid := range SortedKeys(r.Nodes) {
 		n := r.Nodes[nid]
 		if n == nil || n.Scripted == nil || n.Scripted.Script != id {
 			continue
 		}
-		if t := r.nodeInUse(nid); t != "" {
+		if t := NodeInUse(r, nid); t != "" {
 			return nid, t
 		}
 	}
 	return "", ""
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns the keys of m in order.
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -204,13 +209,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// validatePublishers checks that every software publisher's keys can be
+// ValidatePublishers checks that every software publisher's keys can be
 // used. The server checks it at start; LoadConfig does not, so that a
 // program can fill in keys after loading a file.
-func (c *Config) validatePublishers() error {
+func ValidatePublishers(c *Config) error {
 	for p, r := range c.Realms {
 		for id, pub := range r.SoftwarePublishers {
-			set, err := pub.keys()
+			set, err := PublisherKeys(pub)
 			if err != nil {
 				return fmt.Errorf("realm %q, software publisher %s: %w", p, id, err)
 			}
@@ -230,23 +235,26 @@ var nodeOutcomes = map[string][]string{
 	NodeTypeDataStoreDecision: {"true", "false"},
 }
 
-// outcomes returns the outcome IDs of a node: fixed by its type, or the
+// NodeOutcomes returns the outcome IDs of a node: fixed by its type, or the
 // configured ones of a Scripted Decision node.
-func (n *Node) outcomes() []string {
+func NodeOutcomes(n *Node) []string {
 	if n.Scripted != nil {
 		return n.Scripted.Outcomes
 	}
 	return nodeOutcomes[n.Type]
 }
 
-func validateTree(r *Realm, t *Tree) error {
+// ValidateTree checks tree t of realm r: its entry node is in it, every
+// node has settings of its type in the realm, and every outcome of every
+// node is connected, to a node of the tree or to Success or Failure.
+func ValidateTree(r *Realm, t *Tree) error {
 	if t.EntryNodeID == "" {
 		return errors.New("no entryNodeId")
 	}
 	if _, ok := t.Nodes[t.EntryNodeID]; !ok {
 		return fmt.Errorf("entry node %s is not in the tree", t.EntryNodeID)
 	}
-	for _, id := range sortedKeys(t.Nodes) {
+	for _, id := range SortedKeys(t.Nodes) {
 		tn := t.Nodes[id]
 		if tn == nil {
 			return fmt.Errorf("node %s is null", id)
@@ -258,7 +266,7 @@ func validateTree(r *Realm, t *Tree) error {
 		if n.Type != tn.NodeType {
 			return fmt.Errorf("node %s is a %s in the tree but a %s in the realm's nodes", id, tn.NodeType, n.Type)
 		}
-		for _, o := range n.outcomes() {
+		for _, o := range NodeOutcomes(n) {
 			to, ok := tn.Connections[o]
 			if !ok {
 				return fmt.Errorf("node %s: outcome %q is not connected", id, o)
@@ -267,8 +275,8 @@ func validateTree(r *Realm, t *Tree) error {
 				return fmt.Errorf("node %s: outcome %q leads to %s, which is not in the tree", id, o, to)
 			}
 		}
-		for _, o := range sortedKeys(tn.Connections) {
-			if !slices.Contains(n.outcomes(), o) {
+		for _, o := range SortedKeys(tn.Connections) {
+			if !slices.Contains(NodeOutcomes(n), o) {
 				return fmt.Errorf("node %s: a %s has no outcome %q", id, n.Type, o)
 			}
 		}

@@ -1,4 +1,4 @@
-package amtest
+package config
 
 import (
 	"bytes"
@@ -93,7 +93,7 @@ func (r *Realm) UnmarshalJSON(b []byte) error {
 	}
 	for typ, agents := range in.Agents {
 		for id, raw := range agents {
-			if err := r.putAgent(typ, id, raw); err != nil {
+			if err := PutAgent(r, typ, id, raw); err != nil {
 				return fmt.Errorf("agent %s/%s: %w", typ, id, err)
 			}
 		}
@@ -101,8 +101,10 @@ func (r *Realm) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// putAgent decodes an agent of type typ and stores it under id.
-func (r *Realm) putAgent(typ, id string, raw []byte) error {
+// PutAgent decodes an agent of type typ (AgentOAuth2Client,
+// AgentSoftwarePublisher or AgentTrustedJWTIssuer) from AM's JSON and
+// stores it in r under id, replacing the one there.
+func PutAgent(r *Realm, typ, id string, raw []byte) error {
 	switch typ {
 	case AgentOAuth2Client:
 		return decodeAgent(raw, &r.OAuth2Clients, id)
@@ -247,14 +249,16 @@ func (c *OAuth2Client) MarshalJSON() ([]byte, error) {
 		Core core `json:"coreOAuth2ClientConfig"`
 		Adv  adv  `json:"advancedOAuth2ClientConfig"`
 	}{
-		core{inherited[[]string]{Value: nonNil(c.Scopes)}, inherited[[]string]{Value: nonNil(c.DefaultScopes)},
+		core{inherited[[]string]{Value: NonNil(c.Scopes)}, inherited[[]string]{Value: NonNil(c.DefaultScopes)},
 			inherited[string]{Value: status}, inherited[int64]{Value: c.AccessTokenLifetime},
 			inherited[int64]{Value: c.RefreshTokenLifetime}},
-		adv{inherited[[]string]{Value: nonNil(c.GrantTypes)}},
+		adv{inherited[[]string]{Value: NonNil(c.GrantTypes)}},
 	}, c.extra)
 }
 
-func nonNil(s []string) []string {
+// NonNil returns s, or an empty list for nil, so that JSON writes [] and
+// not null.
+func NonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
@@ -283,7 +287,7 @@ func (p *TrustedJWTIssuer) UnmarshalJSON(b []byte) error {
 func (p *TrustedJWTIssuer) MarshalJSON() ([]byte, error) {
 	type plain TrustedJWTIssuer
 	out := *p
-	out.AllowedSubjects = nonNil(p.AllowedSubjects)
+	out.AllowedSubjects = NonNil(p.AllowedSubjects)
 	return members.Marshal((*plain)(&out), p.extra)
 }
 
@@ -340,14 +344,15 @@ func (t *Tree) MarshalJSON() ([]byte, error) {
 	return members.Marshal((*plain)(t), t.extra)
 }
 
-type nodeType struct {
+// TypeRef is the "_type" member of AM's nodes and agents: {"_id": type}.
+type TypeRef struct {
 	ID string `json:"_id"`
 }
 
 // UnmarshalJSON reads AM's node shape.
 func (n *Node) UnmarshalJSON(b []byte) error {
 	var head struct {
-		Type nodeType `json:"_type"`
+		Type TypeRef `json:"_type"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
 		return err

@@ -1,12 +1,13 @@
-package amtest
+package config
 
 import (
 	"bytes"
 	"crypto/x509"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
 
 // DefaultIoTService returns the IoT Service as the evaluation guide creates
@@ -33,6 +34,17 @@ func DefaultOAuth2Provider() *OAuth2Provider {
 	}
 }
 
+// IoTJWTIssuer returns the trusted JWT issuer that the IoT Service creates
+// (createOAuthJwtIssuer) for its JWT-bearer grant: issuer
+// forgerock-iot-service, the scope and sub claims, no allowed subjects, and
+// the other settings of AM's agent as AM writes them.
+func IoTJWTIssuer() *TrustedJWTIssuer {
+	return &TrustedJWTIssuer{Issuer: "forgerock-iot-service",
+		ConsentedScopesClaim: "scope", ResourceOwnerIdentityClaim: "sub", AllowedSubjects: []string{},
+		extra: members.Extra{"jwksCacheTimeout": json.RawMessage("3600000"), "jwkStoreCacheMissCacheTime": json.RawMessage("60000"),
+			"jwkSet": json.RawMessage("null"), "jwksUri": json.RawMessage("null")}}
+}
+
 // Node IDs of the evaluation guide's trees in the default configuration.
 const (
 	nodeAuthTreeAuth    = "4b8a0f5e-3d1c-4c0e-9f2a-6a1d3c5b7e01"
@@ -46,11 +58,24 @@ const (
 	defaultPublisherIss = "https://soft-pub.example.com"
 )
 
-//go:embed defaults/example-ca.cert.pem
-var exampleCAPEM []byte
+// The project's example files that the defaults hold: the example CA
+// certificate (PEM) and the software publisher's public JWK set. amtest
+// embeds them from its defaults directory, which resources/gen writes, and
+// gives them to this package with SetExampleFiles when it is initialized.
+var (
+	exampleCAPEM         []byte
+	examplePublisherJWKS string
+)
 
-//go:embed defaults/software-publisher-public.jwks
-var examplePublisherJWKS string
+// SetExampleFiles sets the example CA certificate (PEM, a copy of
+// resources/example-ca.cert.pem) and the software publisher's public JWK
+// set (resources/software-publisher-public.jwks) that [ExampleCA],
+// [GuideRealm] and the keystore alias [ExampleCAAlias] stand on. amtest,
+// which embeds them, calls it once when it is initialized, before any
+// other function of the package runs; it is not for concurrent use.
+func SetExampleFiles(caPEM []byte, publisherJWKS string) {
+	exampleCAPEM, examplePublisherJWKS = caPEM, publisherJWKS
+}
 
 // ExampleCA returns the project's example CA certificate (resources/example-ca.cert.pem),
 // the default certificate-verification CA.
@@ -80,7 +105,7 @@ func DefaultConfig() *Config {
 // EmptyConfig returns an AM as freshly installed, before any IoT
 // configuration: the top-level realm with only the username and password
 // tree ldapService, administrator amAdmin/changeit. Configure it with the
-// admin REST API or [Server.Import], as the iot-edge functional tests
+// admin REST API or amtest's Server.Import, as the iot-edge functional tests
 // configure a fresh AM.
 func EmptyConfig() *Config {
 	g := GuideRealm()
