@@ -273,6 +273,7 @@ func (s *Server) park(cc *udpclient.Conn) bool {
 	}
 	_ = cc.Close() // its close_notify is not sent: p is frozen
 	s.Metrics.park()
+	s.noteParked()
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "DTLS session parked", slog.String("peer", p.addr.String()),
 		slog.Int("state_bytes", len(state)))
 	return true

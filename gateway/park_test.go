@@ -313,3 +313,38 @@ func flip(b []byte, i int) []byte {
 	out[i] ^= 1
 	return out
 }
+
+// Parked sessions give their memory back to the OS: once enough have been
+// parked, after parking has been quiet for a while, once for the wave.
+func TestParkedMemoryReleased(t *testing.T) {
+	e := newEnv(t)
+	var c clock
+	g := e.gateway(func(s *gateway.Server) { s.Time = c.now })
+	released := make(chan struct{}, 4)
+	g.s.ForTest().SetMemoryRelease(2, 50*time.Millisecond, func() { released <- struct{}{} })
+	rcs := []*rawConn{dialRaw(t, g.addr), dialRaw(t, g.addr)}
+	for _, rc := range rcs {
+		if resp := rc.exchange(aminfoGET); resp.Code != codes.Content {
+			t.Fatalf("/aminfo = %v", resp.Code)
+		}
+	}
+	sf := g.s.ForTest()
+	c.advance(gateway.DefaultParkAfter + time.Second)
+	sf.CheckExpiry()
+	waitFor(t, 10*time.Second, func() bool { return sf.Parked() == 2 })
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("2 sessions parked, memory not released")
+	}
+	// One session more is below the count: no release for it alone.
+	if resp := rcs[0].exchange(aminfoGET); resp.Code != codes.Content {
+		t.Fatalf("/aminfo after parking = %v", resp.Code)
+	}
+	c.advance(gateway.DefaultParkAfter + time.Second)
+	sf.CheckExpiry()
+	waitFor(t, 10*time.Second, func() bool { return sf.Parked() == 2 })
+	if n, armed := sf.PendingRelease(); n != 1 || armed {
+		t.Errorf("after one more parked session: %d counted, release armed %v; want 1, false", n, armed)
+	}
+}

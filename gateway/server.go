@@ -238,6 +238,7 @@ type Server struct {
 
 	sessions atomic.Int64 // established DTLS sessions held, parked ones included
 	parked   atomic.Int64 // parked DTLS sessions
+	release  memRelease   // returns parked sessions' memory to the OS
 	saved    atomic.Bool  // Shutdown has saved the sessions to SessionFile
 	pending  atomic.Int64 // DTLS handshakes in progress
 	refusals refusalLog

@@ -61,6 +61,7 @@ func TestTable(t *testing.T) {
 		"RSS less the free heap the runtime kept",
 		"d) memory per parked thing", "e) graceful restart", "0 new handshakes",
 		"then one authentication step per thing: 1 answered",
+		"gateway process, ", "s later",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -43,7 +43,23 @@ type parkedResult struct {
 	GoroutinesPerThing float64 `json:"goroutines_per_thing"`
 	// RSSLessFreePerThing: as idleResult's.
 	RSSLessFreePerThing float64 `json:"rss_less_free_heap_per_thing_bytes"`
+	// Released is the gateway again once it has returned the parked
+	// sessions' freed memory to the OS (it does once parking has been
+	// quiet for a while), or at releaseWait; ReleasedAfter is how long
+	// after Parked that was.
+	Released             memSample     `json:"released"`
+	ReleasedAfter        time.Duration `json:"released_after_ns"`
+	ReleasedRSSPerThing  float64       `json:"released_rss_per_thing_bytes"`
+	ReleasedHeapPerThing float64       `json:"released_heap_per_thing_bytes"`
 }
+
+// How d) waits for the gateway to return the parked sessions' memory: until
+// the free heap it keeps is under releasedFree, at most releaseWait,
+// sampling every drainPoll.
+const (
+	releaseWait  = 15 * time.Second
+	releasedFree = 4 << 20
+)
 
 // restartResult is scenario e): a gateway with a session file restarted
 // under connected things, each of which then sends a request.
@@ -210,6 +226,16 @@ func (e *env) parked(ctx context.Context) (*parkedResult, error) {
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.Parked, n)
 	r.LivePerThing = (float64(r.Parked.HeapAlloc) - float64(r.Before.HeapAlloc)) / float64(n)
 	r.RSSLessFreePerThing = float64((r.Parked.RSS-r.Parked.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
+	parked := time.Now()
+	r.Released = r.Parked
+	for r.Released.FreeKept > releasedFree && time.Since(parked) < releaseWait {
+		time.Sleep(drainPoll)
+		if r.Released, err = g.memory(); err != nil {
+			return nil, err
+		}
+	}
+	r.ReleasedAfter = time.Since(parked)
+	r.ReleasedHeapPerThing, _, r.ReleasedRSSPerThing, _ = perThing(r.Before, r.Released, n)
 	return r, nil
 }
 

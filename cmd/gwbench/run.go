@@ -282,6 +282,8 @@ func (r *report) print(out io.Writer) error {
 		fmt.Fprintf(w, "   per parked thing\t%s\t%s\t%s\t%.1f\n", kib(pk.HeapPerThing), kib(pk.StackPerThing), kib(pk.RSSPerThing), pk.GoroutinesPerThing)
 		fmt.Fprintf(w, "   per parked thing, live heap objects only (HeapAlloc)\t%s\n", kib(pk.LivePerThing))
 		if pk.Parked.Source == sourceMetrics {
+			memRow(w, fmt.Sprintf("gateway process, %.1fs later", pk.ReleasedAfter.Seconds()), pk.Released)
+			fmt.Fprintf(w, "   per parked thing, %.1fs later\t%s\t\t%s\n", pk.ReleasedAfter.Seconds(), kib(pk.ReleasedHeapPerThing), kib(pk.ReleasedRSSPerThing))
 			fmt.Fprintf(w, "   per parked thing, RSS less the free heap the runtime kept: %s\n", kib(pk.RSSLessFreePerThing))
 		}
 	}
