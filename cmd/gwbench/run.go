@@ -280,10 +280,14 @@ func (r *report) print(out io.Writer) error {
 		memRow(w, "gateway process, before", pk.Before)
 		memRow(w, "gateway process, sessions parked", pk.Parked)
 		fmt.Fprintf(w, "   per parked thing\t%s\t%s\t%s\t%.1f\n", kib(pk.HeapPerThing), kib(pk.StackPerThing), kib(pk.RSSPerThing), pk.GoroutinesPerThing)
+		if pk.Parked.Source == sourceMetrics {
+			// The gateway returns the parked sessions' memory to the OS
+			// once parking has been quiet for a while.
+			memRow(w, fmt.Sprintf("gateway process, %.1fs later", pk.ReleasedAfter.Seconds()), pk.Released)
+			fmt.Fprintf(w, "   per parked thing, %.1fs later\t%s\t\t%s\t\n", pk.ReleasedAfter.Seconds(), kib(pk.ReleasedHeapPerThing), kib(pk.ReleasedRSSPerThing))
+		}
 		fmt.Fprintf(w, "   per parked thing, live heap objects only (HeapAlloc)\t%s\n", kib(pk.LivePerThing))
 		if pk.Parked.Source == sourceMetrics {
-			memRow(w, fmt.Sprintf("gateway process, %.1fs later", pk.ReleasedAfter.Seconds()), pk.Released)
-			fmt.Fprintf(w, "   per parked thing, %.1fs later\t%s\t\t%s\n", pk.ReleasedAfter.Seconds(), kib(pk.ReleasedHeapPerThing), kib(pk.ReleasedRSSPerThing))
 			fmt.Fprintf(w, "   per parked thing, RSS less the free heap the runtime kept: %s\n", kib(pk.RSSLessFreePerThing))
 		}
 	}
