@@ -1,7 +1,6 @@
 package amclient_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -13,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,6 +24,7 @@ import (
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/callback"
+	"github.com/thingway/thingway/internal/amadmin"
 	"github.com/thingway/thingway/internal/examplepki"
 )
 
@@ -81,39 +82,6 @@ func (th *thing) handler(aud string) callback.AuthenticateHandler {
 	return callback.AuthenticateHandler{Audience: aud, ThingID: th.id, KeyID: th.kid, Key: th.key}
 }
 
-// send makes a plain HTTP request to the local AM, as an administrator's
-// curl would.
-func send(t testing.TB, srv *amtest.Server, method, url string, body []byte, headers map[string]string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
-}
-
-func adminLogin(t testing.TB, srv *amtest.Server) string {
-	t.Helper()
-	status, body := send(t, srv, "POST", srv.URL+"/json/authenticate", nil, map[string]string{
-		"X-OpenAM-Username": "amAdmin", "X-OpenAM-Password": "changeit", "Accept-API-Version": "resource=2.0, protocol=1.0"})
-	var v struct {
-		TokenID string `json:"tokenId"`
-	}
-	if status != 200 || json.Unmarshal(body, &v) != nil || v.TokenID == "" {
-		t.Fatalf("admin login: %d %s", status, body)
-	}
-	return v.TokenID
-}
-
 // register creates th's identity with the evaluation guide's identity PUT
 // in realm (a realm path), with extra attributes.
 func register(t testing.TB, srv *amtest.Server, realm string, th *thing, extra map[string]any) {
@@ -122,24 +90,11 @@ func register(t testing.TB, srv *amtest.Server, realm string, th *thing, extra m
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: th.key.Public(), KeyID: th.kid, Use: "sig", Algorithm: string(alg)}}})
-	attrs := map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device", "thingKeys": string(jwks)}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	body, _ := json.Marshal(attrs)
-	path := "/json/realms/root"
-	for _, r := range strings.Split(strings.Trim(realm, "/"), "/") {
-		if r != "" {
-			path += "/realms/" + r
-		}
-	}
-	status, res := send(t, srv, "PUT", srv.URL+path+"/users/"+th.id, body, map[string]string{
-		"Content-Type": "application/json", "Accept-API-Version": "resource=4.0, protocol=2.1",
-		"Cookie": "iPlanetDirectoryPro=" + adminLogin(t, srv)})
-	if status != http.StatusCreated {
-		t.Fatalf("register %s: %d %s", th.id, status, res)
-	}
+	attrs := map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device", "thingKeys": amadmin.KeySet(t, th.key, string(alg))}
+	maps.Copy(attrs, extra)
+	admin := amadmin.Admin(t, srv.URL, srv.Client())
+	admin.Realm = realm
+	admin.CreateIdentity(th.id, attrs)
 }
 
 func asError(t *testing.T, err error, status int) *amclient.Error {

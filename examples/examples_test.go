@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,8 +20,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/examples/internal/secrets"
+	"github.com/thingway/thingway/internal/amadmin"
 )
 
 // The example programs are built once, into binDir.
@@ -100,7 +98,7 @@ func checkLines(t *testing.T, out string, want []string) {
 type am struct {
 	t     *testing.T
 	srv   *amtest.Server
-	admin string
+	admin *amadmin.Client
 }
 
 // startAM starts a local AM with the configuration file preset (a file of
@@ -122,59 +120,8 @@ func startAM(t *testing.T, preset string, change func(*amtest.Config)) *am {
 	srv.Config = cfg
 	srv.Start()
 	t.Cleanup(srv.Close)
-	a := &am{t: t, srv: srv}
-	a.admin = a.login("amAdmin", "changeit")
+	a := &am{t: t, srv: srv, admin: amadmin.Admin(t, srv.URL, srv.Client())}
 	return a
-}
-
-func (a *am) do(method, u string, body io.Reader, header http.Header) (int, []byte) {
-	a.t.Helper()
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req.Header = header
-	res, err := a.srv.Client().Do(req)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	return res.StatusCode, b
-}
-
-// login is the guide's POST /json/authenticate with the user's name and password.
-func (a *am) login(user, password string) string {
-	a.t.Helper()
-	code, b := a.do("POST", a.srv.URL+"/json/authenticate", nil, http.Header{
-		"X-Openam-Username":  {user},
-		"X-Openam-Password":  {password},
-		"Accept-Api-Version": {"resource=2.0, protocol=1.0"},
-	})
-	var v struct {
-		TokenID string `json:"tokenId"`
-	}
-	if json.Unmarshal(b, &v); code != 200 || v.TokenID == "" {
-		a.t.Fatalf("login %s: %d %s", user, code, b)
-	}
-	return v.TokenID
-}
-
-// createIdentity is the guide's PUT /json/realms/root/users/{id}.
-func (a *am) createIdentity(id string, attrs map[string]any) {
-	a.t.Helper()
-	body, _ := json.Marshal(attrs)
-	code, b := a.do("PUT", a.srv.URL+"/json/realms/root/users/"+id, bytes.NewReader(body), http.Header{
-		"Content-Type":       {"application/json"},
-		"Accept-Api-Version": {"resource=4.0, protocol=2.1"},
-		"Cookie":             {"iPlanetDirectoryPro=" + a.admin},
-	})
-	if code != 201 {
-		a.t.Fatalf("create %s: %d %s", id, code, b)
-	}
 }
 
 // registerManualThing registers manual-thing with the public key of the
@@ -186,24 +133,18 @@ func (a *am) registerManualThing(secretsFile string) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	kid, err := callback.Thumbprint(key.Public())
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"}}})
-	a.createIdentity("manual-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device", "thingKeys": string(set)})
+	a.admin.CreateIdentity("manual-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device",
+		"thingKeys": amadmin.KeySet(a.t, key, "ES256")})
 }
 
 // consent approves a user code as bjensen: the form the consent page
 // posts, with bjensen's SSO token as cookie and csrf.
 func (a *am) consent(verificationURI, userCode string) {
 	a.t.Helper()
-	user := a.login("bjensen", "Ch4ng31t")
+	user := a.admin.Login("bjensen", "Ch4ng31t")
 	form := url.Values{"user_code": {userCode}, "decision": {"allow"}, "csrf": {user}}
-	code, b := a.do("POST", verificationURI, strings.NewReader(form.Encode()), http.Header{
-		"Content-Type": {"application/x-www-form-urlencoded"},
-		"Cookie":       {"iPlanetDirectoryPro=" + user},
-	})
+	code, b := a.admin.DoURL("POST", verificationURI, []byte(form.Encode()), "Content-Type: application/x-www-form-urlencoded",
+		"Cookie: iPlanetDirectoryPro="+user)
 	if code != 200 || !strings.Contains(string(b), "done: true") {
 		a.t.Errorf("consent: %d %s", code, b)
 	}
@@ -422,7 +363,7 @@ func TestUserToken(t *testing.T) {
 	a := startAM(t, "", func(c *amtest.Config) {
 		c.Realms["/"].OAuth2.Device.DevicePollInterval = 1 // a quick test
 	})
-	a.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+	a.admin.CreateIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
 	userToken(t, a, "-url", a.srv.URL, "-tree", "auth-reg-tree")
 }
 

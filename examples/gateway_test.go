@@ -96,7 +96,7 @@ func (a *am) registerManualGateway() {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	a.createIdentity("manual-gateway", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "gateway", "thingKeys": string(jwks)})
+	a.admin.CreateIdentity("manual-gateway", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "gateway", "thingKeys": string(jwks)})
 }
 
 // Authenticate the gateway after manual registration, then connect a thing
@@ -222,7 +222,7 @@ func TestGatewayDynamicRegistration(t *testing.T) {
 		a := startAM(t, "", func(c *amtest.Config) {
 			c.Realms["/"].OAuth2.Device.DevicePollInterval = 1 // a quick test
 		})
-		a.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+		a.admin.CreateIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
 		u := startGateway(t, a, "dynamic-gateway", "auth-reg-tree", "dynamic-gateway.cert.pem")
 		userToken(t, a, "-url", u)
 	})

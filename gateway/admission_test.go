@@ -45,7 +45,7 @@ func TestAuthFlowsBoundToSession(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.MaxAuthPerMinute = -1 }) // the flood is the point here
 	key := newKey(t)
-	e.identity("flow-thing", "device", key, nil)
+	e.admin.Identity("flow-thing", "device", key, nil)
 	a, b := dial(t, g.addr), dial(t, g.addr)
 
 	code, _, first := authStep(t, a, callback.Step{})
@@ -144,7 +144,7 @@ func TestSDKWaitsForBusyGateway(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.MaxConcurrentAuth = 1 })
 	key := newKey(t)
-	e.identity("patient-sdk-thing", "device", key, nil)
+	e.admin.Identity("patient-sdk-thing", "device", key, nil)
 	hold := make(chan struct{})
 	e.rec.hold.Store(&hold)
 	a := dial(t, g.addr)
@@ -191,7 +191,7 @@ func TestThingTree(t *testing.T) {
 	handlers := []callback.Handler{
 		callback.AuthenticateHandler{Audience: "/", ThingID: "tree-thing", Key: thingKey},
 		callback.RegisterHandler{Audience: "/", ThingID: "tree-thing", ThingType: "device", KeyID: kid, Key: thingKey,
-			Certificates: e.cert(thingKey, "tree-thing")},
+			Certificates: e.ca.Issue(thingKey, "tree-thing")},
 	}
 	run := func(cc *client.Conn) (codes.Code, callback.Step) {
 		step := callback.Step{}

@@ -320,8 +320,8 @@ func TestAttackMatrix(t *testing.T) {
 	g := e.gateway(func(s *gateway.Server) { s.MaxAuthPerMinute = -1 })
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	e.identity("attack-thing", "device", key, nil)
-	e.identity("attack-other", "device", otherKey, nil)
+	e.admin.Identity("attack-thing", "device", key, nil)
+	e.admin.Identity("attack-other", "device", otherKey, nil)
 	kid, _ := callback.Thumbprint(key.Public())
 	otherKid, _ := callback.Thumbprint(otherKey.Public())
 	info := callback.NewAMInfo(e.url, "/")
@@ -447,7 +447,7 @@ var registrationAttacks = []struct {
 		ik, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		now := time.Now()
 		mid := certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "a thing"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			BasicConstraintsValid: true, IsCA: false}, e.ca, ik.Public(), e.caKey)
+			BasicConstraintsValid: true, IsCA: false}, e.ca.Cert, ik.Public(), e.ca.Key)
 		leaf := certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "attack-reg-thing"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)},
 			mid, key.Public(), ik)
 		return []*x509.Certificate{leaf, mid}
@@ -467,7 +467,7 @@ var registrationAttacks = []struct {
 	{"expired leaf", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
 		now := time.Now()
 		return []*x509.Certificate{certificate(t, &x509.Certificate{Subject: pkix.Name{CommonName: "attack-reg-thing"},
-			NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}, e.ca, key.Public(), e.caKey)}
+			NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}, e.ca.Cert, key.Public(), e.ca.Key)}
 	}},
 	{"self-signed leaf", func(t *testing.T, e *env, key *ecdsa.PrivateKey) []*x509.Certificate {
 		now := time.Now()
@@ -511,8 +511,8 @@ func TestRegistrationAttackMatrix(t *testing.T) {
 					if !errors.As(err, &te) || te.Status != 401 {
 						t.Fatalf("registration = %v, want AM's 401", err)
 					}
-					if code, _ := e.do("GET", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
-						"Cookie: iPlanetDirectoryPro="+e.admin); code != 404 {
+					if code, _ := e.admin.Do("GET", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
+						"Cookie: iPlanetDirectoryPro="+e.admin.Token); code != 404 {
 						t.Errorf("the identity exists after the attack: %d", code)
 					}
 					if e.amLogs.count("node outcome") == outcomes {
@@ -522,11 +522,11 @@ func TestRegistrationAttackMatrix(t *testing.T) {
 			}
 			// The honest chain: the CA's certificate for the thing's key.
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err := register(key, e.cert(key, "attack-reg-thing")); err != nil {
+			if err := register(key, e.ca.Issue(key, "attack-reg-thing")); err != nil {
 				t.Fatalf("honest registration: %v", err)
 			}
-			e.do("DELETE", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
-				"Cookie: iPlanetDirectoryPro="+e.admin)
+			e.admin.Do("DELETE", "/json/realms/root/users/attack-reg-thing", nil, "Accept-API-Version: resource=4.0, protocol=2.1",
+				"Cookie: iPlanetDirectoryPro="+e.admin.Token)
 		})
 	}
 }

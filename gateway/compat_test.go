@@ -52,7 +52,7 @@ func TestSlowAMAnswerIsPiggybacked(t *testing.T) {
 	var c clock
 	g := e.gateway(func(s *gateway.Server) { s.Time = c.now })
 	key := newKey(t)
-	e.identity("patient-thing", "device", key, nil)
+	e.admin.Identity("patient-thing", "device", key, nil)
 	sess, err := (&amclient.Client{URL: e.url, Realm: "/"}).Authenticate(context.Background(), "auth-tree",
 		callback.AuthenticateHandler{Audience: "/", ThingID: "patient-thing", Key: key})
 	if err != nil {

@@ -7,12 +7,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	piondtls "github.com/pion/dtls/v3"
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -35,7 +32,7 @@ import (
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
-	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/amadmin"
 	"github.com/thingway/thingway/internal/proctest"
 )
 
@@ -46,9 +43,8 @@ type env struct {
 	am    *amtest.Server
 	url   string
 	addr  string // host:port of AM
-	admin string
-	ca    *x509.Certificate
-	caKey crypto.Signer
+	admin *amadmin.Client
+	ca    *amadmin.CA
 	// amLogs holds the local AM's log.
 	amLogs *logSink
 
@@ -125,13 +121,9 @@ func (r *recorder) count(sub string) int {
 
 func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	t.Helper()
-	notBefore := time.Now().Add(-time.Hour)
-	ca, caKey, err := examplepki.NewCA("Gateway Test CA", notBefore, notBefore.Add(48*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := amadmin.NewCA(t, "Gateway Test CA")
 	cfg := amtest.DefaultConfig()
-	cfg.CertVerificationCAs = amtest.Certificates{ca}
+	cfg.CertVerificationCAs = amtest.Certificates{ca.Cert}
 	cfg.Realms["/"].OAuth2.Device.DevicePollInterval = 1
 	for _, f := range configure {
 		f(cfg)
@@ -145,12 +137,12 @@ func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, am: am, amLogs: amLogs, addr: l.Addr().String(), ca: ca, caKey: caKey, rec: &recorder{h: am, held: make(chan struct{}, 16)}}
+	e := &env{t: t, am: am, amLogs: amLogs, addr: l.Addr().String(), ca: ca, rec: &recorder{h: am, held: make(chan struct{}, 16)}}
 	e.url = "http://" + e.addr + "/openam"
 	am.URL = e.url
 	e.serve(l)
 	t.Cleanup(func() { e.stopAM(); am.Close() })
-	e.admin = e.login("amAdmin", "changeit")
+	e.admin = amadmin.Admin(t, e.url, nil)
 	return e
 }
 
@@ -183,77 +175,6 @@ func (e *env) startAM() {
 		e.t.Fatalf("listen again on %s: %v", e.addr, err)
 	}
 	e.serve(l)
-}
-
-func (e *env) do(method, path string, body []byte, headers ...string) (int, []byte) {
-	e.t.Helper()
-	req, _ := http.NewRequest(method, e.url+path, bytes.NewReader(body))
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
-}
-
-func (e *env) login(user, password string) string {
-	e.t.Helper()
-	code, b := e.do("POST", "/json/authenticate", nil, "X-OpenAM-Username: "+user, "X-OpenAM-Password: "+password,
-		"Accept-API-Version: resource=2.0, protocol=1.0")
-	var v struct{ TokenID string }
-	json.Unmarshal(b, &v)
-	if code != 200 || v.TokenID == "" {
-		e.t.Fatalf("login %s: %d %s", user, code, b)
-	}
-	return v.TokenID
-}
-
-// identity creates an identity with key's public part (if key is not nil)
-// and the given extra attributes.
-func (e *env) identity(id, thingType string, key crypto.Signer, attrs map[string]any) {
-	e.t.Helper()
-	a := map[string]any{"thingType": thingType}
-	if key != nil {
-		kid, _ := callback.Thumbprint(key.Public())
-		set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
-		a["thingKeys"] = string(set)
-	}
-	for k, v := range attrs {
-		a[k] = v
-	}
-	b, _ := json.Marshal(a)
-	code, body := e.do("PUT", "/json/realms/root/users/"+id, b, "Content-Type: application/json",
-		"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+e.admin)
-	if code != 201 {
-		e.t.Fatalf("create %s: %d %s", id, code, body)
-	}
-}
-
-// readIdentity returns an identity as the admin sees it.
-func (e *env) readIdentity(id string) map[string]any {
-	e.t.Helper()
-	code, body := e.do("GET", "/json/realms/root/users/"+id, nil, "Accept-API-Version: resource=4.0, protocol=2.1",
-		"Cookie: iPlanetDirectoryPro="+e.admin)
-	if code != 200 {
-		e.t.Fatalf("read %s: %d %s", id, code, body)
-	}
-	var v map[string]any
-	json.Unmarshal(body, &v)
-	return v
-}
-
-func (e *env) cert(key crypto.Signer, cn string) []*x509.Certificate {
-	e.t.Helper()
-	c, _, err := examplepki.IssueCert(e.ca, e.caKey, key.Public(), cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return []*x509.Certificate{c}
 }
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
@@ -294,7 +215,7 @@ func (e *env) gateway(configure ...func(*gateway.Server)) *gw {
 		f(s)
 	}
 	if s.ID == id && s.Key == key && s.Certificates == nil {
-		e.identity(id, "gateway", key, nil)
+		e.admin.Identity(id, "gateway", key, nil)
 	}
 	return startGateway(e.t, s, logs)
 }

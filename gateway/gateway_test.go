@@ -72,7 +72,7 @@ func TestAMInfoGolden(t *testing.T) {
 
 	// Each URL is the one the gateway then calls for the operation.
 	key := newKey(t)
-	e.identity("aminfo-thing", "device", key, nil)
+	e.admin.Identity("aminfo-thing", "device", key, nil)
 	tok := authenticate(t, cc, callback.AuthenticateHandler{Audience: "/", ThingID: "aminfo-thing", Key: key})
 	info := aminfo(t, cc)
 	p := &pop{key: key, token: tok}
@@ -103,7 +103,7 @@ func TestProofOfPossessionThing(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway()
 	key := newKey(t)
-	e.identity("pop-thing", "device", key, map[string]any{"thingConfig": "cfg-1"})
+	e.admin.Identity("pop-thing", "device", key, map[string]any{"thingConfig": "cfg-1"})
 	cc := dial(t, g.addr)
 
 	tok := authenticate(t, cc, callback.AuthenticateHandler{Audience: "/", ThingID: "pop-thing", Key: key})
@@ -181,8 +181,8 @@ func TestProofOfPossessionThing(t *testing.T) {
 // with a name and password on that tree.
 func TestJSONThing(t *testing.T) {
 	e := newEnv(t)
-	e.identity("plain-gateway", "gateway", nil, map[string]any{"userPassword": "gw-secret-1"})
-	e.identity("plain-thing", "device", nil, map[string]any{"userPassword": "thing-secret-1", "thingConfig": "c"})
+	e.admin.Identity("plain-gateway", "gateway", nil, map[string]any{"userPassword": "gw-secret-1"})
+	e.admin.Identity("plain-thing", "device", nil, map[string]any{"userPassword": "thing-secret-1", "thingConfig": "c"})
 	logs := newLogSink()
 	g := startGateway(t, &gateway.Server{
 		AM:       &amclient.Client{URL: e.url, Realm: "/", Tree: "ldapService"},
@@ -318,10 +318,10 @@ func TestGatewayRegistersItself(t *testing.T) {
 		AM:           &amclient.Client{URL: e.url, Realm: "/", Tree: "auth-reg-tree"},
 		ID:           "dynamic-gateway",
 		Key:          key,
-		Certificates: e.cert(key, "dynamic-gateway"),
+		Certificates: e.ca.Issue(key, "dynamic-gateway"),
 		Logger:       slog_(logs),
 	}, logs)
-	if got := e.readIdentity("dynamic-gateway")["thingType"]; !strings.Contains(jsonString(got), "gateway") {
+	if got := e.admin.ReadIdentity("dynamic-gateway")["thingType"]; !strings.Contains(jsonString(got), "gateway") {
 		t.Errorf("thingType = %v, want gateway", got)
 	}
 
@@ -331,14 +331,14 @@ func TestGatewayRegistersItself(t *testing.T) {
 	tok, largest := authenticateSized(t, cc,
 		callback.AuthenticateHandler{Audience: "/", ThingID: "dynamic-thing", Key: thingKey},
 		callback.RegisterHandler{Audience: "/", ThingID: "dynamic-thing", ThingType: "device", KeyID: kid, Key: thingKey,
-			Certificates: e.cert(thingKey, "dynamic-thing")})
+			Certificates: e.ca.Issue(thingKey, "dynamic-thing")})
 	if tok == "" {
 		t.Fatal("no token")
 	}
 	if largest <= 1024 {
 		t.Errorf("largest /authenticate body %d bytes: the test no longer exercises a Block1 upload", largest)
 	}
-	if got := e.readIdentity("dynamic-thing")["thingType"]; !strings.Contains(jsonString(got), "device") {
+	if got := e.admin.ReadIdentity("dynamic-thing")["thingType"]; !strings.Contains(jsonString(got), "device") {
 		t.Errorf("thing thingType = %v", got)
 	}
 }
@@ -350,7 +350,7 @@ func TestAMOutageAndRecovery(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.Timeout = 2 * time.Second })
 	key := newKey(t)
-	e.identity("outage-thing", "device", key, nil)
+	e.admin.Identity("outage-thing", "device", key, nil)
 	cc := dial(t, g.addr)
 	tok := authenticate(t, cc, callback.AuthenticateHandler{Audience: "/", ThingID: "outage-thing", Key: key})
 	info := aminfo(t, cc)
@@ -398,7 +398,7 @@ func TestAMTimeout(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway(func(s *gateway.Server) { s.Timeout = 500 * time.Millisecond })
 	key := newKey(t)
-	e.identity("slow-thing", "device", key, nil)
+	e.admin.Identity("slow-thing", "device", key, nil)
 	cc := dial(t, g.addr)
 	tok := authenticate(t, cc, callback.AuthenticateHandler{Audience: "/", ThingID: "slow-thing", Key: key})
 	info := aminfo(t, cc)
@@ -426,7 +426,7 @@ func TestBlock2ContinuationWithoutContentFormat(t *testing.T) {
 			g := e.gateway()
 			g.s.ForTest().RestoreContentFormat(restore)
 			key := newKey(t)
-			e.identity("old-thing", "device", key, nil)
+			e.admin.Identity("old-thing", "device", key, nil)
 			am := &amclient.Client{URL: e.url, Realm: "/"}
 			sess, err := am.Authenticate(context.Background(), "auth-tree", callback.AuthenticateHandler{Audience: "/", ThingID: "old-thing", Key: key})
 			if err != nil {
@@ -581,7 +581,7 @@ func TestMaxSessions(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	e := newEnv(t)
 	key := newKey(t)
-	e.identity("shutdown-gateway", "gateway", key, nil)
+	e.admin.Identity("shutdown-gateway", "gateway", key, nil)
 	s := &gateway.Server{AM: &amclient.Client{URL: e.url, Realm: "/", Tree: "auth-tree"}, ID: "shutdown-gateway", Key: key}
 	l, err := s.Listen("udp4", "127.0.0.1:0")
 	if err != nil {

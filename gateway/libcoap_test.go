@@ -68,7 +68,7 @@ func TestLibcoapClient(t *testing.T) {
 	}
 	// A CA that did not issue the gateway's certificate: coap-client refuses it.
 	otherCA := filepath.Join(dir, "other-ca.pem")
-	os.WriteFile(otherCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.Raw}), 0o600)
+	os.WriteFile(otherCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.Cert.Raw}), 0o600)
 	if out := run("-c", certFile, "-j", keyFile, "-R", otherCA, "-m", "get", base+"/aminfo"); strings.Contains(out, "AccessTokenURL") {
 		t.Errorf("coap-client accepted the gateway with another CA: %s", out)
 	}

@@ -125,7 +125,7 @@ func rawOver(t *testing.T, pc net.PacketConn, addr string) *rawConn {
 func sdkThing(t *testing.T, e *env, addr, id string) *thing.Thing {
 	t.Helper()
 	key := newKey(t)
-	e.identity(id, "device", key, nil)
+	e.admin.Identity(id, "device", key, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: addr, Trust: coapx.Trust{InsecureAnyGateway: true}})
@@ -157,7 +157,7 @@ func newRestartable(t *testing.T, e *env) *restartable {
 	k := newKey(t)
 	r := &restartable{e: e, id: "restart-gateway", key: k, file: filepath.Join(t.TempDir(), "sessions"), skey: make([]byte, 32)}
 	rand.Read(r.skey)
-	e.identity(r.id, "gateway", k, nil)
+	e.admin.Identity(r.id, "gateway", k, nil)
 	return r
 }
 

@@ -16,7 +16,7 @@ func TestThingSDK(t *testing.T) {
 	e := newEnv(t)
 	g := e.gateway()
 	key := newKey(t)
-	e.identity("sdk-thing", "device", key, map[string]any{"thingConfig": "sdk"})
+	e.admin.Identity("sdk-thing", "device", key, map[string]any{"thingConfig": "sdk"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: g.addr, Trust: coapx.Trust{InsecureAnyGateway: true}})

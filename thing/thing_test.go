@@ -1,7 +1,6 @@
 package thing_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,13 +9,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -29,7 +25,7 @@ import (
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/callback"
-	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/amadmin"
 	"github.com/thingway/thingway/thing"
 )
 
@@ -37,10 +33,9 @@ import (
 type env struct {
 	t     *testing.T
 	srv   *amtest.Server
-	admin string
-	ca    *x509.Certificate
-	caKey crypto.Signer
-	pub   *ecdsa.PrivateKey // software publisher key
+	admin *amadmin.Client
+	ca    *amadmin.CA
+	pub   *amadmin.Publisher // the software publisher
 	now   func() time.Time
 	clock *clock
 
@@ -60,24 +55,19 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // device poll interval of one second, and configure's changes.
 func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	t.Helper()
-	notBefore := time.Now().Add(-time.Hour)
-	ca, caKey, err := examplepki.NewCA("Test CA", notBefore, notBefore.Add(48*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	pubKid, _ := callback.Thumbprint(pub.Public())
-	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: pub.Public(), KeyID: pubKid, Algorithm: "ES256", Use: "sig"}}})
+	ca := amadmin.NewCA(t, "Test CA")
+	pub := amadmin.NewPublisher(t, "") // its key id: the key's thumbprint
+	pub.SoftwareID = "thingway-test"
 	cfg := amtest.DefaultConfig()
-	cfg.CertVerificationCAs = amtest.Certificates{ca}
+	cfg.CertVerificationCAs = amtest.Certificates{ca.Cert}
 	root := cfg.Realms["/"]
-	root.SoftwarePublishers["iot-software-publisher"].JWKSet = string(set)
+	root.SoftwarePublishers["iot-software-publisher"].JWKSet = pub.JWKSet()
 	root.OAuth2.Device.DevicePollInterval = 1
 	root.OAuth2Clients["forgerock-iot-oauth2-client"].Secret = "client-secret"
 	for _, f := range configure {
 		f(cfg)
 	}
-	e := &env{t: t, ca: ca, caKey: caKey, pub: pub, clock: &clock{t: time.Now()}}
+	e := &env{t: t, ca: ca, pub: pub, clock: &clock{t: time.Now()}}
 	e.now = e.clock.Now
 	srv := amtest.NewUnstartedServer()
 	srv.Config = cfg
@@ -85,82 +75,18 @@ func newEnv(t *testing.T, configure ...func(*amtest.Config)) *env {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e.srv = srv
-	e.admin = e.login("amAdmin", "changeit")
+	e.admin = amadmin.Admin(t, srv.URL, srv.Client())
 	return e
-}
-
-func (e *env) do(method, u string, body []byte, headers ...string) (int, []byte) {
-	e.t.Helper()
-	req, _ := http.NewRequest(method, u, bytes.NewReader(body))
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
-}
-
-func (e *env) login(user, password string) string {
-	e.t.Helper()
-	code, b := e.do("POST", e.srv.URL+"/json/authenticate", nil, "X-OpenAM-Username: "+user, "X-OpenAM-Password: "+password,
-		"Accept-API-Version: resource=2.0, protocol=1.0")
-	var v struct{ TokenID string }
-	json.Unmarshal(b, &v)
-	if code != 200 || v.TokenID == "" {
-		e.t.Fatalf("login %s: %d %s", user, code, b)
-	}
-	return v.TokenID
-}
-
-// createIdentity is the evaluation guide's manual registration.
-func (e *env) createIdentity(id string, attrs map[string]any) {
-	e.t.Helper()
-	b, _ := json.Marshal(attrs)
-	code, body := e.do("PUT", e.srv.URL+"/json/realms/root/users/"+id, b, "Content-Type: application/json",
-		"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+e.admin)
-	if code != 201 {
-		e.t.Fatalf("create %s: %d %s", id, code, body)
-	}
 }
 
 // manualThing creates an identity holding key's public part.
 func (e *env) manualThing(id string, key crypto.Signer) {
 	e.t.Helper()
-	kid, _ := callback.Thumbprint(key.Public())
-	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
-	e.createIdentity(id, map[string]any{"thingType": "device", "thingKeys": string(set)})
+	e.admin.Identity(id, "device", key, nil)
 }
 
 func (e *env) connector(tree string) *amclient.Client {
 	return &amclient.Client{URL: e.srv.URL, Realm: "/", Tree: tree, HTTPClient: e.srv.Client()}
-}
-
-func (e *env) cert(key crypto.Signer, cn string) []*x509.Certificate {
-	e.t.Helper()
-	c, _, err := examplepki.IssueCert(e.ca, e.caKey, key.Public(), cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return []*x509.Certificate{c}
-}
-
-// statement is a software statement for key, signed by the publisher.
-func (e *env) statement(key crypto.Signer) string {
-	e.t.Helper()
-	kid, _ := callback.Thumbprint(key.Public())
-	pubKid, _ := callback.Thumbprint(e.pub.Public())
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: e.pub}, (&jose.SignerOptions{}).WithHeader("kid", pubKid))
-	tok, err := jwt.Signed(s).Claims(map[string]any{"iss": "https://soft-pub.example.com", "software_id": "thingway-test",
-		"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"}}}}).Serialize()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return tok
 }
 
 func ecKey(t *testing.T) crypto.Signer {
@@ -293,7 +219,7 @@ func TestRegistrationWithCertificate(t *testing.T) {
 	ctx := context.Background()
 	key := ecKey(t)
 	th, err := thing.New(ctx, thing.Config{Connector: e.connector("auth-reg-tree"), ID: "dynamic-thing", Key: key,
-		Registration: &thing.Registration{Certificates: e.cert(key, "dynamic-thing"),
+		Registration: &thing.Registration{Certificates: e.ca.Issue(key, "dynamic-thing"),
 			Claims: func() map[string]any { return map[string]any{"thingProperties": `{"site":"b1"}`} }}})
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +234,7 @@ func TestRegistrationWithCertificate(t *testing.T) {
 	// A certificate for another name is refused.
 	other := ecKey(t)
 	_, err = thing.New(ctx, thing.Config{Connector: e.connector("auth-reg-tree"), ID: "impostor", Key: other,
-		Registration: &thing.Registration{Certificates: e.cert(other, "someone-else")}})
+		Registration: &thing.Registration{Certificates: e.ca.Issue(other, "someone-else")}})
 	var te *thing.Error
 	if !errors.As(err, &te) || te.Status != 401 {
 		t.Fatalf("impostor: %v", err)
@@ -341,7 +267,7 @@ func TestRegistrationMethods(t *testing.T) {
 		e := newEnv(t, setMethod(amtest.RegPoPWithSoftwareStatement))
 		key := ecKey(t)
 		th, err := thing.New(ctx, thing.Config{Connector: e.connector("auth-reg-tree"), ID: "pop-sw-thing", Key: key,
-			Registration: &thing.Registration{SoftwareStatement: e.statement(key)}})
+			Registration: &thing.Registration{SoftwareStatement: e.pub.Statement(key)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +289,7 @@ func TestRegistrationMethods(t *testing.T) {
 			}
 		})
 		key := ecKey(t)
-		reg, err := thing.New(ctx, thing.Config{Connector: e.connector("reg-tree"), Registration: &thing.Registration{SoftwareStatement: e.statement(key)}})
+		reg, err := thing.New(ctx, thing.Config{Connector: e.connector("reg-tree"), Registration: &thing.Registration{SoftwareStatement: e.pub.Statement(key)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +345,7 @@ func TestRevokedTokenIsInactive(t *testing.T) {
 		t.Fatal(err)
 	}
 	form := url.Values{"token": {tok.AccessToken}}
-	code, body := e.do("POST", e.srv.URL+"/oauth2/token/revoke", []byte(form.Encode()),
+	code, body := e.admin.Do("POST", "/oauth2/token/revoke", []byte(form.Encode()),
 		"Content-Type: application/x-www-form-urlencoded", "Authorization: Basic Zm9yZ2Vyb2NrLWlvdC1vYXV0aDItY2xpZW50OmNsaWVudC1zZWNyZXQ=")
 	if code != 200 {
 		t.Fatalf("revoke: %d %s", code, body)
@@ -469,7 +395,7 @@ func TestLocalIntrospection(t *testing.T) {
 func TestUsernamePassword(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.createIdentity("pw-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
+	e.admin.CreateIdentity("pw-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
 	th, err := thing.New(ctx, thing.Config{Connector: e.connector("ldapService"), ID: "pw-thing",
 		Handlers: []callback.Handler{callback.NameHandler{Name: "pw-thing"}, callback.PasswordHandler{Password: "5tr0ngG3n3r@ted"}}})
 	if err != nil {
@@ -491,9 +417,9 @@ func TestUsernamePassword(t *testing.T) {
 // consent approves or denies a user code as bjensen.
 func (e *env) consent(da *thing.DeviceAuthorization, decision string) {
 	e.t.Helper()
-	user := e.login("bjensen", "Ch4ng31t")
+	user := e.admin.Login("bjensen", "Ch4ng31t")
 	form := url.Values{"user_code": {da.UserCode}, "decision": {decision}, "csrf": {user}}
-	code, body := e.do("POST", da.VerificationURI, []byte(form.Encode()), "Content-Type: application/x-www-form-urlencoded",
+	code, body := e.admin.DoURL("POST", da.VerificationURI, []byte(form.Encode()), "Content-Type: application/x-www-form-urlencoded",
 		"Cookie: iPlanetDirectoryPro="+user)
 	if code != 200 || !strings.Contains(string(body), "done: true") {
 		e.t.Fatalf("consent: %d %s", code, body)
@@ -527,7 +453,7 @@ func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
 // cfg names one).
 func (e *env) userThing(id string, cfg thing.Config) *thing.Thing {
 	e.t.Helper()
-	e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+	e.admin.CreateIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
 	cfg.ID, cfg.Key = id, ecKey(e.t)
 	e.manualThing(id, cfg.Key)
 	if cfg.Connector == nil {

@@ -47,7 +47,7 @@ func (e *env) gateway(tree, addr string) (*gateway.Server, string) {
 	if e.gwKey == nil {
 		e.gwKey = ecKey(e.t)
 		kid, _ := callback.Thumbprint(e.gwKey.Public())
-		e.createIdentity(id, map[string]any{"thingType": "gateway", "userPassword": "G4t3w4y-pw",
+		e.admin.CreateIdentity(id, map[string]any{"thingType": "gateway", "userPassword": "G4t3w4y-pw",
 			"thingKeys": fmt.Sprintf(`{"keys":[%s]}`, jwkJSON(e.t, e.gwKey.Public(), kid))})
 		cert, err := coapx.SelfSignedCertificate(nil, "test-gateway")
 		if err != nil {
@@ -96,7 +96,7 @@ func TestLifecycleBothTransports(t *testing.T) {
 				ctx := context.Background()
 				key := mk()
 				e.manualThing("manual-thing", key)
-				e.createIdentity("manual-thing-2", map[string]any{"thingType": "device"}) // unrelated identity
+				e.admin.CreateIdentity("manual-thing-2", map[string]any{"thingType": "device"}) // unrelated identity
 				th, err := thing.New(ctx, thing.Config{Connector: e.via(tr, "auth-tree"), ID: "manual-thing", Key: key})
 				if err != nil {
 					t.Fatal(err)
@@ -190,7 +190,7 @@ func TestRegistrationBothTransports(t *testing.T) {
 			e := newEnv(t)
 			key := ecKey(t)
 			th, err := thing.New(context.Background(), thing.Config{Connector: e.via(tr, "auth-reg-tree"), ID: "dynamic-thing", Key: key,
-				Registration: &thing.Registration{Certificates: e.cert(key, "dynamic-thing")}})
+				Registration: &thing.Registration{Certificates: e.ca.Issue(key, "dynamic-thing")}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +213,7 @@ func TestRegistrationBothTransports(t *testing.T) {
 			e := newEnv(t, method(amtest.RegPoPWithSoftwareStatement))
 			key := ecKey(t)
 			th, err := thing.New(context.Background(), thing.Config{Connector: e.via(tr, "auth-reg-tree"), ID: "pop-sw-thing", Key: key,
-				Registration: &thing.Registration{SoftwareStatement: e.statement(key)}})
+				Registration: &thing.Registration{SoftwareStatement: e.pub.Statement(key)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +223,7 @@ func TestRegistrationBothTransports(t *testing.T) {
 		})
 		t.Run(tr+"/username and password", func(t *testing.T) {
 			e := newEnv(t)
-			e.createIdentity("pw-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
+			e.admin.CreateIdentity("pw-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
 			th, err := thing.New(context.Background(), thing.Config{Connector: e.via(tr, "ldapService"), ID: "pw-thing",
 				Handlers: []callback.Handler{callback.NameHandler{Name: "pw-thing"}, callback.PasswordHandler{Password: "5tr0ngG3n3r@ted"}}})
 			if err != nil {
@@ -245,7 +245,7 @@ func TestDeviceGrantBothTransports(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			e.createIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
+			e.admin.CreateIdentity("bjensen", map[string]any{"userPassword": "Ch4ng31t"})
 			key, otherKey := ecKey(t), ecKey(t)
 			e.manualThing("grant-thing", key)
 			e.manualThing("other-thing", otherKey)
@@ -355,7 +355,7 @@ func TestGatewayNotTrusted(t *testing.T) {
 	e := newEnv(t)
 	_, addr := e.gateway("auth-tree", "127.0.0.1:0")
 	pool := x509.NewCertPool()
-	pool.AddCert(e.ca) // a CA that did not issue the gateway's certificate
+	pool.AddCert(e.ca.Cert) // a CA that did not issue the gateway's certificate
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := thing.DialGateway(ctx, thing.GatewayConfig{Address: addr, Trust: coapx.Trust{RootCAs: pool, ServerName: "test-gateway"}})
@@ -381,7 +381,7 @@ func TestDevicePollingErrorsBothTransports(t *testing.T) {
 		t.Run(tr, func(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
-			e.createIdentity("poll-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
+			e.admin.CreateIdentity("poll-thing", map[string]any{"userPassword": "5tr0ngG3n3r@ted", "thingType": "device"})
 			conn := e.via(tr, "ldapService")
 			handlers := []callback.Handler{callback.NameHandler{Name: "poll-thing"}, callback.PasswordHandler{Password: "5tr0ngG3n3r@ted"}}
 			var step callback.Step

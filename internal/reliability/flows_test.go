@@ -42,7 +42,7 @@ func uniqueName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, thin
 var flows = []flow{
 	{name: "manual-registration", run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
 		id, key := uniqueName("manual"), newKey(s.t)
-		s.identity(id, "device", key, nil)
+		s.admin.Identity(id, "device", key, nil)
 		th, err := thing.New(ctx, thing.Config{Connector: conn, ID: id, Key: key, Logger: debugLog("thing")})
 		if err != nil {
 			return err
@@ -54,7 +54,7 @@ var flows = []flow{
 	}},
 	{name: "pop-cert", run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
 		id, key := uniqueName("pop-cert"), newKey(s.t)
-		return register(ctx, conn, id, key, &thing.Registration{Certificates: s.cert(key, id)})
+		return register(ctx, conn, id, key, &thing.Registration{Certificates: s.ca.Issue(key, id)})
 	}},
 	{name: "pop", realm: registration(amtest.RegPoPWithoutTrust), run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
 		id, key := uniqueName("pop"), newKey(s.t)
@@ -62,7 +62,7 @@ var flows = []flow{
 	}},
 	{name: "pop-sw-stmt", realm: registration(amtest.RegPoPWithSoftwareStatement), run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
 		id, key := uniqueName("pop-sw-stmt"), newKey(s.t)
-		return register(ctx, conn, id, key, &thing.Registration{SoftwareStatement: s.statement(key)})
+		return register(ctx, conn, id, key, &thing.Registration{SoftwareStatement: s.pub.Statement(key)})
 	}},
 	{name: "refresh", run: func(ctx context.Context, s *stack, conn thing.Connector, _ int) error {
 		th, at, err := s.tokenThing(ctx, conn)
@@ -130,7 +130,7 @@ func register(ctx context.Context, conn thing.Connector, id string, key *ecdsa.P
 // manualThing creates an identity and authenticates it.
 func (s *stack) manualThing(ctx context.Context, conn thing.Connector) (*thing.Thing, error) {
 	id, key := uniqueName("thing"), newKey(s.t)
-	s.identity(id, "device", key, nil)
+	s.admin.Identity(id, "device", key, nil)
 	return thing.New(ctx, thing.Config{Connector: conn, ID: id, Key: key, Logger: debugLog("thing")})
 }
 

@@ -3,7 +3,6 @@ package reliability_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/internal/amadmin"
 	"github.com/thingway/thingway/internal/pemkey"
 	"github.com/thingway/thingway/internal/proctest"
 	"github.com/thingway/thingway/thing"
@@ -45,15 +45,9 @@ func startAMProc(t *testing.T) *amProc {
 	a.start()
 	// The guide's identities (manual-thing and manual-gateway, with the
 	// example key), created as the guide does, through the admin API.
-	admin := &stack{t: t, amURL: a.url}
-	admin.admin = admin.login("amAdmin", "changeit")
+	admin := amadmin.Admin(t, a.url, nil)
 	for id, attrs := range amtest.GuideIdentities() {
-		b, _ := json.Marshal(attrs)
-		code, body := admin.do("PUT", "/json/realms/root/users/"+id, b, "Content-Type: application/json",
-			"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+admin.admin)
-		if code != 201 {
-			t.Fatalf("create %s: %d %s", id, code, body)
-		}
+		admin.CreateIdentity(id, attrs)
 	}
 	return a
 }

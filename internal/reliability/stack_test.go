@@ -1,14 +1,11 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,14 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/thingway/thingway/amclient"
 	"github.com/thingway/thingway/amclient/amtest"
-	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/coapx"
 	"github.com/thingway/thingway/gateway"
-	"github.com/thingway/thingway/internal/examplepki"
+	"github.com/thingway/thingway/internal/amadmin"
 	"github.com/thingway/thingway/internal/impair"
 	"github.com/thingway/thingway/internal/proctest"
 	"github.com/thingway/thingway/thing"
@@ -46,10 +40,9 @@ type stack struct {
 	amCalls  *calls
 	amAddr   string
 	amServer *http.Server
-	admin    string
-	ca       *x509.Certificate
-	caKey    crypto.Signer
-	pubKey   crypto.Signer // the software publisher's key
+	admin    *amadmin.Client
+	ca       *amadmin.CA
+	pub      *amadmin.Publisher // the software publisher
 	gw       *gateway.Server
 	gwAddr   string
 	gwKey    crypto.Signer
@@ -154,19 +147,15 @@ func debugLog(name string) *slog.Logger {
 func newStack(t testing.TB, sc stackConfig) *stack {
 	t.Helper()
 	s := &stack{t: t}
-	notBefore := time.Now().Add(-time.Hour)
-	var err error
-	if s.ca, s.caKey, err = examplepki.NewCA("Reliability Test CA", notBefore, notBefore.Add(48*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	s.pubKey = newKey(t)
+	s.ca = amadmin.NewCA(t, "Reliability Test CA")
+	s.pub = amadmin.NewPublisher(t, "publisher")
 	cfg := amtest.DefaultConfig()
-	cfg.CertVerificationCAs = amtest.Certificates{s.ca}
+	cfg.CertVerificationCAs = amtest.Certificates{s.ca.Cert}
 	realm := cfg.Realms["/"]
 	realm.OAuth2.Device.DevicePollInterval = 1
-	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: s.pubKey.Public(), KeyID: "publisher", Algorithm: "ES256", Use: "sig"}}})
+	set := s.pub.JWKSet()
 	for _, p := range realm.SoftwarePublishers {
-		p.JWKSet = string(set)
+		p.JWKSet = set
 	}
 	// The things' tree: a copy of auth-reg-tree, changed by sc.realm.
 	realm.Trees["thing-tree"] = realm.Trees["auth-reg-tree"]
@@ -187,13 +176,13 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	s.amCalls = &calls{h: s.am, n: map[string]int{}}
 	s.serveAM(l)
 	t.Cleanup(func() { s.amServer.Close(); s.am.Close() })
-	s.admin = s.login("amAdmin", "changeit")
+	s.admin = amadmin.Admin(t, s.amURL, nil)
 	if _, err := s.am.EnsureUser("/", "bjensen", "Ch4ng31t"); err != nil {
 		t.Fatal(err)
 	}
 
 	key := newKey(t)
-	s.identity("reliability-gateway", "gateway", key, nil)
+	s.admin.Identity("reliability-gateway", "gateway", key, nil)
 	s.gwKey = key
 	s.gwConfig = sc.gateway
 	s.startGateway("127.0.0.1:0")
@@ -258,86 +247,9 @@ func (s *stack) serveAM(l net.Listener) {
 	go s.amServer.Serve(l) //nolint:errcheck // ends with Close
 }
 
-func (s *stack) do(method, path string, body []byte, headers ...string) (int, []byte) {
-	s.t.Helper()
-	req, _ := http.NewRequest(method, s.amURL+path, bytes.NewReader(body))
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ":")
-		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
-}
-
-func (s *stack) login(user, password string) string {
-	s.t.Helper()
-	code, b := s.do("POST", "/json/authenticate", nil, "X-OpenAM-Username: "+user, "X-OpenAM-Password: "+password,
-		"Accept-API-Version: resource=2.0, protocol=1.0")
-	var v struct{ TokenID string }
-	json.Unmarshal(b, &v)
-	if code != 200 || v.TokenID == "" {
-		s.t.Fatalf("login %s: %d %s", user, code, b)
-	}
-	return v.TokenID
-}
-
-// identity creates an identity with key's public part (if key is not nil).
-func (s *stack) identity(id, thingType string, key crypto.Signer, attrs map[string]any) {
-	s.t.Helper()
-	a := map[string]any{"thingType": thingType}
-	if key != nil {
-		kid, _ := callback.Thumbprint(key.Public())
-		set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Use: "sig"}}})
-		a["thingKeys"] = string(set)
-	}
-	for k, v := range attrs {
-		a[k] = v
-	}
-	b, _ := json.Marshal(a)
-	code, body := s.do("PUT", "/json/realms/root/users/"+id, b, "Content-Type: application/json",
-		"Accept-API-Version: resource=4.0, protocol=2.1", "Cookie: iPlanetDirectoryPro="+s.admin)
-	if code != 201 {
-		s.t.Fatalf("create %s: %d %s", id, code, body)
-	}
-}
-
-// cert issues a certificate for key from the stack's CA, which AM trusts.
-func (s *stack) cert(key crypto.Signer, cn string) []*x509.Certificate {
-	s.t.Helper()
-	c, _, err := examplepki.IssueCert(s.ca, s.caKey, key.Public(), cn, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return []*x509.Certificate{c}
-}
-
-// statement is a software statement for key, signed by the stack's
-// software publisher.
-func (s *stack) statement(key crypto.Signer) string {
-	s.t.Helper()
-	kid, _ := callback.Thumbprint(key.Public())
-	claims, _ := json.Marshal(map[string]any{"iss": "https://soft-pub.example.com",
-		"jwks": jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: "ES256", Use: "sig"}}}})
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: s.pubKey, KeyID: "publisher"}}, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	j, err := sg.Sign(claims)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	out, _ := j.CompactSerialize()
-	return out
-}
-
 // consent approves a user code as the person user.
 func (s *stack) consent(verificationURI, userCode, user, password string) error {
-	tok := s.login(user, password)
+	tok := s.admin.Login(user, password)
 	form := url.Values{"user_code": {userCode}, "decision": {"allow"}, "csrf": {tok}}
 	req, _ := http.NewRequest("POST", verificationURI, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
