@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest"
+
+	"github.com/thingway/thingway/internal/cliutil"
 )
 
 // options are amlocal's settings, from flags or environment variables.
@@ -72,14 +74,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--%s %q: want debug, info, warn or error", flagLogLevel, level)
 	}
-	hopts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
-	}
-	return nil, fmt.Errorf("--%s %q: want text or json", flagLogFormat, format)
+	return cliutil.NewLogger(w, lvl, format, flagLogFormat)
 }
 
 // buildConfig returns the AM configuration the options describe: the

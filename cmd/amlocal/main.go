@@ -142,15 +142,4 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // envVars returns the environment variable of a flag: AMLOCAL_ and the flag
 // name in upper case with dashes as underscores.
-func envVars(flag string) []string {
-	b := []byte("AMLOCAL_" + flag)
-	for i, c := range b {
-		switch {
-		case c == '-':
-			b[i] = '_'
-		case 'a' <= c && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return []string{string(b)}
-}
+func envVars(flag string) []string { return cliutil.EnvVars("AMLOCAL_", flag) }

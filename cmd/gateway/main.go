@@ -309,20 +309,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// envVars returns the environment variable of a flag: GATEWAY_ and the
-// flag name in upper case with dashes as underscores.
-func envVars(flag string) []string {
-	b := []byte("GATEWAY_" + flag)
-	for i, c := range b {
-		switch {
-		case c == '-':
-			b[i] = '_'
-		case 'a' <= c && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return []string{string(b)}
-}
+// envVars returns the environment variable of a flag: GATEWAY_ and the flag
+// name in upper case with dashes as underscores.
+func envVars(flag string) []string { return cliutil.EnvVars("GATEWAY_", flag) }
 
 // shutdownTimeout bounds the graceful stop on SIGINT/SIGTERM.
 const shutdownTimeout = 10 * time.Second

@@ -28,6 +28,8 @@ import (
 	"github.com/thingway/thingway/callback"
 	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/pemkey"
+
+	"github.com/thingway/thingway/internal/cliutil"
 )
 
 // options are the gateway's settings, from flags or environment variables.
@@ -75,17 +77,11 @@ func (o options) String() string {
 }
 
 func newLogger(w io.Writer, debug bool, format string) (*slog.Logger, error) {
-	hopts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	level := slog.LevelInfo
 	if debug {
-		hopts.Level = slog.LevelDebug
+		level = slog.LevelDebug
 	}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
-	}
-	return nil, fmt.Errorf("--%s %q: want text or json", flagLogFormat, format)
+	return cliutil.NewLogger(w, level, format, flagLogFormat)
 }
 
 // check applies the defaults of the local-AM mode, or checks the flags

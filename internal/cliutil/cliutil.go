@@ -1,6 +1,8 @@
 // Package cliutil is the command-line behaviour that the small tools in
 // cmd/ (auth-jwt, things-jwt, pem-to-jwks) share on top of urfave/cli v2,
-// so that they fail alike.
+// so that they fail alike, and what the daemons (gateway, amlocal) share:
+// their flags' environment variables ([EnvVars]) and their structured
+// logger ([NewLogger]).
 //
 // # Behaviour
 //
