@@ -31,27 +31,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
-	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "amlocal: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { cliutil.Main(newApp(os.Stdout, os.Stderr)) }
 
 // Flag names; each also reads the environment variable AMLOCAL_<NAME>.
 const (

@@ -57,30 +57,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/thingway/thingway/internal/cliutil"
 	"github.com/urfave/cli/v2"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gwbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cliutil.Main(newApp(os.Stdout, os.Stderr)) }
 
 // Flag names.
 const (

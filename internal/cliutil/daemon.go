@@ -1,10 +1,16 @@
 package cliutil
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
 )
 
 // EnvVars returns the environment variable of a daemon's flag: prefix
@@ -35,4 +41,17 @@ func NewLogger(w io.Writer, level slog.Level, format, formatFlag string) (*slog.
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	}
 	return nil, fmt.Errorf("--%s %q: want text or json", formatFlag, format)
+}
+
+// Main runs a long-running command's app with the program's arguments
+// under a context that SIGINT and SIGTERM cancel, and exits with status 1
+// after writing "<app name>: <error>" on stderr if it fails.
+func Main(app *cli.App) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := app.RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+		os.Exit(1)
+	}
 }
