@@ -182,17 +182,9 @@ func (t *Thing) Attributes(ctx context.Context, names ...string) (*Attributes, e
 	return a, nil
 }
 
-// DeviceAuthorization is AM's answer to a user code request (RFC 8628).
-type DeviceAuthorization struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete,omitempty"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval,omitempty"`
-	// Raw is AM's answer as it arrived.
-	Raw json.RawMessage `json:"-"`
-}
+// DeviceAuthorization is AM's answer to a user code request (RFC 8628);
+// [Thing.UserToken] polls with it.
+type DeviceAuthorization = callback.DeviceAuthorization
 
 // UserCode starts the OAuth 2.0 device authorization grant: the thing asks
 // a person (who opens VerificationURIComplete) to let it act for them.
