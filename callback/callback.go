@@ -324,13 +324,7 @@ func (h AuthenticateHandler) Handle(cb *Callback) (bool, error) {
 		claims["jti"] = base64.RawURLEncoding.EncodeToString(jti[:])
 		headers["kid"] = kid
 	}
-	mergeClaims(claims, h.Claims)
-	tok, err := signJWT(h.Key, headers, claims)
-	if err != nil {
-		return true, err
-	}
-	cb.SetInput(tok)
-	return true, nil
+	return true, answerJWT(cb, h.Key, headers, claims, h.Claims)
 }
 
 // SigningKey implements [SigningHandler].
@@ -430,13 +424,7 @@ func (h RegisterHandler) Handle(cb *Callback) (bool, error) {
 	claims["nonce"] = challenge
 	claims["thingType"] = thingType
 	claims["cnf"] = map[string]any{"jwk": json.RawMessage(jwkJSON), "kid": kid}
-	mergeClaims(claims, h.Claims)
-	tok, err := signJWT(h.Key, map[jose.HeaderKey]any{jose.HeaderType: "JWT"}, claims)
-	if err != nil {
-		return true, err
-	}
-	cb.SetInput(tok)
-	return true, nil
+	return true, answerJWT(cb, h.Key, map[jose.HeaderKey]any{jose.HeaderType: "JWT"}, claims, h.Claims)
 }
 
 // SigningKey implements [SigningHandler].
@@ -480,6 +468,18 @@ func baseClaims(sub, aud string, t time.Time) map[string]any {
 		"iat": iat,
 		"exp": iat + int64(popLifetime/time.Second),
 	}
+}
+
+// answerJWT adds extra's claims (nil: none) to claims, signs them with
+// key under headers and puts the JWT in cb's input.
+func answerJWT(cb *Callback, key crypto.Signer, headers map[jose.HeaderKey]any, claims map[string]any, extra func() map[string]any) error {
+	mergeClaims(claims, extra)
+	tok, err := signJWT(key, headers, claims)
+	if err != nil {
+		return err
+	}
+	cb.SetInput(tok)
+	return nil
 }
 
 func mergeClaims(claims map[string]any, extra func() map[string]any) {
