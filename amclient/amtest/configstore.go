@@ -9,6 +9,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 )
 
 // configRecord is the journal's configuration record: the whole
@@ -146,7 +147,7 @@ func (s *Server) purgeRealm(realm string) error {
 				return false, err
 			}
 			if d.Realm == realm {
-				gone = append(gone, rec{kindDevice, key}, rec{kindUserCode, canonicalUserCode(d.UserCode)})
+				gone = append(gone, rec{kindDevice, key}, rec{kindUserCode, oauth2.CanonicalUserCode(d.UserCode)})
 			}
 			return true, nil
 		}); err != nil {

@@ -5,113 +5,30 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
-	"unicode"
 
-	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
 )
 
-const kindDevice = "device"
-
-// deviceCode is an RFC 8628 device authorization started by a thing.
-type deviceCode struct {
-	Realm    string    `json:"realm"`
-	Issuer   string    `json:"iss"`
-	ClientID string    `json:"client"`
-	Thing    string    `json:"thing"`
-	Scopes   []string  `json:"scopes"`
-	UserCode string    `json:"userCode"`
-	Expires  time.Time `json:"expires"`
-	Interval int64     `json:"interval"`
-	// Status is pending, approved, denied or used.
-	Status  string `json:"status"`
-	Subject string `json:"subject,omitempty"` // the approving user
-
-	lastPoll time.Time
-}
+// The device authorization grant's HTTP side: the things endpoint's
+// get_user_code and get_user_token, and the verification pages where a
+// person approves or denies a device. The grant's records and rules are
+// the OAuth 2.0 room's (amclient/amtest/internal/oauth2).
 
 const (
-	devicePending  = "pending"
-	deviceApproved = "approved"
-	deviceDenied   = "denied"
-	deviceUsed     = "used"
+	kindDevice   = oauth2.KindDevice
+	kindUserCode = oauth2.KindUserCode
 )
 
-// userCodeAlphabet avoids characters people confuse (0/O, 1/I): upper case
-// only, 32 characters, so that 8 of them carry 40 bits and the code can
-// be compared without regard to case (RFC 8628 §6.1).
-const userCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+// deviceCode is an RFC 8628 device authorization started by a thing.
+type deviceCode = oauth2.DeviceCode
 
-func newUserCode() string {
-	b := randomBytes(8)
-	for i := range b {
-		b[i] = userCodeAlphabet[int(b[i])%len(userCodeAlphabet)]
-	}
-	return string(b)
-}
-
-// canonicalUserCode is the form user codes are looked up by: as RFC 8628
-// §6.1 advises, case and the separators people type ("ABCD-EFGH",
-// "abcd efgh") do not matter.
-func canonicalUserCode(code string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '-', ' ', '\t':
-			return -1
-		}
-		return unicode.ToUpper(r)
-	}, code)
-}
-
-// putDevice stores a new device authorization and its user code.
+// putDevice stores a new device authorization and its user code (the
+// store tests write one without a thing).
 func (s *Server) putDevice(h string, d *deviceCode) error {
-	return storeErr(s.db.Update(func(tx storeTx) error {
-		exp := expiryOf(kindDevice, d)
-		hh := h
-		if err := tx.Put(kindDevice, h, d, exp); err != nil {
-			return err
-		}
-		return tx.Put(kindUserCode, canonicalUserCode(d.UserCode), &hh, exp)
-	}))
+	return oauth2.PutDevice(failStore{s.db}, h, d)
 }
-
-// changeDevice reads and changes a device authorization in one
-// transaction: f returns an error to change nothing. It returns what was
-// stored.
-func (s *Server) changeDevice(h string, f func(d *deviceCode) error) (*deviceCode, error) {
-	var out *deviceCode
-	var ferr error
-	err := s.db.Update(func(tx storeTx) error {
-		out, ferr = nil, nil
-		var d deviceCode
-		found, err := tx.Get(kindDevice, h, &d)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return errDeviceGone
-		}
-		if ferr = f(&d); ferr != nil {
-			return ferr
-		}
-		out = &d
-		return tx.Put(kindDevice, h, &d, expiryOf(kindDevice, &d))
-	})
-	if err != nil && (err == ferr || errors.Is(err, errDeviceGone)) {
-		return nil, err // f's answer, not a failure of the store
-	}
-	return out, storeErr(err)
-}
-
-// errDeviceGone: the device authorization no longer exists (expired and
-// swept, or its realm deleted).
-var errDeviceGone = errors.New("amtest: device code gone")
-
-// errDecided: another decision on the code came first.
-var errDecided = errors.New("amtest: device code decided")
 
 // thingUserCode serves get_user_code: a device authorization for the
 // thing's client, which a person approves at verification_uri.
@@ -122,39 +39,8 @@ func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	oc, err := s.oauthFor(c, thingClient(c, thing))
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(oc.client.GrantTypes, GrantDeviceCode) {
-		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the device code grant")
-	}
-	scopes, err := validateScopes(req.Scope, oc.client)
-	if err != nil {
-		return err
-	}
-	p := oc.provider.Device
-	life := time.Duration(p.DeviceCodeLifetime) * time.Second
-	if life <= 0 {
-		life = 300 * time.Second
-	}
-	interval := p.DevicePollInterval
-	if interval <= 0 {
-		interval = 5
-	}
-	code := randomID(32)
-	d := &deviceCode{Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Thing: thing.ID, Scopes: scopes,
-		UserCode: newUserCode(), Expires: c.now.Add(life), Interval: interval, Status: devicePending}
-	if err := s.putDevice(hashToken(code), d); err != nil {
-		return err
-	}
-	uri := c.issuer() + "/device/user"
-	crest.WriteJSON(c.w, http.StatusOK, map[string]any{
-		"device_code": code, "user_code": d.UserCode, "verification_uri": uri,
-		"verification_uri_complete": uri + "?user_code=" + d.UserCode,
-		"expires_in":                int64(life / time.Second), "interval": interval,
-	})
-	return nil
+	resp, err := s.oauth(c).StartDevice(thingOf(thing), req.Scope)
+	return thingAnswer(c, resp, err)
 }
 
 // thingUserToken serves get_user_token: one poll of the device code.
@@ -165,62 +51,8 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	if req.DeviceCode == "" {
-		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: device_code")
-	}
-	h := hashToken(req.DeviceCode)
-	var d deviceCode
-	found := s.get(kindDevice, h, &d)
-	var slow bool
-	if found {
-		s.st.mu.Lock()
-		last := s.st.lastPoll[h]
-		slow = !last.IsZero() && c.now.Sub(last) < time.Duration(d.Interval)*time.Second
-		s.st.lastPoll[h] = c.now
-		s.st.mu.Unlock()
-	}
-	if !found || d.Realm != c.realm || !strings.EqualFold(d.Thing, thing.ID) || d.Status == deviceUsed {
-		return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
-	}
-	if !c.now.Before(d.Expires) {
-		return crest.OAuthErr(http.StatusForbidden, "expired_token", "The device code has expired")
-	}
-	switch d.Status {
-	case devicePending:
-		if slow {
-			return crest.OAuthErr(http.StatusForbidden, "slow_down", "The polling interval has not elapsed since the last request")
-		}
-		return crest.OAuthErr(http.StatusForbidden, "authorization_pending", "The user has not yet completed authorization")
-	case deviceDenied:
-		return crest.OAuthErr(http.StatusForbidden, "authorization_declined", "The user has declined authorization")
-	}
-	oc, err := s.oauthFor(c, d.ClientID)
-	if err != nil {
-		return err
-	}
-	// Only one poll uses an approved code: the check and the change are
-	// one transaction.
-	if _, err := s.changeDevice(h, func(cur *deviceCode) error {
-		if cur.Status != deviceApproved {
-			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
-		}
-		cur.Status = deviceUsed
-		return nil
-	}); err != nil {
-		if errors.Is(err, errDeviceGone) {
-			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
-		}
-		return err
-	}
-	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: d.Issuer, ClientID: d.ClientID, Subject: d.Subject,
-		Thing: thing.ID, Scopes: d.Scopes, AuthTime: c.now,
-		Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-	resp, err := s.issue(c, oc, g, d.Scopes, true, true)
-	if err != nil {
-		return err
-	}
-	crest.WriteJSON(c.w, http.StatusOK, resp)
-	return nil
+	resp, err := s.oauth(c).PollDevice(thingOf(thing), req.DeviceCode)
+	return thingAnswer(c, resp, err)
 }
 
 // handleDeviceUser serves the verification URI. GET, with or without
@@ -255,25 +87,6 @@ func verifyURL(c *reqCtx, userCode string) string {
 	return c.r.URL.EscapedPath() + "?" + q.Encode()
 }
 
-// lookupUserCode finds the device authorization of a user code.
-func (s *Server) lookupUserCode(code string) (string, deviceCode, bool) {
-	var h string
-	var d deviceCode
-	var ok bool
-	s.db.View(func(tx storeTx) error {
-		found, err := tx.Get(kindUserCode, canonicalUserCode(code), &h)
-		if err != nil || !found {
-			return err
-		}
-		ok, err = tx.Get(kindDevice, h, &d)
-		return err
-	})
-	if !ok {
-		return "", deviceCode{}, false
-	}
-	return h, d, true
-}
-
 // deviceUserPage serves GET on the verification URI.
 func (s *Server) deviceUserPage(c *reqCtx) error {
 	code := strings.TrimSpace(c.r.URL.Query().Get("user_code"))
@@ -292,15 +105,15 @@ func (s *Server) deviceUserPage(c *reqCtx) error {
 	if code == "" {
 		return codeForm("", "")
 	}
-	_, d, found := s.lookupUserCode(code)
+	_, d, err := s.oauth(c).PendingUserCode(code)
 	switch {
-	case !found || d.Realm != c.realm:
+	case errors.Is(err, oauth2.ErrUnknownUserCode):
 		return codeForm("That code is not valid. Check the code that your device shows and try again.", "invalid_user_code")
-	case !c.now.Before(d.Expires):
+	case errors.Is(err, oauth2.ErrExpiredUserCode):
 		return s.renderPage(c, http.StatusOK, &pages.View{Kind: "message", Title: "Code expired", Heading: "This code has expired",
 			Lines: []string{"Start again on your device to get a new code."}, Again: verifyURL(c, ""), AgainText: "Enter another code",
 			PageData: &pages.Data{ErrorCode: "expired_token", Realm: c.realm}}, user, tok)
-	case d.Status != devicePending:
+	case err != nil:
 		return s.renderPage(c, http.StatusOK, &pages.View{Kind: "message", Title: "Code already used", Heading: "This code has already been used",
 			Lines: []string{"Each code can be used once. Start again on your device to get a new code."}, Again: verifyURL(c, ""),
 			AgainText: "Enter another code", PageData: &pages.Data{ErrorCode: "invalid_user_code", Realm: c.realm}}, user, tok)
@@ -343,35 +156,26 @@ func (s *Server) deviceUserDecision(c *reqCtx) error {
 	if decision != "allow" && decision != "deny" {
 		return render("Choose Allow or Deny", "Choose Allow or Deny.", "invalid_decision", true)
 	}
-	dh, d, found := s.lookupUserCode(strings.TrimSpace(f.Get("user_code")))
+	e := s.oauth(c)
+	dh, d, err := e.PendingUserCode(strings.TrimSpace(f.Get("user_code")))
 	switch {
-	case !found || d.Realm != c.realm:
+	case errors.Is(err, oauth2.ErrUnknownUserCode):
 		return render("Code not valid", "That code is not valid.", "invalid_user_code", true)
-	case !c.now.Before(d.Expires):
+	case errors.Is(err, oauth2.ErrExpiredUserCode):
 		return render("Code expired", "That code has expired. Start again on your device to get a new code.", "expired_token", true)
-	case d.Status != devicePending:
+	case err != nil:
 		return render("Code already used", "That code has already been used.", "invalid_user_code", true)
 	}
-	d.Status, d.Subject = deviceDenied, user.UID
 	v := &pages.View{Kind: "message", Title: "Access denied", Heading: "Access denied",
 		Lines:    []string{"The device " + d.Thing + " was denied access. You can close this page."},
 		PageData: &pages.Data{Realm: c.realm}}
 	if decision == "allow" {
-		d.Status = deviceApproved
 		v.Title, v.Heading = "Device connected", "Device connected"
 		v.Alert, v.AlertOK = "The device "+d.Thing+" is now authorized.", true
 		v.Lines = []string{"You can close this page."}
 	}
-	// Decisions on one code are checked and made in one transaction: the
-	// first one wins.
-	status, subject := d.Status, d.Subject
-	if _, err := s.changeDevice(dh, func(cur *deviceCode) error {
-		if cur.Status != devicePending {
-			return errDecided
-		}
-		cur.Status, cur.Subject = status, subject
-		return nil
-	}); errors.Is(err, errDecided) || errors.Is(err, errDeviceGone) {
+	// The first decision on a code wins.
+	if err := e.Decide(dh, decision == "allow", user.UID); errors.Is(err, oauth2.ErrUsedUserCode) {
 		return render("Code already used", "That code has already been used.", "invalid_user_code", true)
 	} else if err != nil {
 		return err

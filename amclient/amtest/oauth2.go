@@ -4,242 +4,60 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"strings"
-	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
-	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
+	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
-// oauthContext is what a token operation needs: realm, provider and client.
-type oauthContext struct {
-	provider *OAuth2Provider
-	clientID string
-	client   *OAuth2Client
+// OAuth 2.0's HTTP endpoints: the /oauth2 endpoints and the things
+// endpoint's token actions read the request, ask the OAuth 2.0 room
+// (amclient/amtest/internal/oauth2) and write its answer; the rules
+// (clients, scopes, grants, issuing, introspection, the device grant) are
+// the room's.
+
+// oauth is the OAuth 2.0 room's view of the request.
+func (s *Server) oauth(c *reqCtx) *oauth2.Env {
+	return &oauth2.Env{Realm: c.realm, Issuer: c.issuer(), Config: c.rc, Now: c.now, Keys: s.tokenKeys(),
+		DB: failStore{s.db}, Get: s.get, Update: func(f func(tx storeTx) error) error { return storeErr(c.update(f)) },
+		Issued: &s.issued, Polls: &s.st.polls}
 }
 
-func (s *Server) oauthFor(c *reqCtx, clientID string) (*oauthContext, error) {
-	if c.rc.OAuth2 == nil {
-		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
-	}
-	cl := c.rc.OAuth2Clients[clientID]
-	if cl == nil || cl.Inactive {
-		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").WithLog("no active client %q in realm %s", clientID, c.realm)
-	}
-	return &oauthContext{provider: c.rc.OAuth2, clientID: clientID, client: cl}, nil
-}
+// failStore is the server's store with its failures marked for the log
+// (storeErr), as the room returns them.
+type failStore struct{ store.Store }
 
-// thingClient is the OAuth 2.0 client of a thing: its thingOAuth2ClientName,
-// else the IoT Service's client.
-func thingClient(c *reqCtx, thing *identity) string {
-	if n := thing.first("thingOAuth2ClientName"); n != "" {
-		return n
-	}
-	return c.rc.IoT.OAuthClientName
-}
+func (f failStore) View(fn func(tx storeTx) error) error   { return storeErr(f.Store.View(fn)) }
+func (f failStore) Update(fn func(tx storeTx) error) error { return storeErr(f.Store.Update(fn)) }
 
-// javaSet formats scopes as AM's messages do: [a, b].
-func javaSet(s []string) string { return "[" + strings.Join(s, ", ") + "]" }
+// thingOf is the thing of a things-endpoint request, as the room sees it.
+func thingOf(x *identity) oauth2.Thing { return oauth2.Thing{ID: x.ID, Attrs: x.Attrs} }
 
-// validateScopes applies AM's default scope validator.
-func validateScopes(requested []string, cl *OAuth2Client) ([]string, error) {
-	if len(requested) == 0 {
-		if len(cl.DefaultScopes) == 0 {
-			return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
-		}
-		return append([]string(nil), cl.DefaultScopes...), nil
-	}
-	var bad []string
-	for _, sc := range requested {
-		if !slices.Contains(cl.Scopes, sc) {
-			bad = append(bad, sc)
-		}
-	}
-	if len(bad) > 0 {
-		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
-	}
-	return dedupe(requested), nil
-}
-
-func dedupe(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func lifetime(client, provider int64) time.Duration {
-	if client > 0 {
-		return time.Duration(client) * time.Second
-	}
-	return time.Duration(provider) * time.Second
-}
-
-// issue mints an access token (and a refresh token when the provider and
-// client allow it and wantRefresh) for the grant, and answers with an
-// RFC 6749 token response.
-//
-// newGrant says that g is not stored yet: it is stored with the tokens.
-func (s *Server) issue(c *reqCtx, oc *oauthContext, g *grant, scopes []string, wantRefresh, newGrant bool) (map[string]any, error) {
-	p := oc.provider
-	policy := tokens.Policy{
-		ClientID:    oc.clientID,
-		ClientSide:  p.Core.StatelessTokensEnabled,
-		SigningAlg:  p.Advanced.TokenSigningAlgorithm,
-		Encrypt:     p.Advanced.TokenEncryptionEnabled,
-		AccessLife:  lifetime(oc.client.AccessTokenLifetime, p.Core.AccessTokenLifetime),
-		RefreshLife: lifetime(oc.client.RefreshTokenLifetime, p.Core.RefreshTokenLifetime),
-		Refresh:     wantRefresh && p.Core.IssueRefreshToken && slices.Contains(oc.client.GrantTypes, GrantRefreshToken),
-	}
-	m, err := tokens.Mint(s.tokenKeys(), policy, g, scopes, c.now, newUUID()+"-"+randomID(4), newGrant)
+// thingAnswer writes the room's answer to a things-endpoint action.
+func thingAnswer(c *reqCtx, resp map[string]any, err error) error {
 	if err != nil {
-		return nil, err
+		return err
 	}
-	resp := map[string]any{"access_token": m.Access, "scope": strings.Join(scopes, " "),
-		"token_type": "Bearer", "expires_in": int64(policy.AccessLife/time.Second) - 1}
-	if m.Refresh != "" {
-		resp["refresh_token"] = m.Refresh
-	}
-	s.issued.Add(int64(m.Count()))
-	if !m.Stored() {
-		// Client-side tokens: nothing to store; a signed request's nonce
-		// is written before the answer.
-		return resp, nil
-	}
-	// The grant (when new or extended) and the tokens are written in one
-	// transaction: all of them are on disk before the answer, or none.
-	err = c.update(m.Put)
-	var ae *crest.Error
-	if errors.As(err, &ae) {
-		return nil, ae
-	}
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	return resp, nil
-}
-
-// lookupToken returns a live token and its grant.
-func (s *Server) lookupToken(tok string, now time.Time) (*token, *grant) {
-	return tokens.Lookup(s.db, s.tokenKeys(), tok, now)
-}
-
-// revokeToken revokes tok, found by lookupToken as t of grant g, and with
-// wholeGrant the grant: every token issued for it. A grant is kept revoked
-// at least until keepUntil, when every token of it has expired.
-func (s *Server) revokeToken(tok string, t *token, g *grant, wholeGrant bool, keepUntil time.Time) error {
-	return storeErr(tokens.Revoke(s.db, tok, t, g, wholeGrant, keepUntil))
-}
-
-// grantLifetime is how long the tokens of a grant of oc's client can live.
-func grantLifetime(oc *oauthContext) time.Duration {
-	return max(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime),
-		lifetime(oc.client.RefreshTokenLifetime, oc.provider.Core.RefreshTokenLifetime))
-}
-
-type accessTokenRequest struct {
-	Scope        []string `json:"scope"`
-	RefreshToken string   `json:"refresh_token"`
+	crest.WriteJSON(c.w, http.StatusOK, resp)
+	return nil
 }
 
 // thingAccessToken serves get_access_token: a new grant for the thing, or a
 // refresh of one of its own grants.
 func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) error {
-	var req accessTokenRequest
+	var req struct {
+		Scope        []string `json:"scope"`
+		RefreshToken string   `json:"refresh_token"`
+	}
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	oc, err := s.oauthFor(c, thingClient(c, thing))
-	if err != nil {
-		return err
-	}
-	if req.RefreshToken != "" {
-		return s.refresh(c, oc, req.RefreshToken, req.Scope, thing.ID)
-	}
-	if !slices.Contains(oc.client.GrantTypes, GrantJWTBearer) {
-		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
-	}
-	scopes, err := validateScopes(req.Scope, oc.client)
-	if err != nil {
-		return err
-	}
-	subject := thing.ID
-	if attr := c.rc.IoT.OAuthSubjectAttribute; attr != "" {
-		if subject = thing.first(attr); subject == "" {
-			return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
-		}
-	}
-	g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
-		Thing: thing.ID, Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-	resp, err := s.issue(c, oc, g, scopes, true, true)
-	if err != nil {
-		return err
-	}
-	crest.WriteJSON(c.w, http.StatusOK, resp)
-	return nil
+	resp, err := s.oauth(c).ThingToken(thingOf(thing), req.Scope, req.RefreshToken)
+	return thingAnswer(c, resp, err)
 }
 
-// refresh exchanges a refresh token of the same client (and, when thingID is
-// set, obtained by that thing) for a new access token with the same or fewer scopes.
-func (s *Server) refresh(c *reqCtx, oc *oauthContext, refreshToken string, requested []string, thingID string) error {
-	t, g := s.lookupToken(refreshToken, c.now)
-	if t == nil || !t.Refresh || g.Realm != c.realm || g.ClientID != oc.clientID || (thingID != "" && !strings.EqualFold(g.Thing, thingID)) {
-		return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "grant is invalid")
-	}
-	scopes := t.Scopes
-	if len(requested) > 0 {
-		var extra []string
-		for _, sc := range requested {
-			if !slices.Contains(t.Scopes, sc) {
-				extra = append(extra, sc)
-			}
-		}
-		if len(extra) > 0 {
-			return crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
-		}
-		scopes = dedupe(requested)
-	}
-	rotate := oc.provider.Core.IssueRefreshTokenOnRefreshedToken
-	resp, err := s.issue(c, oc, g, scopes, rotate, false)
-	if err != nil {
-		return err
-	}
-	if rotate {
-		if err := s.revokeToken(refreshToken, t, g, false, time.Time{}); err != nil {
-			return err
-		}
-	}
-	crest.WriteJSON(c.w, http.StatusOK, resp)
-	return nil
-}
-
-// introspection returns the RFC 7662 answer for tok as seen by clientID.
-func (s *Server) introspection(c *reqCtx, tok, clientID string, client *OAuth2Client) map[string]any {
-	t, g := s.lookupToken(tok, c.now)
-	if t == nil || g.Realm != c.realm {
-		return map[string]any{"active": false}
-	}
-	if g.ClientID != clientID && !slices.Contains(client.Scopes, "am-introspect-all-tokens") {
-		return map[string]any{"active": false}
-	}
-	out := map[string]any{
-		"active": true, "scope": strings.Join(t.Scopes, " "), "client_id": g.ClientID,
-		"user_id": g.Subject, "username": g.Subject, "sub": "(usr!" + g.Subject + ")", "subname": g.Subject,
-		"token_type": "Bearer", "exp": t.Expires.Unix(), "iss": g.Issuer, "realm": g.Realm,
-		"auth_level": 0, "authGrantId": g.ID, "auditTrackingId": t.Audit,
-	}
-	if t.Refresh {
-		out["token_type"] = "refresh_token"
-	}
-	return out
-}
-
+// thingIntrospect serves introspect_token.
 func (s *Server) thingIntrospect(c *reqCtx, thing *identity, payload []byte) error {
 	var req struct {
 		Token string `json:"token"`
@@ -247,21 +65,15 @@ func (s *Server) thingIntrospect(c *reqCtx, thing *identity, payload []byte) err
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	if req.Token == "" {
-		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
-	}
-	oc, err := s.oauthFor(c, thingClient(c, thing))
-	if err != nil {
-		return err
-	}
-	crest.WriteJSON(c.w, http.StatusOK, s.introspection(c, req.Token, oc.clientID, oc.client))
-	return nil
+	resp, err := s.oauth(c).ThingIntrospect(thingOf(thing), req.Token)
+	return thingAnswer(c, resp, err)
 }
 
 // --- /oauth2 endpoints ---
 
-// authenticateClient checks client_secret_basic or client_secret_post.
-func (s *Server) authenticateClient(c *reqCtx) (*oauthContext, error) {
+// authenticateClient reads the client's credentials, client_secret_basic
+// or client_secret_post, and checks them.
+func (s *Server) authenticateClient(c *reqCtx, e *oauth2.Env) (*oauth2.Client, error) {
 	id, secret, ok := c.r.BasicAuth()
 	if ok {
 		// RFC 6749 §2.3.1: the credentials are form-encoded before Basic encoding.
@@ -274,18 +86,7 @@ func (s *Server) authenticateClient(c *reqCtx) (*oauthContext, error) {
 	} else {
 		id, secret = c.r.PostForm.Get("client_id"), c.r.PostForm.Get("client_secret")
 	}
-	bad := crest.OAuthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-	if id == "" {
-		return nil, bad.WithLog("no client credentials")
-	}
-	oc, err := s.oauthFor(c, id)
-	if err != nil {
-		return nil, bad.WithLog("unknown client %q", id)
-	}
-	if oc.client.Secret == "" || !constantTimeEqual(secret, oc.client.Secret) {
-		return nil, bad.WithLog("wrong secret for client %q", id)
-	}
-	return oc, nil
+	return e.AuthenticateClient(id, secret)
 }
 
 func (s *Server) parseForm(c *reqCtx) error {
@@ -306,56 +107,37 @@ func (s *Server) handleTokenEndpoint(c *reqCtx) error {
 	if err := s.parseForm(c); err != nil {
 		return err
 	}
-	oc, err := s.authenticateClient(c)
+	e := s.oauth(c)
+	cl, err := s.authenticateClient(c, e)
 	if err != nil {
 		return err
 	}
 	f := c.r.PostForm
-	gt := f.Get("grant_type")
-	if gt == "" {
-		return crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: grant_type")
-	}
-	if !slices.Contains(oc.client.GrantTypes, gt) {
-		return crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
-	}
-	requested := strings.Fields(f.Get("scope"))
-	switch gt {
-	case "refresh_token":
-		return s.refresh(c, oc, f.Get("refresh_token"), requested, "")
-	case "client_credentials", "password":
-		subject := oc.clientID
-		if gt == "password" {
-			if !s.checkPassword(c.realm, f.Get("username"), f.Get("password")) {
-				return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "Authentication failed")
+	resp, err := e.Token(cl, oauth2.TokenRequest{GrantType: f.Get("grant_type"), Scope: f.Get("scope"),
+		RefreshToken: f.Get("refresh_token"), Username: f.Get("username"), Password: f.Get("password")},
+		func(username, password string) (string, bool) {
+			if !s.checkPassword(c.realm, username, password) {
+				return "", false
 			}
-			subject = f.Get("username")
-			if x := s.getIdentity(c.realm, subject); x != nil {
-				subject = x.ID
+			if x := s.getIdentity(c.realm, username); x != nil {
+				return x.ID, true
 			}
-		}
-		scopes, err := validateScopes(requested, oc.client)
-		if err != nil {
-			return err
-		}
-		g := &grant{ID: randomID(20), Realm: c.realm, Issuer: c.issuer(), ClientID: oc.clientID, Subject: subject,
-			Scopes: scopes, AuthTime: c.now, Expires: c.now.Add(lifetime(oc.client.AccessTokenLifetime, oc.provider.Core.AccessTokenLifetime))}
-		resp, err := s.issue(c, oc, g, scopes, gt == "password", true)
-		if err != nil {
-			return err
-		}
-		crest.WriteJSON(c.w, http.StatusOK, resp)
-		return nil
+			return username, true
+		})
+	if err != nil {
+		return err
 	}
-	return crest.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
+	crest.WriteJSON(c.w, http.StatusOK, resp)
+	return nil
 }
 
 // clientAndToken reads the form of an introspection or revocation: the
 // client, authenticated, and the token it asks about.
-func (s *Server) clientAndToken(c *reqCtx) (*oauthContext, string, error) {
+func (s *Server) clientAndToken(c *reqCtx, e *oauth2.Env) (*oauth2.Client, string, error) {
 	if err := s.parseForm(c); err != nil {
 		return nil, "", err
 	}
-	oc, err := s.authenticateClient(c)
+	cl, err := s.authenticateClient(c, e)
 	if err != nil {
 		return nil, "", err
 	}
@@ -363,29 +145,29 @@ func (s *Server) clientAndToken(c *reqCtx) (*oauthContext, string, error) {
 	if tok == "" {
 		return nil, "", crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
-	return oc, tok, nil
+	return cl, tok, nil
 }
 
 func (s *Server) handleIntrospectEndpoint(c *reqCtx) error {
-	oc, tok, err := s.clientAndToken(c)
+	e := s.oauth(c)
+	cl, tok, err := s.clientAndToken(c, e)
 	if err != nil {
 		return err
 	}
-	crest.WriteJSON(c.w, http.StatusOK, s.introspection(c, tok, oc.clientID, oc.client))
+	crest.WriteJSON(c.w, http.StatusOK, e.Introspect(cl, tok))
 	return nil
 }
 
 // handleRevoke revokes an access token, or a refresh token together with
 // every token of its grant. Unknown tokens are answered 200, per RFC 7009.
 func (s *Server) handleRevoke(c *reqCtx) error {
-	oc, tok, err := s.clientAndToken(c)
+	e := s.oauth(c)
+	cl, tok, err := s.clientAndToken(c, e)
 	if err != nil {
 		return err
 	}
-	if t, g := s.lookupToken(tok, c.now); t != nil && g.ClientID == oc.clientID && g.Realm == c.realm {
-		if err := s.revokeToken(tok, t, g, t.Refresh, c.now.Add(grantLifetime(oc))); err != nil {
-			return err
-		}
+	if err := e.Revoke(cl, tok); err != nil {
+		return err
 	}
 	crest.WriteJSON(c.w, http.StatusOK, map[string]any{})
 	return nil
@@ -395,32 +177,11 @@ func (s *Server) handleOpenIDConfig(c *reqCtx) error {
 	if c.r.Method != http.MethodGet {
 		return crest.OAuthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
 	}
-	if c.rc.OAuth2 == nil {
-		return crest.OAuthErr(http.StatusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
+	doc, err := s.oauth(c).OpenIDConfiguration()
+	if err != nil {
+		return err
 	}
-	iss := c.issuer()
-	scopes := map[string]bool{}
-	for _, cl := range c.rc.OAuth2Clients {
-		for _, sc := range cl.Scopes {
-			scopes[sc] = true
-		}
-	}
-	supported := []string{}
-	for sc := range scopes {
-		supported = append(supported, sc)
-	}
-	sort.Strings(supported)
-	crest.WriteJSON(c.w, http.StatusOK, map[string]any{
-		"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/access_token",
-		"introspection_endpoint": iss + "/introspect", "revocation_endpoint": iss + "/token/revoke",
-		"device_authorization_endpoint": iss + "/device/code", "userinfo_endpoint": iss + "/userinfo",
-		"jwks_uri": iss + "/connect/jwk_uri", "scopes_supported": supported,
-		"grant_types_supported":                 []string{"client_credentials", "password", "refresh_token", GrantJWTBearer, GrantDeviceCode},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"response_types_supported":              []string{"token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
-	})
+	crest.WriteJSON(c.w, http.StatusOK, doc)
 	return nil
 }
 
@@ -428,8 +189,7 @@ func (s *Server) handleJWKS(c *reqCtx) error {
 	if c.r.Method != http.MethodGet {
 		return crest.OAuthErr(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
 	}
-	pub := s.keys.TokenKey.Public()
-	crest.WriteJSON(c.w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+	crest.WriteJSON(c.w, http.StatusOK, oauth2.JWKS(s.tokenKeys()))
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
@@ -131,20 +131,16 @@ type state struct {
 	mu        sync.Mutex
 	auths     map[string]*authState
 	lastUse   map[string]time.Time // sha256(session token) → last use
-	lastPoll  map[string]time.Time // sha256(device_code) → last poll
+	polls     oauth2.Polls
 	lastSweep time.Time
 }
 
 func newState() *state {
 	return &state{
-		auths:    map[string]*authState{},
-		lastUse:  map[string]time.Time{},
-		lastPoll: map[string]time.Time{},
+		auths:   map[string]*authState{},
+		lastUse: map[string]time.Time{},
 	}
 }
-
-// kindUserCode maps a canonical user code to the SHA-256 of its device code.
-const kindUserCode = "usercode"
 
 // Keys of the singleton records.
 const (
@@ -210,7 +206,7 @@ func expiryOf(kind string, v any) time.Time {
 	case *token:
 		return x.Expires
 	case *deviceCode:
-		return x.Expires.Add(time.Hour)
+		return x.KeepUntil()
 	case *usedAssertion:
 		// Refused while now is not after Expires.
 		return x.Expires.Add(time.Nanosecond)
@@ -312,24 +308,12 @@ func (s *Server) seedIdentities() error {
 	return nil
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return b
-}
-
-// randomID returns n random bytes as unpadded base64url.
-func randomID(n int) string { return base64.RawURLEncoding.EncodeToString(randomBytes(n)) }
-
-func newUUID() string {
-	b := randomBytes(16)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+// The server's random values are the token package's.
+var (
+	randomBytes = tokens.RandomBytes
+	randomID    = tokens.RandomID
+	newUUID     = tokens.NewUUID
+)
 
 func hashToken(tok string) string { return tokens.Hash(tok) }
 
@@ -443,9 +427,5 @@ func (s *Server) sweepLocked(now time.Time) {
 			delete(s.st.lastUse, h)
 		}
 	}
-	for h, t := range s.st.lastPoll {
-		if now.Sub(t) >= time.Hour {
-			delete(s.st.lastPoll, h)
-		}
-	}
+	s.st.polls.Sweep(now)
 }

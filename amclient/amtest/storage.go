@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
@@ -102,7 +103,7 @@ func importRecord(w storeTx, rec store.JournalRecord) error {
 	}
 	if d, ok := v.(*deviceCode); ok {
 		h := rec.ID
-		if err := w.Put(kindUserCode, canonicalUserCode(d.UserCode), &h, expiryOf(kindDevice, d)); err != nil {
+		if err := w.Put(kindUserCode, oauth2.CanonicalUserCode(d.UserCode), &h, expiryOf(kindDevice, d)); err != nil {
 			return err
 		}
 	}

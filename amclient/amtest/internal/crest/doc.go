@@ -6,6 +6,7 @@
 // shape.
 //
 // It owns the wire shape of answers, not what they say: the endpoints,
-// their resources and messages are amclient/amtest's. It must not import
+// their resources and messages are amclient/amtest's (OAuth 2.0's are
+// amclient/amtest/internal/oauth2's). It must not import
 // amclient/amtest nor any other package of the module.
 package crest

@@ -5,9 +5,9 @@
 // identities) and calls [SetHeaders] and [Render].
 //
 // It owns how a page looks, not what it does: sessions, sign-in, CSRF
-// checks, the device grant and the identities behind a page belong to
-// amclient/amtest, which it must not import (nor any other package of the
-// module). It is the only package of the local AM that imports
+// checks and the identities behind a page belong to amclient/amtest, the
+// device grant's rules to amclient/amtest/internal/oauth2; it must import
+// neither (nor any other package of the module). It is the only package of the local AM that imports
 // html/template, and it parses its templates on the first page rendered,
 // not at init.
 package pages

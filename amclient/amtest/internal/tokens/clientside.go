@@ -76,7 +76,7 @@ func sign(keys Keys, p Policy, g *Grant, scopes []string, at time.Time, life tim
 		"subname": g.Subject, "iss": g.Issuer, "tokenName": "access_token", "token_type": "Bearer",
 		"authGrantId": g.ID, "aud": p.ClientID, "nbf": now, "grant_type": jwtBearer,
 		"scope": scopes, "auth_time": g.AuthTime.Unix(), "realm": g.Realm, "exp": now + int64(life/time.Second),
-		"iat": now, "expires_in": int64(life / time.Second), "jti": randomID(20),
+		"iat": now, "expires_in": int64(life / time.Second), "jti": RandomID(20),
 	}
 	if refresh {
 		claims["tokenName"] = "refresh_token"

@@ -7,9 +7,10 @@
 // revoking a token or its whole grant.
 //
 // It owns what a token is and how it is kept, not who may have one: grant
-// types, scopes, clients, realms, the OAuth 2.0 endpoints and their error
-// answers are amclient/amtest's, which passes in the client's and
+// types, scopes, clients and their error answers are the OAuth 2.0 rules
+// of amclient/amtest/internal/oauth2, which passes in the client's and
 // provider's lifetimes and switches ([Policy]) and the server's keys
-// ([Keys]). It may import amclient/amtest/internal/store; it must not
-// import amclient/amtest nor net/http.
+// ([Keys]); the endpoints are amclient/amtest's. It may import
+// amclient/amtest/internal/store; it must not import amclient/amtest nor
+// net/http.
 package tokens

@@ -122,7 +122,7 @@ func Mint(keys Keys, p Policy, g *Grant, scopes []string, now time.Time, audit s
 			return nil, err
 		}
 	} else {
-		m.Access = randomID(20)
+		m.Access = RandomID(20)
 	}
 	type tokenRec struct {
 		h string
@@ -135,7 +135,7 @@ func Mint(keys Keys, p Policy, g *Grant, scopes []string, now time.Time, audit s
 			g.Expires = exp
 			saveGrant = true
 		}
-		m.Refresh = randomID(20)
+		m.Refresh = RandomID(20)
 		if p.ClientSide {
 			var err error
 			if m.Refresh, err = sign(keys, p, g, scopes, now, p.RefreshLife, audit, true); err != nil {
@@ -213,9 +213,23 @@ func Revoke(db store.Store, tok string, t *Token, g *Grant, wholeGrant bool, kee
 	})
 }
 
-// randomID returns n random bytes as unpadded base64url.
-func randomID(n int) string {
+// RandomBytes returns n random bytes (crypto/rand, which crashes the
+// program rather than fail without randomness).
+func RandomBytes(n int) []byte {
 	b := make([]byte, n)
-	rand.Read(b) // crashes the program, rather than fail, without randomness
-	return base64.RawURLEncoding.EncodeToString(b)
+	rand.Read(b)
+	return b
+}
+
+// RandomID returns n random bytes as unpadded base64url: the local AM's
+// token values, grant IDs and secrets.
+func RandomID(n int) string { return base64.RawURLEncoding.EncodeToString(RandomBytes(n)) }
+
+// NewUUID returns a random (version 4) UUID.
+func NewUUID() string {
+	b := RandomBytes(16)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
