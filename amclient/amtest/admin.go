@@ -208,15 +208,9 @@ func (s *Server) handleSecretMapping(c *reqCtx, id string) error {
 		if c.r.Method != http.MethodGet {
 			return methodNotAllowed()
 		}
-		if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
-			return err
-		}
-		var out []map[string]any
-		for _, k := range config.SortedKeys(c.cfg.SecretMappings) {
-			out = append(out, mappingResource(k, c.cfg.SecretMappings[k]))
-		}
-		crest.WriteQuery(c.w, out)
-		return nil
+		return answerQuery(c, config.SortedKeys(c.cfg.SecretMappings), func(k string) (map[string]any, error) {
+			return mappingResource(k, c.cfg.SecretMappings[k]), nil
+		})
 	}
 	id, ok := pathSegment(id)
 	if !ok {

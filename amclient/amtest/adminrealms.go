@@ -108,15 +108,9 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 			}
 			return s.createRealm(c)
 		case http.MethodGet:
-			if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
-				return err
-			}
-			var out []map[string]any
-			for _, p := range config.SortedKeys(c.cfg.Realms) {
-				out = append(out, realmResource(p, c.cfg.Realms[p]))
-			}
-			crest.WriteQuery(c.w, out)
-			return nil
+			return answerQuery(c, config.SortedKeys(c.cfg.Realms), func(p string) (map[string]any, error) {
+				return realmResource(p, c.cfg.Realms[p]), nil
+			})
 		}
 		return methodNotAllowed()
 	}

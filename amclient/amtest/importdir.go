@@ -122,24 +122,21 @@ const (
 // jsonFiles returns the .json files directly in dir, sorted, or none if dir
 // does not exist.
 func (im *importer) jsonFiles(dir string) ([]string, error) {
-	entries, err := fs.ReadDir(im.fsys, dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	names, err := im.entries(dir, func(e fs.DirEntry) bool { return !e.IsDir() && strings.HasSuffix(e.Name(), ".json") })
+	for i, n := range names {
+		names[i] = path.Join(dir, n)
 	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") {
-			out = append(out, path.Join(dir, e.Name()))
-		}
-	}
-	return out, nil
+	return names, err
 }
 
 // subdirs returns the directories directly in dir, sorted.
 func (im *importer) subdirs(dir string) ([]string, error) {
+	return im.entries(dir, fs.DirEntry.IsDir)
+}
+
+// entries returns the names of the entries directly in dir that keep
+// accepts, sorted, or none if dir does not exist.
+func (im *importer) entries(dir string, keep func(fs.DirEntry) bool) ([]string, error) {
 	entries, err := fs.ReadDir(im.fsys, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -149,7 +146,7 @@ func (im *importer) subdirs(dir string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if keep(e) {
 			out = append(out, e.Name())
 		}
 	}

@@ -65,20 +65,31 @@ func putStatus(created bool) int {
 // listResources answers a query of the realm's objects of the kind, in
 // the order of their IDs.
 func listResources[T any](c *reqCtx, k resource[T]) error {
+	all := *k.in(c.rc)
+	return answerQuery(c, config.SortedKeys(all), func(id string) (map[string]any, error) {
+		if k.lookup(c.rc, id) == nil {
+			return nil, nil
+		}
+		return k.body(id, all[id])
+	})
+}
+
+// answerQuery answers a query of an admin collection (only _queryFilter
+// true is understood), its objects in the order of ids: body returns an
+// object's resource, or nil to leave it out.
+func answerQuery(c *reqCtx, ids []string, body func(id string) (map[string]any, error)) error {
 	if err := crest.CheckQuery(c.r.URL.Query()); err != nil {
 		return err
 	}
-	all := *k.in(c.rc)
 	var out []map[string]any
-	for _, id := range config.SortedKeys(all) {
-		if k.lookup(c.rc, id) == nil {
-			continue
-		}
-		m, err := k.body(id, all[id])
+	for _, id := range ids {
+		m, err := body(id)
 		if err != nil {
 			return err
 		}
-		out = append(out, m)
+		if m != nil {
+			out = append(out, m)
+		}
 	}
 	crest.WriteQuery(c.w, out)
 	return nil
