@@ -201,14 +201,7 @@ type NameHandler struct {
 
 // Handle implements [Handler].
 func (h NameHandler) Handle(cb *Callback) (bool, error) {
-	if cb == nil || cb.Type != TypeNameCallback {
-		return false, nil
-	}
-	if err := cb.needInput(); err != nil {
-		return true, err
-	}
-	cb.SetInput(h.Name)
-	return true, nil
+	return answerInput(cb, TypeNameCallback, h.Name)
 }
 
 // PasswordHandler answers the PasswordCallback of a Password Collector node.
@@ -219,13 +212,18 @@ type PasswordHandler struct {
 
 // Handle implements [Handler].
 func (h PasswordHandler) Handle(cb *Callback) (bool, error) {
-	if cb == nil || cb.Type != TypePasswordCallback {
+	return answerInput(cb, TypePasswordCallback, h.Password)
+}
+
+// answerInput puts value in the input of cb if cb is of type typ.
+func answerInput(cb *Callback, typ, value string) (bool, error) {
+	if cb == nil || cb.Type != typ {
 		return false, nil
 	}
 	if err := cb.needInput(); err != nil {
 		return true, err
 	}
-	cb.SetInput(h.Password)
+	cb.SetInput(value)
 	return true, nil
 }
 
