@@ -165,7 +165,7 @@ func (s *Server) purgeRealm(realm string) error {
 	}
 	s.st.mu.Lock()
 	for id, a := range s.st.auths {
-		if a.realm == realm {
+		if a.Realm == realm {
 			delete(s.st.auths, id)
 		}
 	}

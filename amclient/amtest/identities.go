@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,6 +42,9 @@ var readOnlyAttrs = map[string]bool{"_id": true, "_rev": true, "realm": true, "u
 
 var validID = regexp.MustCompile(`^[^\x00-\x1f/\\,+"<>;=*()#]{1,255}$`)
 
+// validName says whether id may name an identity.
+func validName(id string) bool { return validID.MatchString(id) && strings.TrimSpace(id) == id }
+
 // newIdentityFromJSON builds an identity from an identity-endpoint body.
 func newIdentityFromJSON(realm, id string, body map[string]any, now time.Time) (*identity, error) {
 	return buildIdentity(realm, id, body, now, "")
@@ -51,7 +53,7 @@ func newIdentityFromJSON(realm, id string, body map[string]any, now time.Time) (
 // buildIdentity is newIdentityFromJSON with the hash of the body's
 // userPassword, if it has one, made beforehand (see passwordHashOf).
 func buildIdentity(realm, id string, body map[string]any, now time.Time, pwHash string) (*identity, error) {
-	if !validID.MatchString(id) || strings.TrimSpace(id) != id {
+	if !validName(id) {
 		return nil, fmt.Errorf("invalid identity name %q", id)
 	}
 	x := newThingIdentity(realm, id, now)
@@ -196,7 +198,15 @@ func constantTimeEqual(a, b string) bool {
 
 func equalFoldASCII(a, b string) bool { return strings.EqualFold(a, b) }
 
-func attrString(k, v string) slog.Attr { return slog.String(k, v) }
+// claimString is a JSON value as an attribute value: a string as it is,
+// anything else as JSON text.
+func claimString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
 
 // caller returns the live session of the request, or a 401.
 func (c *reqCtx) caller() (*session, string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/journey"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
@@ -31,8 +32,8 @@ const (
 	kindKeys     = "keys"
 	kindConfig   = "config"
 	// kindAssertion records a used client-assertion jti, keyed by the
-	// SHA-256 of realm, thing and jti.
-	kindAssertion = "assertion"
+	// SHA-256 of realm, thing and jti (amclient/amtest/internal/journey).
+	kindAssertion = journey.KindAssertion
 	// kindNonce is a restricted session's highest request nonce, keyed as
 	// its session and expiring with it. It is a record of its own so that
 	// a signed request rewrites a few bytes, not the session with its key.
@@ -47,9 +48,7 @@ type sessionNonce struct {
 
 // usedAssertion is a replay-cache entry: the jti may not be used again
 // before Expires.
-type usedAssertion struct {
-	Expires time.Time `json:"expires"`
-}
+type usedAssertion = journey.UsedAssertion
 
 // identity is an entry of a realm's identity store.
 type identity struct {
@@ -209,7 +208,7 @@ func expiryOf(kind string, v any) time.Time {
 		return x.KeepUntil()
 	case *usedAssertion:
 		// Refused while now is not after Expires.
-		return x.Expires.Add(time.Nanosecond)
+		return x.Expiry()
 	}
 	return time.Time{}
 }
@@ -416,7 +415,7 @@ func (s *Server) sweepLocked(now time.Time) {
 	}
 	s.st.lastSweep = now
 	for id, a := range s.st.auths {
-		if !now.Before(a.expires) {
+		if !now.Before(a.Expires) {
 			delete(s.st.auths, id)
 		}
 	}

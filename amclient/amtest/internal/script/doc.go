@@ -6,9 +6,10 @@
 // sets outcome; [Compile] refuses a script outside the subset with an
 // [*Error] that gives its line and column, and [Program.Run] evaluates one.
 //
-// It owns the language only: which scripts exist, which node runs which,
-// and what an outcome does belong to the journey and configuration code of
-// amclient/amtest. It imports only the standard library: no other package
-// of the module, and in particular nothing of amtest's server, storage or
-// HTTP handling, so that the language can be read and tested on its own.
+// It owns the language only: which scripts exist and which node runs which
+// belong to the configuration (internal/config), what an outcome does to
+// the journeys (internal/journey). It imports only the standard library:
+// no other package of the module, and in particular nothing of amtest's
+// server, storage or HTTP handling, so that the language can be read and
+// tested on its own.
 package script
