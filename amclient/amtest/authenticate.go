@@ -2,11 +2,13 @@ package amtest
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/journey"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
@@ -36,24 +38,16 @@ func (s *Server) journeyEnv(c *reqCtx) *journey.Env {
 		Now: c.now, Skew: s.skew(), MaxJWTLifetime: s.maxJWTLifetime(), RequireAssertionJTI: s.RequireAssertionJTI,
 		Log: s.log, Ctx: c.r.Context(),
 		CheckPassword: func(user, password string) bool { return s.checkPassword(c.realm, user, password) },
-		Identity: func(id string) *journey.Identity {
-			if x := s.getIdentity(c.realm, id); x != nil {
-				return &journey.Identity{ID: x.ID, Attrs: x.Attrs}
-			}
-			return nil
-		},
-		ValidName: validName,
-		ChangeIdentity: func(id string, f func(x *journey.Identity, created bool) error) error {
+		Identity:      func(id string) *identity { return s.getIdentity(c.realm, id) },
+		ChangeIdentity: func(id string, f func(x *identity, created bool) error) error {
 			_, err := s.changeIdentity(c.realm, id, func(x *identity) (*identity, error) {
 				created := x == nil
 				if created {
-					x = newThingIdentity(c.realm, id, c.now)
+					x = identities.New(c.realm, id, c.now)
 				}
-				jx := &journey.Identity{ID: x.ID, Attrs: x.Attrs}
-				if err := f(jx, created); err != nil {
+				if err := f(x, created); err != nil {
 					return nil, err
 				}
-				x.Attrs = jx.Attrs
 				x.Rev++
 				return x, nil
 			})
@@ -226,20 +220,15 @@ func (s *Server) finishLogin(c *reqCtx, env *journey.Env, st *authState) error {
 }
 
 // checkPassword checks a user's password: the administrator's in the
-// top-level realm, else the identity's userPassword. Inactive users fail.
+// top-level realm, else the identity's userPassword. Inactive users fail
+// (see [identities.Identity.CheckPassword]).
 func (s *Server) checkPassword(realm, user, password string) bool {
 	if user == "" {
 		return false
 	}
-	if cfg := s.config(); realm == "/" && equalFoldASCII(user, cfg.AdminUser) {
-		return constantTimeEqual(password, cfg.AdminPassword)
+	if cfg := s.config(); realm == "/" && strings.EqualFold(user, cfg.AdminUser) {
+		return identities.ConstantTimeEqual(password, cfg.AdminPassword)
 	}
 	x := s.getIdentity(realm, user)
-	if x == nil || x.PasswordHash == "" {
-		return false
-	}
-	if st := x.first("inetUserStatus"); st != "" && !equalFoldASCII(st, "Active") {
-		return false
-	}
-	return checkPasswordHash(x.PasswordHash, password)
+	return x != nil && x.CheckPassword(password)
 }

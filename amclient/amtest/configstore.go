@@ -9,6 +9,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 )
 
@@ -103,8 +104,8 @@ func (s *Server) purgeRealm(realm string) error {
 				return err == nil, err
 			})
 		}
-		if err := scanIdentities(tx, realm, "", func(okey string, x *identity) (bool, error) {
-			gone = append(gone, rec{kindIdentity, identityKey(x.Realm, x.ID)}, rec{kindIdentityOrder, okey})
+		if err := identities.Scan(tx, realm, "", func(okey string, x *identity) (bool, error) {
+			gone = append(gone, rec{kindIdentity, identities.StoreKey(x.Realm, x.ID)}, rec{kindIdentityOrder, okey})
 			return true, nil
 		}); err != nil {
 			return err

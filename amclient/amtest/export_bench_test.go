@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
@@ -20,7 +21,7 @@ func BulkThings(s *Server, n int) error {
 	for i := 0; i < n; {
 		err := s.db.Update(func(tx storeTx) error {
 			for end := min(i+5000, n); i < end; i++ {
-				if err := putIdentityTx(tx, newThingIdentity("/", fmt.Sprintf("thing-%06d", i), now)); err != nil {
+				if err := identities.Put(tx, identities.New("/", fmt.Sprintf("thing-%06d", i), now)); err != nil {
 					return err
 				}
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
@@ -51,7 +52,7 @@ func fuzzServer(f *testing.F) (s *Server, thingTok, adminTok string) {
 	if err := s.Init(); err != nil {
 		f.Fatal(err)
 	}
-	x := newThingIdentity("/", "fuzz-thing", time.Now())
+	x := identities.New("/", "fuzz-thing", time.Now())
 	x.Attrs["thingKeys"] = []string{`{"keys":[]}`}
 	if err := s.putIdentity(x); err != nil {
 		f.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
-	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
 // The local AM's web pages: the device verification pages at
@@ -77,7 +77,7 @@ func (s *Server) validCSRF(got, tok string) bool {
 	if got == "" || tok == "" {
 		return false
 	}
-	return constantTimeEqual(got, s.csrfFor(tok)) || constantTimeEqual(got, tok)
+	return identities.ConstantTimeEqual(got, s.csrfFor(tok)) || identities.ConstantTimeEqual(got, tok)
 }
 
 // sameOrigin rejects requests a browser says come from another site:
@@ -112,7 +112,7 @@ func (s *Server) pageSession(c *reqCtx, realm string) (*session, string, bool) {
 	}
 	if !x.Admin {
 		id := s.getIdentity(realm, x.UID)
-		if id == nil || id.first("thingType") != "" {
+		if id == nil || id.First("thingType") != "" {
 			return nil, "", false
 		}
 	}
@@ -215,7 +215,7 @@ func (s *Server) parsePageForm(c *reqCtx) bool {
 // wrong password costs. It is computed on the first such sign-in, not at
 // init: a PBKDF2 of 20,000 rounds is no cost for every program that links
 // amtest to pay.
-var dummyPasswordHash = sync.OnceValue(func() string { return hashPassword("thingway dummy password") })
+var dummyPasswordHash = sync.OnceValue(func() string { return identities.HashPassword("thingway dummy password") })
 
 // handleLoginPage serves /ui/login: GET shows the form (realm and goto from
 // the query), POST checks the password and starts an SSO session.
@@ -247,7 +247,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 	purpose := "Sign in with your user name and password."
 	user := strings.TrimSpace(f.Get("username"))
 	ck, err := c.r.Cookie(signinCookie)
-	if err != nil || !sameOrigin(c.r) || !constantTimeEqual(ck.Value, f.Get("csrf")) {
+	if err != nil || !sameOrigin(c.r) || !identities.ConstantTimeEqual(ck.Value, f.Get("csrf")) {
 		s.log.LogAttrs(c.r.Context(), slog.LevelInfo, "sign-in refused", slog.String("reason", "csrf"), slog.String("realm", realm))
 		return s.signinPage(c, http.StatusForbidden, realm, next, purpose, user,
 			"This sign-in form has expired or was sent from another site. Please sign in again.")
@@ -276,7 +276,7 @@ func (s *Server) handleLoginPage(c *reqCtx) error {
 		}
 	}
 	x := &session{UID: id, Realm: realm}
-	if realm == "/" && equalFoldASCII(id, c.cfg.AdminUser) {
+	if realm == "/" && strings.EqualFold(id, c.cfg.AdminUser) {
 		x.Admin, x.UID = true, c.cfg.AdminUser
 	}
 	tok, err := s.newSession(x, c.now)
@@ -295,15 +295,15 @@ func (s *Server) passwordLogin(realm, user, password string) (string, bool) {
 	if user == "" || password == "" {
 		return "", false
 	}
-	if cfg := s.config(); realm == "/" && equalFoldASCII(user, cfg.AdminUser) {
+	if cfg := s.config(); realm == "/" && strings.EqualFold(user, cfg.AdminUser) {
 		return cfg.AdminUser, s.checkPassword(realm, user, password)
 	}
 	x := s.getIdentity(realm, user)
 	if x == nil || x.PasswordHash == "" {
-		checkPasswordHash(dummyPasswordHash(), password)
+		identities.CheckPasswordHash(dummyPasswordHash(), password)
 		return "", false
 	}
-	if !s.checkPassword(realm, user, password) || x.first("thingType") != "" {
+	if !s.checkPassword(realm, user, password) || x.First("thingType") != "" {
 		return "", false
 	}
 	return x.ID, true
@@ -397,23 +397,17 @@ func (s *Server) handleIdentitiesPage(c *reqCtx) error {
 // identityRowOf is what the identities page shows of an identity: never
 // its password or other attributes.
 func identityRowOf(x *identity) pages.IdentityRow {
-	row := pages.IdentityRow{ID: x.ID, ThingType: x.first("thingType"), Status: x.first("inetUserStatus"),
+	row := pages.IdentityRow{ID: x.ID, ThingType: x.First("thingType"), Status: x.First("inetUserStatus"),
 		Created: x.Created.UTC().Format("2006-01-02 15:04 UTC")}
 	if row.Status == "" {
 		row.Status = "Active"
 	}
-	for _, text := range x.Attrs["thingKeys"] {
-		set, err := proof.ParseJWKSet(text)
-		if err != nil {
-			continue
+	for _, k := range x.ThingKeys() {
+		kid := k.KeyID
+		if kid == "" {
+			kid = "(no kid)"
 		}
-		for _, k := range set.Keys {
-			kid := k.KeyID
-			if kid == "" {
-				kid = "(no kid)"
-			}
-			row.Keys = append(row.Keys, kid)
-		}
+		row.Keys = append(row.Keys, kid)
 	}
 	return row
 }

@@ -124,3 +124,15 @@ func (c *reqCtx) realmURLPart() string {
 
 // issuer is the realm's OAuth 2.0 issuer URL.
 func (c *reqCtx) issuer() string { return c.base + "/oauth2" + c.realmURLPart() }
+
+// realmJSONPath is the realm part of the URLs the answers give back:
+// /realms/root, then /realms/<name> for each part of the realm path.
+func realmJSONPath(realm string) string {
+	p := "/realms/root"
+	for _, part := range strings.Split(strings.Trim(realm, "/"), "/") {
+		if part != "" {
+			p += "/realms/" + part
+		}
+	}
+	return p
+}

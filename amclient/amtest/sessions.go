@@ -270,3 +270,13 @@ func (s *Server) endSession(tok string) (bool, error) {
 	s.st.mu.Unlock()
 	return ended, nil
 }
+
+// caller returns the live session of the request, or a 401.
+func (c *reqCtx) caller() (*session, string, error) {
+	tok := c.ssoToken()
+	x, ok := c.s.liveSession(tok, c.now)
+	if !ok {
+		return nil, "", errAccessDenied.WithLog("no valid SSO token")
+	}
+	return x, tok, nil
+}

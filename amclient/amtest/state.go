@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/journey"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
@@ -25,12 +25,15 @@ import (
 
 // Journal kinds.
 const (
-	kindIdentity = "identity"
-	kindSession  = "session"
-	kindGrant    = tokens.KindGrant
-	kindToken    = tokens.KindToken
-	kindKeys     = "keys"
-	kindConfig   = "config"
+	// kindIdentity and kindIdentityOrder are the identities and their
+	// order index (amclient/amtest/internal/identities).
+	kindIdentity      = identities.Kind
+	kindIdentityOrder = identities.OrderKind
+	kindSession       = "session"
+	kindGrant         = tokens.KindGrant
+	kindToken         = tokens.KindToken
+	kindKeys          = "keys"
+	kindConfig        = "config"
 	// kindAssertion records a used client-assertion jti, keyed by the
 	// SHA-256 of realm, thing and jti (amclient/amtest/internal/journey).
 	kindAssertion = journey.KindAssertion
@@ -49,34 +52,6 @@ type sessionNonce struct {
 // usedAssertion is a replay-cache entry: the jti may not be used again
 // before Expires.
 type usedAssertion = journey.UsedAssertion
-
-// identity is an entry of a realm's identity store.
-type identity struct {
-	Realm string `json:"realm"`
-	ID    string `json:"id"`
-	// Attrs holds every stored attribute as a list of strings, as AM's
-	// identity store does; JSON values (thingKeys) are held as JSON text.
-	Attrs        map[string][]string `json:"attrs"`
-	PasswordHash string              `json:"pw,omitempty"`
-	Created      time.Time           `json:"created"`
-	Rev          int                 `json:"rev"`
-}
-
-func (id *identity) first(attr string) string {
-	if v := id.Attrs[attr]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (id *identity) clone() *identity {
-	c := *id
-	c.Attrs = make(map[string][]string, len(id.Attrs))
-	for k, v := range id.Attrs {
-		c.Attrs[k] = append([]string(nil), v...)
-	}
-	return &c
-}
 
 // session is an SSO session. The token itself is not stored: sessions are
 // keyed by the token's SHA-256.
@@ -146,52 +121,6 @@ const (
 	keysKey   = "server"
 	configKey = "current"
 )
-
-func identityKey(realm, id string) string { return realm + "\x00" + strings.ToLower(id) }
-
-// realmPrefix is the key prefix of a realm's identities.
-func realmPrefix(realm string) string { return realm + "\x00" }
-
-// kindIdentityOrder lists identities in the order queries answer them
-// (by _id, as AM's identity store sorts it, case counting): its keys are
-// orderKey(realm, ID), its values the identity's key.
-const kindIdentityOrder = "identity-order"
-
-func orderKey(realm, id string) string { return realm + "\x00" + id }
-
-// putIdentityTx writes x and its place in the order.
-func putIdentityTx(tx storeTx, x *identity) error {
-	k := identityKey(x.Realm, x.ID)
-	if err := tx.Put(kindIdentity, k, x, time.Time{}); err != nil {
-		return err
-	}
-	return tx.Put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{})
-}
-
-// delIdentityTx deletes x and its place in the order.
-func delIdentityTx(tx storeTx, x *identity) error {
-	if err := tx.Del(kindIdentity, identityKey(x.Realm, x.ID)); err != nil {
-		return err
-	}
-	return tx.Del(kindIdentityOrder, orderKey(x.Realm, x.ID))
-}
-
-// scanIdentities calls f for the identities of realm in _id order, from
-// the one after the order key after, until f returns false.
-func scanIdentities(tx storeTx, realm, after string, f func(okey string, x *identity) (bool, error)) error {
-	return tx.Scan(kindIdentityOrder, realmPrefix(realm), after, func(okey string, decode func(any) error) (bool, error) {
-		var k string
-		if err := decode(&k); err != nil {
-			return false, err
-		}
-		var x identity
-		found, err := tx.Get(kindIdentity, k, &x)
-		if err != nil || !found {
-			return err == nil, err
-		}
-		return f(okey, &x)
-	})
-}
 
 // expiryOf is when a record is deleted: the journal's kinds with their
 // lifetimes (device codes are kept an hour past expiry, so that a late poll
@@ -290,7 +219,7 @@ func (s *Server) seedIdentities() error {
 			if s.getIdentity(p, id) != nil {
 				continue
 			}
-			x, err := newIdentityFromJSON(p, id, r.Identities[id], s.now())
+			x, err := identities.FromJSON(p, id, r.Identities[id], s.now(), "")
 			if err != nil {
 				return fmt.Errorf("realm %q identity %q: %w", p, id, err)
 			}
@@ -320,7 +249,7 @@ func hashToken(tok string) string { return tokens.Hash(tok) }
 
 func (s *Server) getIdentity(realm, id string) *identity {
 	var x identity
-	if !s.get(kindIdentity, identityKey(realm, id), &x) {
+	if !s.get(kindIdentity, identities.StoreKey(realm, id), &x) {
 		return nil
 	}
 	return &x
@@ -337,7 +266,7 @@ var errNoChange = errors.New("amtest: no change")
 // such as hashing a password, before. changeIdentity returns what was
 // stored.
 func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identity, error)) (*identity, error) {
-	k := identityKey(realm, id)
+	k := identities.StoreKey(realm, id)
 	var out *identity
 	var ferr error
 	err := s.db.Update(func(tx storeTx) error {
@@ -357,7 +286,7 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 			return err
 		}
 		out = next
-		return putIdentityTx(tx, next)
+		return identities.Put(tx, next)
 	})
 	if err != nil && err == ferr {
 		return nil, err // f's answer, not a failure of the store
@@ -370,12 +299,12 @@ func (s *Server) changeIdentity(realm, id string, f func(cur *identity) (*identi
 
 // putIdentity stores x as it is.
 func (s *Server) putIdentity(x *identity) error {
-	return storeErr(s.db.Update(func(tx storeTx) error { return putIdentityTx(tx, x) }))
+	return storeErr(s.db.Update(func(tx storeTx) error { return identities.Put(tx, x) }))
 }
 
 // deleteIdentity deletes an identity and returns it, or nil if there was none.
 func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
-	k := identityKey(realm, id)
+	k := identities.StoreKey(realm, id)
 	var gone *identity
 	err := s.db.Update(func(tx storeTx) error {
 		gone = nil
@@ -385,7 +314,7 @@ func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
 			return err
 		}
 		gone = &cur
-		return delIdentityTx(tx, &cur)
+		return identities.Delete(tx, &cur)
 	})
 	return gone, storeErr(err)
 }
@@ -394,7 +323,7 @@ func (s *Server) deleteIdentity(realm, id string) (*identity, error) {
 func (s *Server) listIdentities(realm string) []*identity {
 	var out []*identity
 	err := s.db.View(func(tx storeTx) error {
-		return scanIdentities(tx, realm, "", func(_ string, x *identity) (bool, error) {
+		return identities.Scan(tx, realm, "", func(_ string, x *identity) (bool, error) {
 			out = append(out, x)
 			return true, nil
 		})

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
@@ -29,9 +30,6 @@ const dbFile = store.DBFile
 
 // encode encodes v outside a transaction, for tx.Put.
 func encode(v any) (*store.Encoded, error) { return store.Encode(v) }
-
-// CloneValue lets the store copy an identity without sharing its maps.
-func (x *identity) CloneValue() any { return x.clone() }
 
 // openStore opens the store: in memory, or DataDir's database (converting
 // a journal-format directory at its first start).
@@ -97,7 +95,7 @@ func importRecord(w storeTx, rec store.JournalRecord) error {
 	}
 	if x, ok := v.(*identity); ok {
 		k := rec.ID
-		if err := w.Put(kindIdentityOrder, orderKey(x.Realm, x.ID), &k, time.Time{}); err != nil {
+		if err := w.Put(kindIdentityOrder, identities.OrderKey(x.Realm, x.ID), &k, time.Time{}); err != nil {
 			return err
 		}
 	}

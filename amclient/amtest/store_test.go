@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
@@ -69,14 +70,14 @@ func journalLine(t *testing.T, kind, id string, v any) string {
 func TestJournalConverted(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
-	x := newThingIdentity("/", "Old-Thing", now)
+	x := identities.New("/", "Old-Thing", now)
 	x.Attrs["thingType"] = []string{"device"}
-	gone := newThingIdentity("/", "gone-thing", now)
+	gone := identities.New("/", "gone-thing", now)
 	sess := &session{UID: "Old-Thing", Realm: "/", Created: now, Expires: now.Add(time.Hour), LastNonce: 41, UID0: "u0"}
 	var j strings.Builder
-	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "Old-Thing"), x))
-	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "gone-thing"), gone))
-	j.WriteString(journalLine(t, kindIdentity, identityKey("/", "gone-thing"), nil))
+	j.WriteString(journalLine(t, kindIdentity, identities.StoreKey("/", "Old-Thing"), x))
+	j.WriteString(journalLine(t, kindIdentity, identities.StoreKey("/", "gone-thing"), gone))
+	j.WriteString(journalLine(t, kindIdentity, identities.StoreKey("/", "gone-thing"), nil))
 	// A write that failed half way (disk full), then an acknowledged one
 	// on the same line.
 	j.WriteString(`{"k":"session","id":"abc","v":{"uid":"tor`)
@@ -92,7 +93,7 @@ func TestJournalConverted(t *testing.T) {
 	if err := s.Init(); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.getIdentity("/", "old-thing"); got == nil || got.first("thingType") != "device" {
+	if got := s.getIdentity("/", "old-thing"); got == nil || got.First("thingType") != "device" {
 		t.Errorf("identity after conversion = %+v", got)
 	}
 	if s.getIdentity("/", "gone-thing") != nil {
@@ -209,7 +210,7 @@ func TestOnlineExpiry(t *testing.T) {
 			}
 			clk.Add(s.sessionMax() + 2*time.Hour)
 			// Any write sweeps.
-			if err := s.putIdentity(newThingIdentity("/", "after", clk.Now())); err != nil {
+			if err := s.putIdentity(identities.New("/", "after", clk.Now())); err != nil {
 				t.Fatal(err)
 			}
 			for _, k := range []string{kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion} {
@@ -233,7 +234,7 @@ func TestIdentityPaging(t *testing.T) {
 		for i := range 25 {
 			id := fmt.Sprintf("thing-%02d", i)
 			want = append(want, id)
-			if err := s.putIdentity(newThingIdentity("/", id, time.Now())); err != nil {
+			if err := s.putIdentity(identities.New("/", id, time.Now())); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
@@ -101,7 +102,7 @@ func (c *reqCtx) requestPayload(x *session, tok string) ([]byte, error) {
 	if err != nil || n < 0 {
 		return nil, popFailure.WithLog("signed request nonce %q is not a non-negative integer", nonce)
 	}
-	if !constantTimeEqual(csrf, tok) {
+	if !identities.ConstantTimeEqual(csrf, tok) {
 		return nil, popFailure.WithLog("csrf is not the session's token")
 	}
 	if n <= x.LastNonce {

@@ -165,7 +165,7 @@ func TestWriteFailureFullDisk(t *testing.T) {
 	}
 	defer s.Close()
 	for _, id := range acked {
-		if x := s.getIdentity("/", id); x == nil || x.first("thingConfig") != big {
+		if x := s.getIdentity("/", id); x == nil || x.First("thingConfig") != big {
 			t.Errorf("acknowledged identity %s lost", id)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/script"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
@@ -48,7 +49,7 @@ func (e *Env) authenticateThingNode(st *State, cfg *config.IoTAuthenticationNode
 		if err := proof.CheckLifetime(claims, e.Now, e.MaxJWTLifetime, e.Skew); err != nil {
 			return e.nodeFail(node, "failure", "%v", err)
 		}
-		if !constantTimeEqual(claims.Nonce, st.nonce) {
+		if !identities.ConstantTimeEqual(claims.Nonce, st.nonce) {
 			return e.nodeFail(node, "failure", "nonce does not match the challenge")
 		}
 		if !claims.Aud.ContainsAny(append([]string{e.Realm}, cfg.AdditionalAudienceValues...)...) {
@@ -81,7 +82,7 @@ func (e *Env) authenticateThingNode(st *State, cfg *config.IoTAuthenticationNode
 	if thing == nil {
 		return e.nodeFail(node, "register", "no identity %q", claims.Sub)
 	}
-	key := thing.key(kid)
+	key := thing.ThingKey(kid)
 	if key == nil {
 		return e.nodeFail(node, "register", "identity %q has no key %q", claims.Sub, kid)
 	}

@@ -21,11 +21,12 @@
 // What a node needs of the server comes in an [Env], which amclient/amtest
 // makes per request: the realm and its configuration, the clock, skew and
 // JWT lifetime limits, the log, the identity store (lookup, password check,
-// a change in one transaction) and a store transaction for the jti
-// records. The HTTP side is amclient/amtest's: POST /json/authenticate's
-// request and answer, the tree selection, the authId (a JWT signed with
-// the server's key) under which the server keeps a [State] between
-// requests, and the SSO session a [Login] becomes. What a thing presents
+// a change in one transaction, on internal/identities' record) and a store
+// transaction for the jti records. The HTTP side is amclient/amtest's:
+// POST /json/authenticate's request and answer, the tree selection, the
+// authId (a JWT signed with the server's key) under which the server
+// keeps a [State] between requests, and the SSO session a [Login]
+// becomes. What a thing presents
 // (JWSs, claims, certificate chains) is checked by internal/proof.
 //
 // It is the room to edit to change how a tree is walked or what a node
@@ -33,6 +34,8 @@
 // vocabulary (callback), which it restates from AM's documented answers,
 // nor the web pages (internal/pages, html/template): only internal/config,
 // internal/script, internal/proof, internal/crest (its errors),
-// internal/store and internal/tokens (records, hashes and random values),
-// go-jose and the standard library.
+// internal/identities (the identity record, the name rule, a claim as an
+// attribute value, the compare of secrets), internal/store and
+// internal/tokens (records, hashes and random values), go-jose and the
+// standard library.
 package journey

@@ -2,7 +2,6 @@ package journey
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
@@ -63,50 +63,17 @@ type Env struct {
 	CheckPassword func(user, password string) bool
 	// Identity returns the realm's identity id (names compare as the
 	// identity store compares them), nil when there is none.
-	Identity func(id string) *Identity
-	// ValidName says whether id may name an identity of the store.
-	ValidName func(id string) bool
+	Identity func(id string) *identities.Identity
 	// ChangeIdentity reads, changes and writes the realm's identity id in
 	// one transaction: f gets the identity (a new one, with the store's
 	// defaults, when created) and changes its Attrs; f's error stores
 	// nothing and is returned as it is, a store failure ready for the log.
 	// f may run more than once.
-	ChangeIdentity func(id string, f func(x *Identity, created bool) error) error
+	ChangeIdentity func(id string, f func(x *identities.Identity, created bool) error) error
 	// Update runs f in a write transaction of the server's store: the
 	// records of used client-assertion jtis. Its error is f's, or a store
 	// failure ready for the log.
 	Update func(f func(tx store.Tx) error) error
-}
-
-// Identity is an identity of the realm's store as the nodes see it: its ID
-// and attributes as the store keeps them (JSON values, thingKeys, as JSON
-// text).
-type Identity struct {
-	ID    string
-	Attrs map[string][]string
-}
-
-// keys returns the identity's confirmation keys.
-func (x *Identity) keys() []jose.JSONWebKey {
-	var keys []jose.JSONWebKey
-	for _, text := range x.Attrs["thingKeys"] {
-		set, err := proof.ParseJWKSet(text)
-		if err != nil {
-			continue
-		}
-		keys = append(keys, set.Keys...)
-	}
-	return keys
-}
-
-// key returns the public part of the identity's confirmation key kid.
-func (x *Identity) key(kid string) *jose.JSONWebKey {
-	for _, k := range x.keys() {
-		if k.KeyID == kid {
-			return proof.PublicJWK(&k)
-		}
-	}
-	return nil
 }
 
 // State is a tree evaluation in progress: the server keeps it between the
@@ -199,10 +166,6 @@ func (e *Env) nodeFail(node, outcome, format string, args ...any) (string, []Cal
 	e.log().LogAttrs(e.ctx(), slog.LevelInfo, "node outcome",
 		slog.String("node", node), slog.String("outcome", outcome), slog.String("reason", fmt.Sprintf(format, args...)))
 	return outcome, nil, nil
-}
-
-func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // The room's random values are the token package's.

@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
@@ -34,7 +35,7 @@ var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 type fake struct {
 	t         *testing.T
 	realm     *config.Realm
-	ids       map[string]*Identity // by lower-case ID
+	ids       map[string]*identities.Identity // by lower-case ID
 	passwords map[string]string
 	db        *store.Mem
 	log       bytes.Buffer
@@ -42,7 +43,7 @@ type fake struct {
 
 func newFake(t *testing.T) *fake {
 	f := &fake{t: t, realm: &config.Realm{Trees: map[string]*config.Tree{}, Nodes: map[string]*config.Node{},
-		Scripts: map[string]*config.Script{}}, ids: map[string]*Identity{}, passwords: map[string]string{},
+		Scripts: map[string]*config.Script{}}, ids: map[string]*identities.Identity{}, passwords: map[string]string{},
 		db: store.NewMem(func() time.Time { return testNow })}
 	t.Cleanup(func() { f.db.Close() })
 	return f
@@ -59,18 +60,17 @@ func (f *fake) env() *Env {
 			pw, ok := f.passwords[strings.ToLower(user)]
 			return user != "" && ok && pw == password
 		},
-		Identity: func(id string) *Identity {
+		Identity: func(id string) *identities.Identity {
 			if x := f.ids[strings.ToLower(id)]; x != nil {
-				return &Identity{ID: x.ID, Attrs: maps.Clone(x.Attrs)}
+				return &identities.Identity{ID: x.ID, Attrs: maps.Clone(x.Attrs)}
 			}
 			return nil
 		},
-		ValidName: func(id string) bool { return id != "" && !strings.ContainsAny(id, "/,") },
-		ChangeIdentity: func(id string, fn func(x *Identity, created bool) error) error {
+		ChangeIdentity: func(id string, fn func(x *identities.Identity, created bool) error) error {
 			cur := f.ids[strings.ToLower(id)]
-			x := &Identity{ID: id, Attrs: map[string][]string{"uid": {id}}}
+			x := &identities.Identity{ID: id, Attrs: map[string][]string{"uid": {id}}}
 			if cur != nil {
-				x = &Identity{ID: cur.ID, Attrs: maps.Clone(cur.Attrs)}
+				x = &identities.Identity{ID: cur.ID, Attrs: maps.Clone(cur.Attrs)}
 			}
 			if err := fn(x, cur == nil); err != nil {
 				return err

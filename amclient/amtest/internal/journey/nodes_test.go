@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
@@ -30,7 +31,7 @@ func popClaims(sub, kid, nonce string) map[string]any {
 func TestAuthenticateThingPoP(t *testing.T) {
 	f := newFake(t)
 	k := newThingKey(t, "k1")
-	f.ids["thing-1"] = &Identity{ID: "thing-1", Attrs: map[string][]string{"thingKeys": {k.jwks(t)}}}
+	f.ids["thing-1"] = &identities.Identity{ID: "thing-1", Attrs: map[string][]string{"thingKeys": {k.jwks(t)}}}
 	authTree(f, &config.IoTAuthenticationNode{JWTAuthenticationMethod: config.AuthProofOfPossession, IssueRestrictedToken: true})
 	e := f.env()
 
@@ -88,7 +89,7 @@ func TestAuthenticateThingPoP(t *testing.T) {
 func TestClientAssertionReplay(t *testing.T) {
 	f := newFake(t)
 	k := newThingKey(t, "k1")
-	f.ids["thing-1"] = &Identity{ID: "thing-1", Attrs: map[string][]string{"thingKeys": {k.jwks(t)}}}
+	f.ids["thing-1"] = &identities.Identity{ID: "thing-1", Attrs: map[string][]string{"thingKeys": {k.jwks(t)}}}
 	authTree(f, &config.IoTAuthenticationNode{JWTAuthenticationMethod: config.AuthClientAssertion})
 	e := f.env()
 	assertion := k.sign(t, map[string]any{"sub": "thing-1", "iss": "thing-1", "aud": e.Issuer + "/access_token",
@@ -151,10 +152,10 @@ func register(t *testing.T, f *fake, k *thingKey, sub string, extra map[string]a
 	return outcome, st
 }
 
-func kids(t *testing.T, x *Identity) []string {
+func kids(t *testing.T, x *identities.Identity) []string {
 	t.Helper()
 	var out []string
-	for _, k := range x.keys() {
+	for _, k := range x.ThingKeys() {
 		out = append(out, k.KeyID)
 	}
 	return out
@@ -213,8 +214,8 @@ func TestRegisterThing(t *testing.T) {
 // attributes are kept unless Allow Attribute Overwrite.
 func TestRegisterChange(t *testing.T) {
 	key := func(kid string) jose.JSONWebKey { return newThingKey(t, kid).public() }
-	existing := func() *Identity {
-		x := &Identity{ID: "t", Attrs: map[string][]string{"thingType": {"service"}}}
+	existing := func() *identities.Identity {
+		x := &identities.Identity{ID: "t", Attrs: map[string][]string{"thingType": {"service"}}}
 		if err := registerChange(&config.IoTRegistrationNode{CreateIdentity: true}, x, true, "", []jose.JSONWebKey{key("k1")}, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
@@ -76,7 +77,7 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 		if err := proof.CheckLifetime(cl, e.Now, e.MaxJWTLifetime, e.Skew); err != nil {
 			return e.nodeFail(node, "failure", "%v", err)
 		}
-		if !constantTimeEqual(cl.Nonce, st.nonce) {
+		if !identities.ConstantTimeEqual(cl.Nonce, st.nonce) {
 			return e.nodeFail(node, "failure", "nonce does not match the challenge")
 		}
 		if !cl.Aud.ContainsAny(append([]string{e.Realm}, st.extraAud...)...) {
@@ -153,7 +154,7 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 			return e.nodeFail(node, "failure", "the software statement's jwks has no public key with a kid")
 		}
 	}
-	if !e.ValidName(id) {
+	if !identities.ValidName(id) {
 		return e.nodeFail(node, "failure", "invalid thing name %q", id)
 	}
 	if e.Realm == "/" && strings.EqualFold(id, e.AdminUser) {
@@ -179,7 +180,7 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 	// The read, the change and the write are one transaction, so
 	// concurrent registrations of one identity cannot lose each other's
 	// keys.
-	err := e.ChangeIdentity(id, func(x *Identity, created bool) error {
+	err := e.ChangeIdentity(id, func(x *identities.Identity, created bool) error {
 		return registerChange(cfg, x, created, thingType, regKeys, claims)
 	})
 	if err != nil {
@@ -260,14 +261,14 @@ func (e *Env) verifySoftwareStatement(raw string) (jose.JSONWebKeySet, map[strin
 // registerChange is the change the Register Thing node makes to the
 // thing's identity x (created: new, with the store's defaults): its
 // confirmation keys, thingType and the node's attribute rules.
-func registerChange(cfg *config.IoTRegistrationNode, x *Identity, created bool, thingType string, keys []jose.JSONWebKey, claims map[string]any) error {
+func registerChange(cfg *config.IoTRegistrationNode, x *identities.Identity, created bool, thingType string, keys []jose.JSONWebKey, claims map[string]any) error {
 	if created && !cfg.CreateIdentity {
 		return errNodeFailure
 	}
 	// Confirmation keys.
 	var existing []jose.JSONWebKey
 	if !created {
-		existing = x.keys()
+		existing = x.ThingKeys()
 	}
 	for _, k := range keys {
 		k.Use = "sig"
@@ -311,18 +312,8 @@ func registerChange(cfg *config.IoTRegistrationNode, x *Identity, created bool, 
 			if !ok {
 				continue
 			}
-			setAttr(attr, attrValue(v))
+			setAttr(attr, identities.AttrValue(v))
 		}
 	}
 	return nil
-}
-
-// attrValue is a claim's value as an attribute value: a string as it is,
-// anything else as JSON text (as the identity store keeps JSON values).
-func attrValue(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
 
@@ -36,7 +37,7 @@ func TestRunPasswordJourney(t *testing.T) {
 	} {
 		f := newFake(t)
 		passwordTree(f)
-		f.ids["alice"] = &Identity{ID: "Alice", Attrs: map[string][]string{}}
+		f.ids["alice"] = &identities.Identity{ID: "Alice", Attrs: map[string][]string{}}
 		f.passwords["alice"], f.passwords["amadmin"] = "secret", "changeit"
 		e := f.env()
 		st := &State{Realm: "/", Tree: "pw"}
@@ -70,7 +71,7 @@ func TestRunPasswordJourney(t *testing.T) {
 // own ID.
 func TestZeroPage(t *testing.T) {
 	f := newFake(t)
-	f.ids["alice"] = &Identity{ID: "Alice", Attrs: map[string][]string{}}
+	f.ids["alice"] = &identities.Identity{ID: "Alice", Attrs: map[string][]string{}}
 	f.passwords["alice"] = "secret"
 	e := f.env()
 	st, err := e.ZeroPage("ALICE", "secret")
