@@ -39,7 +39,7 @@ func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	resp, err := s.oauth(c).StartDevice(thingOf(thing), req.Scope)
+	resp, err := s.oauth(c).StartDevice(thing, req.Scope)
 	return thingAnswer(c, resp, err)
 }
 
@@ -51,7 +51,7 @@ func (s *Server) thingUserToken(c *reqCtx, thing *identity, payload []byte) erro
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	resp, err := s.oauth(c).PollDevice(thingOf(thing), req.DeviceCode)
+	resp, err := s.oauth(c).PollDevice(thing, req.DeviceCode)
 	return thingAnswer(c, resp, err)
 }
 

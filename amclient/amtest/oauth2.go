@@ -31,8 +31,6 @@ type failStore struct{ store.Store }
 func (f failStore) View(fn func(tx storeTx) error) error   { return storeErr(f.Store.View(fn)) }
 func (f failStore) Update(fn func(tx storeTx) error) error { return storeErr(f.Store.Update(fn)) }
 
-// thingOf is the thing of a things-endpoint request, as the room sees it.
-func thingOf(x *identity) oauth2.Thing { return oauth2.Thing{ID: x.ID, Attrs: x.Attrs} }
 
 // thingAnswer writes the room's answer to a things-endpoint action.
 func thingAnswer(c *reqCtx, resp map[string]any, err error) error {
@@ -53,7 +51,7 @@ func (s *Server) thingAccessToken(c *reqCtx, thing *identity, payload []byte) er
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	resp, err := s.oauth(c).ThingToken(thingOf(thing), req.Scope, req.RefreshToken)
+	resp, err := s.oauth(c).ThingToken(thing, req.Scope, req.RefreshToken)
 	return thingAnswer(c, resp, err)
 }
 
@@ -65,7 +63,7 @@ func (s *Server) thingIntrospect(c *reqCtx, thing *identity, payload []byte) err
 	if err := c.decodeJSON(payload, &req); err != nil {
 		return err
 	}
-	resp, err := s.oauth(c).ThingIntrospect(thingOf(thing), req.Token)
+	resp, err := s.oauth(c).ThingIntrospect(thing, req.Token)
 	return thingAnswer(c, resp, err)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
@@ -159,7 +160,7 @@ func (p *Polls) Sweep(now time.Time) {
 // StartDevice answers the things endpoint's get_user_code: a device
 // authorization for the thing's client, which a person approves at
 // verification_uri.
-func (e *Env) StartDevice(th Thing, scope []string) (map[string]any, error) {
+func (e *Env) StartDevice(th *identities.Identity, scope []string) (map[string]any, error) {
 	c, err := e.client(e.thingClient(th))
 	if err != nil {
 		return nil, err
@@ -223,7 +224,7 @@ func (d *DeviceCode) pollAnswer(realm, thing string, now time.Time, tooSoon bool
 // PollDevice answers the things endpoint's get_user_token: one poll of
 // the device code by the thing that started it. An approved code is
 // exchanged for tokens of the approving user once.
-func (e *Env) PollDevice(th Thing, deviceCode string) (map[string]any, error) {
+func (e *Env) PollDevice(th *identities.Identity, deviceCode string) (map[string]any, error) {
 	if deviceCode == "" {
 		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "Missing parameter: device_code")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 )
 
 // User codes are compared without regard to case or the separators
@@ -77,7 +78,7 @@ func TestPolls(t *testing.T) {
 // device code and user code.
 func (f *fixture) startDevice(thing string) (string, string) {
 	f.t.Helper()
-	resp, err := f.env().StartDevice(Thing{ID: thing}, []string{"publish", "subscribe"})
+	resp, err := f.env().StartDevice(&identities.Identity{ID: thing}, []string{"publish", "subscribe"})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -110,7 +111,9 @@ func (f *fixture) decide(userCode string, allow bool) error {
 func TestDeviceGrantAllow(t *testing.T) {
 	f := newFixture(t)
 	code, uc := f.startDevice("thing")
-	poll := func(thing string) (map[string]any, error) { return f.env().PollDevice(Thing{ID: thing}, code) }
+	poll := func(thing string) (map[string]any, error) {
+		return f.env().PollDevice(&identities.Identity{ID: thing}, code)
+	}
 	_, err := poll("thing")
 	wantErr(t, err, 403, "authorization_pending", "The user has not yet completed authorization")
 	f.now = f.now.Add(2 * time.Second)
@@ -145,9 +148,9 @@ func TestDeviceGrantAllow(t *testing.T) {
 	f.now = f.now.Add(5 * time.Second)
 	_, err = poll("thing")
 	wantErr(t, err, 400, "invalid_grant", "The provided device code is invalid")
-	_, err = f.env().PollDevice(Thing{ID: "thing"}, "not-a-code")
+	_, err = f.env().PollDevice(&identities.Identity{ID: "thing"}, "not-a-code")
 	wantErr(t, err, 400, "invalid_grant", "The provided device code is invalid")
-	_, err = f.env().PollDevice(Thing{ID: "thing"}, "")
+	_, err = f.env().PollDevice(&identities.Identity{ID: "thing"}, "")
 	wantErr(t, err, 400, "invalid_request", "Missing parameter: device_code")
 }
 
@@ -158,14 +161,14 @@ func TestDeviceGrantRefusals(t *testing.T) {
 		if err := f.decide(uc, false); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.env().PollDevice(Thing{ID: "thing"}, code)
+		_, err := f.env().PollDevice(&identities.Identity{ID: "thing"}, code)
 		wantErr(t, err, 403, "authorization_declined", "The user has declined authorization")
 	})
 	t.Run("expired", func(t *testing.T) {
 		f := newFixture(t)
 		code, uc := f.startDevice("thing")
 		f.now = f.now.Add(300 * time.Second)
-		_, err := f.env().PollDevice(Thing{ID: "thing"}, code)
+		_, err := f.env().PollDevice(&identities.Identity{ID: "thing"}, code)
 		wantErr(t, err, 403, "expired_token", "The device code has expired")
 		if err := f.decide(uc, true); !errors.Is(err, ErrExpiredUserCode) {
 			t.Errorf("deciding on an expired code: %v", err)
@@ -173,7 +176,7 @@ func TestDeviceGrantRefusals(t *testing.T) {
 		// Its records are kept an hour past its expiry: a late poll is
 		// still told expired_token.
 		f.now = f.now.Add(59 * time.Minute)
-		_, err = f.env().PollDevice(Thing{ID: "thing"}, code)
+		_, err = f.env().PollDevice(&identities.Identity{ID: "thing"}, code)
 		wantErr(t, err, 403, "expired_token", "The device code has expired")
 		if d := (&DeviceCode{Expires: f.now}); !d.KeepUntil().Equal(f.now.Add(time.Hour)) {
 			t.Errorf("KeepUntil = %v", d.KeepUntil())
@@ -187,7 +190,7 @@ func TestDeviceGrantRefusals(t *testing.T) {
 		if _, _, err := e.PendingUserCode(uc); !errors.Is(err, ErrUnknownUserCode) {
 			t.Errorf("another realm's user code: %v", err)
 		}
-		_, err := e.PollDevice(Thing{ID: "thing"}, code)
+		_, err := e.PollDevice(&identities.Identity{ID: "thing"}, code)
 		wantErr(t, err, 400, "invalid_grant", "The provided device code is invalid")
 		if _, _, err := f.env().PendingUserCode("NOPE2345"); !errors.Is(err, ErrUnknownUserCode) {
 			t.Errorf("an unknown user code: %v", err)
@@ -201,10 +204,10 @@ func TestDeviceGrantRefusals(t *testing.T) {
 	})
 	t.Run("client", func(t *testing.T) {
 		f := newFixture(t)
-		_, err := f.env().StartDevice(Thing{ID: "thing"}, []string{"delete"})
+		_, err := f.env().StartDevice(&identities.Identity{ID: "thing"}, []string{"delete"})
 		wantErr(t, err, 400, "invalid_scope", "Unknown/invalid scope(s): [delete]")
 		f.rc.OAuth2Clients["thing-client"].GrantTypes = []string{config.GrantJWTBearer}
-		_, err = f.env().StartDevice(Thing{ID: "thing"}, []string{"publish"})
+		_, err = f.env().StartDevice(&identities.Identity{ID: "thing"}, []string{"publish"})
 		wantErr(t, err, 400, "unauthorized_client", "Client is not authorised to use the device code grant")
 	})
 }

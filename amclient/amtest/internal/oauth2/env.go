@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
@@ -48,24 +49,10 @@ type Env struct {
 	Polls *Polls
 }
 
-// Thing is the thing of a things-endpoint request: its identity's ID and
-// attributes as the identity store keeps them (the first value counts).
-type Thing struct {
-	ID    string
-	Attrs map[string][]string
-}
-
-func (t Thing) attr(name string) string {
-	if v := t.Attrs[name]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 // thingClient is the OAuth 2.0 client of a thing: its
 // thingOAuth2ClientName, else the IoT Service's client.
-func (e *Env) thingClient(t Thing) string {
-	if n := t.attr("thingOAuth2ClientName"); n != "" {
+func (e *Env) thingClient(t *identities.Identity) string {
+	if n := t.First("thingOAuth2ClientName"); n != "" {
 		return n
 	}
 	return e.Config.IoT.OAuthClientName

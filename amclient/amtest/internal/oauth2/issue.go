@@ -8,6 +8,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
@@ -65,7 +66,7 @@ func (e *Env) issue(c *Client, g *tokens.Grant, scopes []string, wantRefresh, ne
 // ThingToken answers the things endpoint's get_access_token: a new grant
 // of the thing's client (the JWT bearer grant) to the thing, or, with a
 // refresh token, a refresh of one of the thing's own grants.
-func (e *Env) ThingToken(th Thing, scope []string, refreshToken string) (map[string]any, error) {
+func (e *Env) ThingToken(th *identities.Identity, scope []string, refreshToken string) (map[string]any, error) {
 	c, err := e.client(e.thingClient(th))
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func (e *Env) ThingToken(th Thing, scope []string, refreshToken string) (map[str
 	}
 	subject := th.ID
 	if attr := e.Config.IoT.OAuthSubjectAttribute; attr != "" {
-		if subject = th.attr(attr); subject == "" {
+		if subject = th.First(attr); subject == "" {
 			return nil, crest.OAuthErr(statusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
 		}
 	}
@@ -186,7 +187,7 @@ func (e *Env) Introspect(c *Client, tok string) map[string]any {
 
 // ThingIntrospect answers the things endpoint's introspect_token, as the
 // thing's client sees the token.
-func (e *Env) ThingIntrospect(th Thing, tok string) (map[string]any, error) {
+func (e *Env) ThingIntrospect(th *identities.Identity, tok string) (map[string]any, error) {
 	if tok == "" {
 		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "Missing parameter: token")
 	}

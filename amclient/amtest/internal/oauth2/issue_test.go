@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 )
 
 // keys lists an answer's members.
@@ -100,19 +101,19 @@ func TestToken(t *testing.T) {
 // grant refreshes it on the things endpoint.
 func TestRefresh(t *testing.T) {
 	f := newFixture(t)
-	th := Thing{ID: "Thing-1"}
+	th := &identities.Identity{ID: "Thing-1"}
 	first, err := f.env().ThingToken(th, []string{"publish", "subscribe"}, "")
 	if err != nil || first["refresh_token"] == nil {
 		t.Fatalf("get_access_token = %v, %v", first, err)
 	}
 	rt := first["refresh_token"].(string)
-	_, err = f.env().ThingToken(Thing{ID: "thing-2"}, nil, rt)
+	_, err = f.env().ThingToken(&identities.Identity{ID: "thing-2"}, nil, rt)
 	wantErr(t, err, 400, "invalid_grant", "grant is invalid")
 	_, err = f.env().ThingToken(th, []string{"admin"}, rt)
 	wantErr(t, err, 400, "invalid_scope", "Scope parameter is not a subset of the original scope: [admin]")
 	// Without rotation: no new refresh token, the old one still works
 	// (for a thing whose ID differs in case only).
-	r1, err := f.env().ThingToken(Thing{ID: "thing-1"}, []string{"publish"}, rt)
+	r1, err := f.env().ThingToken(&identities.Identity{ID: "thing-1"}, []string{"publish"}, rt)
 	if err != nil || r1["scope"] != "publish" || r1["refresh_token"] != nil {
 		t.Fatalf("refresh = %v, %v", r1, err)
 	}
@@ -137,11 +138,11 @@ func TestRefresh(t *testing.T) {
 func TestThingToken(t *testing.T) {
 	f := newFixture(t)
 	f.rc.IoT.OAuthSubjectAttribute = "serialNumber"
-	_, err := f.env().ThingToken(Thing{ID: "t"}, nil, "")
+	_, err := f.env().ThingToken(&identities.Identity{ID: "t"}, nil, "")
 	wantErr(t, err, 400, "invalid_scope", "No scope requested and no default scope configured")
-	_, err = f.env().ThingToken(Thing{ID: "t"}, []string{"publish"}, "")
+	_, err = f.env().ThingToken(&identities.Identity{ID: "t"}, []string{"publish"}, "")
 	wantErr(t, err, 400, "invalid_grant", "The thing has no value for the subject attribute serialNumber")
-	th := Thing{ID: "t", Attrs: map[string][]string{"serialNumber": {"SN-1", "SN-2"}}}
+	th := &identities.Identity{ID: "t", Attrs: map[string][]string{"serialNumber": {"SN-1", "SN-2"}}}
 	resp, err := f.env().ThingToken(th, []string{"publish"}, "")
 	if err != nil {
 		t.Fatal(err)
