@@ -124,7 +124,6 @@ func action(c *reqCtx, allowed ...string) (string, error) {
 
 const (
 	pathAdvancedProperties = "servers/server-default/properties/advanced"
-	pathSecretMappings     = "secrets/stores/KeyStoreSecretStore/default-keystore/mappings"
 )
 
 func (s *Server) handleGlobalConfig(c *reqCtx, p string) error {
@@ -136,8 +135,8 @@ func (s *Server) handleGlobalConfig(c *reqCtx, p string) error {
 		return s.handleRealms(c, strings.TrimPrefix(strings.TrimPrefix(p, "realms"), "/"))
 	case p == pathAdvancedProperties:
 		return s.handleServerProperties(c)
-	case p == pathSecretMappings || strings.HasPrefix(p, pathSecretMappings+"/"):
-		return s.handleSecretMapping(c, strings.TrimPrefix(strings.TrimPrefix(p, pathSecretMappings), "/"))
+	case p == crest.PathSecretMappings || strings.HasPrefix(p, crest.PathSecretMappings+"/"):
+		return s.handleSecretMapping(c, strings.TrimPrefix(strings.TrimPrefix(p, crest.PathSecretMappings), "/"))
 	}
 	return routeNotFound(c)
 }

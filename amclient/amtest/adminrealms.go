@@ -1,7 +1,6 @@
 package amtest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -13,22 +12,9 @@ import (
 // /json/global-config/realms: the admin API's realms (am-protocol.md §11.2),
 // created, read, updated and deleted on a copy of the configuration.
 
-// realmID is a realm's _id: its path in base64, as AM makes it.
-func realmID(path string) string { return base64.StdEncoding.EncodeToString([]byte(path)) }
-
-// realmPathOf decodes a realm _id.
-func realmPathOf(id string) (string, bool) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(id); err == nil && len(b) > 0 && b[0] == '/' {
-			return string(b), true
-		}
-	}
-	return "", false
-}
-
 // realmResource is a realm as the realms endpoint shows it.
 func realmResource(path string, r *Realm) map[string]any {
-	m := map[string]any{"_id": realmID(path), "name": "/", "parentPath": nil, "active": config.RealmActive(r),
+	m := map[string]any{"_id": crest.RealmID(path), "name": "/", "parentPath": nil, "active": config.RealmActive(r),
 		"aliases": config.NonNil(r.Aliases)}
 	if path != "/" {
 		i := strings.LastIndex(path, "/")
@@ -50,17 +36,6 @@ func badRealmChars(s string) bool { return strings.ContainsAny(s, realmNameChars
 
 func realmNotFound(path string) error {
 	return crest.Err(http.StatusNotFound, "Realm cannot be read: "+path)
-}
-
-// normRealmPath turns "/a/", "a", "//a//b" into "/a" and "/a/b".
-func normRealmPath(p string) string {
-	var parts []string
-	for _, s := range strings.Split(p, "/") {
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return "/" + strings.Join(parts, "/")
 }
 
 // realmBody is the realms endpoint's body.
@@ -114,7 +89,7 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 		}
 		return methodNotAllowed()
 	}
-	path, ok := realmPathOf(id)
+	path, ok := crest.RealmPathOf(id)
 	if !ok {
 		return crest.Err(http.StatusNotFound, "Realm cannot be read: "+id)
 	}
@@ -160,8 +135,8 @@ func (s *Server) createRealm(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	parent := normRealmPath(*body.ParentPath)
-	path := normRealmPath(parent + "/" + *body.Name)
+	parent := crest.NormRealmPath(*body.ParentPath)
+	path := crest.NormRealmPath(parent + "/" + *body.Name)
 	cfg, err := s.changeConfig(func(cfg *Config) error {
 		if cfg.Realms[parent] == nil {
 			return realmNotFound(parent)
@@ -187,7 +162,7 @@ func (s *Server) createRealm(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+realmID(path))
+	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+crest.RealmID(path))
 	crest.WriteJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
 	return nil
 }
@@ -201,7 +176,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return crest.Err(http.StatusBadRequest, "Invalid attribute values")
 	}
-	if body.ID != nil && *body.ID != realmID(path) {
+	if body.ID != nil && *body.ID != crest.RealmID(path) {
 		return crest.Err(http.StatusBadRequest, "The _id in the body is not the realm's")
 	}
 	active, err := body.active()
@@ -216,7 +191,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 		if body.ParentPath != nil {
 			parent = *body.ParentPath
 		}
-		if want := normRealmPath(parent + "/" + name); want != path && !(path == "/" && name == "/") {
+		if want := crest.NormRealmPath(parent + "/" + name); want != path && !(path == "/" && name == "/") {
 			return crest.Err(http.StatusBadRequest, "Realm name specified in URL does not match realm name specified in JSON")
 		}
 	}

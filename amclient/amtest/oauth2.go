@@ -31,7 +31,6 @@ type failStore struct{ store.Store }
 func (f failStore) View(fn func(tx storeTx) error) error   { return storeErr(f.Store.View(fn)) }
 func (f failStore) Update(fn func(tx storeTx) error) error { return storeErr(f.Store.Update(fn)) }
 
-
 // thingAnswer writes the room's answer to a things-endpoint action.
 func thingAnswer(c *reqCtx, resp map[string]any, err error) error {
 	if err != nil {
