@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
+	"github.com/thingway/thingway/amclient/amtest/internal/admin"
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
-	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 )
@@ -49,31 +48,18 @@ func restoreConfig(rec json.RawMessage, base *Config) (*Config, error) {
 	return cfg, nil
 }
 
-// changeConfig makes an administrative change: f modifies a copy of the
-// configuration in force; if the whole result is valid it is persisted (with
-// a data directory) and swapped in. Otherwise nothing changes: either all of
-// f's change is in force afterwards, or none of it. f may return an
+// changeConfig makes an administrative change (the admin API's
+// [admin.Env.Change]): f modifies a copy of the configuration in force; if
+// the whole result is valid ([admin.Apply]) it is persisted (with a data
+// directory) and swapped in. Otherwise nothing changes: either all of f's
+// change is in force afterwards, or none of it. f may return an
 // *crest.Error for AM's answer; validation failures are 400.
 func (s *Server) changeConfig(f func(cfg *Config) error) (*Config, error) {
 	s.cfgMu.Lock()
 	defer s.cfgMu.Unlock()
-	next, err := config.Clone(s.config())
+	next, err := admin.Apply(s.config(), f)
 	if err != nil {
 		return nil, err
-	}
-	if err := f(next); err != nil {
-		return nil, err
-	}
-	// What is in force is exactly what a restart reads back: a second
-	// round trip through the JSON form.
-	if next, err = config.Clone(next); err != nil {
-		return nil, crest.Err(http.StatusBadRequest, err.Error())
-	}
-	if err := next.Validate(); err != nil {
-		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
-	}
-	if err := config.ValidatePublishers(next); err != nil {
-		return nil, crest.Err(http.StatusBadRequest, "Invalid configuration: "+err.Error())
 	}
 	rec, err := json.Marshal(&configRecord{Config: next, Secrets: config.ClientSecrets(next), Saved: s.now().UTC()})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/sessions"
 )
 
 // SSO sessions: the /json/sessions endpoint and the records behind it
@@ -74,20 +75,16 @@ func (s *Server) handleSessions(c *reqCtx) error {
 	return nil
 }
 
-// newSession creates a session and returns its token. AM's tokens are
-// opaque strings with '.' and '*'; ours have the same alphabet.
+// newSession creates a session and returns its token.
 func (s *Server) newSession(x *session, now time.Time) (string, error) {
-	tok := randomID(32) + ".*AAJTSQACMDEAAlNLABQ" + randomID(9) + "*"
-	x.Created = now
-	x.Expires = now.Add(s.sessionMax())
-	x.LastNonce = -1
-	x.UID0 = randomID(12)
-	h := hashToken(tok)
+	tok := sessions.NewToken()
+	sessions.Start(x, now, s.sessionMax())
+	h := sessions.Hash(tok)
 	if err := s.put(kindSession, h, x); err != nil {
 		return "", err
 	}
+	s.st.idle.Touch(h, now)
 	s.st.mu.Lock()
-	s.st.lastUse[h] = now
 	s.sweepLocked(now)
 	s.st.mu.Unlock()
 	return tok, nil
@@ -99,36 +96,22 @@ func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 	if tok == "" {
 		return nil, false
 	}
-	h := hashToken(tok)
-	var x session
+	h := sessions.Hash(tok)
+	var x *session
 	var found bool
 	err := s.db.View(func(tx storeTx) error {
 		var err error
-		if found, err = tx.Get(kindSession, h, &x); err != nil || !found {
-			return err
-		}
-		var n sessionNonce
-		ok, err := tx.Get(kindNonce, h, &n)
-		if ok && n.N > x.LastNonce {
-			x.LastNonce = n.N
-		}
+		x, found, err = sessions.Read(tx, h)
 		return err
 	})
 	if err != nil {
 		s.log.LogAttrs(context.Background(), slog.LevelError, "state read failed", slog.String("kind", kindSession), slog.String("error", err.Error()))
 		return nil, false
 	}
-	if !found || !now.Before(x.Expires) {
+	if !found || !now.Before(x.Expires) || !s.st.idle.Use(h, now, s.sessionIdle()) {
 		return nil, false
 	}
-	s.st.mu.Lock()
-	defer s.st.mu.Unlock()
-	if last, ok := s.st.lastUse[h]; ok && now.Sub(last) >= s.sessionIdle() {
-		return nil, false
-	}
-	s.st.lastUse[h] = now
-	x.lastUse = now
-	return &x, true
+	return x, true
 }
 
 // acceptNonce records nonce for the session if it is above every nonce
@@ -136,8 +119,8 @@ func (s *Server) liveSession(tok string, now time.Time) (*session, bool) {
 // cannot both pass with one nonce, and an accepted nonce is on disk
 // before it is acknowledged.
 func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
-	err := s.db.Update(func(tx storeTx) error { return takeNonce(tx, &pendingNonce{tok: tok, n: nonce}) })
-	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+	err := s.db.Update(func(tx storeTx) error { return sessions.TakeNonce(tx, tok, nonce) })
+	if errors.Is(err, sessions.ErrNonceUsed) || errors.Is(err, sessions.ErrGone) {
 		return false, nil
 	}
 	if err != nil {
@@ -146,13 +129,6 @@ func (s *Server) acceptNonce(tok string, nonce int64) (bool, error) {
 	return true, nil
 }
 
-// errNonceUsed fails a transaction whose request's nonce another request
-// took first; errSessionGone one whose session has ended.
-var (
-	errNonceUsed   = errors.New("nonce already used")
-	errSessionGone = errors.New("session ended")
-)
-
 // pendingNonce is a signed request's nonce, checked against the session
 // but not yet written.
 type pendingNonce struct {
@@ -160,43 +136,8 @@ type pendingNonce struct {
 	n   int64
 }
 
-// takeNonce records pn in tx if it is above every nonce of the session:
-// the check and the write in one transaction, so that two requests cannot
-// both pass with one nonce.
-//
-// The nonce is a record of its own (kindNonce), so the check reads and
-// writes a few bytes; the session is decoded only for its first signed
-// request, or one whose session was written before nonces had records.
-func takeNonce(tx storeTx, pn *pendingNonce) error {
-	h := hashToken(pn.tok)
-	live, err := tx.Has(kindSession, h)
-	if err != nil {
-		return err
-	}
-	if !live {
-		return errSessionGone
-	}
-	var n sessionNonce
-	found, err := tx.Get(kindNonce, h, &n)
-	if err != nil {
-		return err
-	}
-	if !found {
-		var x session
-		if found, err = tx.Get(kindSession, h, &x); err != nil {
-			return err
-		}
-		if !found {
-			return errSessionGone
-		}
-		n = sessionNonce{N: x.LastNonce, Expires: x.Expires}
-	}
-	if pn.n <= n.N {
-		return errNonceUsed
-	}
-	n.N = pn.n
-	return tx.Put(kindNonce, h, &n, n.Expires)
-}
+// takeNonce takes pn's nonce in tx (see sessions.TakeNonce).
+func takeNonce(tx storeTx, pn *pendingNonce) error { return sessions.TakeNonce(tx, pn.tok, pn.n) }
 
 // update runs f in a transaction of the server's store; a signed
 // request's pending nonce is taken in the same transaction, so that the
@@ -212,7 +153,7 @@ func (c *reqCtx) update(f func(tx storeTx) error) error {
 		}
 		return f(tx)
 	})
-	if errors.Is(err, errNonceUsed) || errors.Is(err, errSessionGone) {
+	if errors.Is(err, sessions.ErrNonceUsed) || errors.Is(err, sessions.ErrGone) {
 		c.nonce = nil
 		return popFailure.WithLog("nonce %d was already used or is below one that was, or the session ended", pn.n)
 	}
@@ -234,11 +175,11 @@ func (c *reqCtx) flushNonce() *crest.Error {
 	err := c.s.db.Update(func(tx storeTx) error { return takeNonce(tx, pn) })
 	var ae *crest.Error
 	switch {
-	case err == nil, errors.Is(err, errSessionGone):
+	case err == nil, errors.Is(err, sessions.ErrGone):
 		// Gone: the request ended its own session (logout), whose nonces
 		// can no longer be replayed.
 		return nil
-	case errors.Is(err, errNonceUsed):
+	case errors.Is(err, sessions.ErrNonceUsed):
 		return popFailure.WithLog("nonce %d was already used or is below one that was", pn.n)
 	case errors.As(storeErr(err), &ae):
 		return ae
@@ -248,26 +189,17 @@ func (c *reqCtx) flushNonce() *crest.Error {
 }
 
 func (s *Server) endSession(tok string) (bool, error) {
-	h := hashToken(tok)
+	h := sessions.Hash(tok)
 	var ended bool
 	err := s.db.Update(func(tx storeTx) error {
-		var x session
-		found, err := tx.Get(kindSession, h, &x)
-		ended = found
-		if err != nil || !found {
-			return err
-		}
-		if err := tx.Del(kindNonce, h); err != nil {
-			return err
-		}
-		return tx.Del(kindSession, h)
+		var err error
+		ended, err = sessions.End(tx, h)
+		return err
 	})
 	if err != nil {
 		return false, storeErr(err)
 	}
-	s.st.mu.Lock()
-	delete(s.st.lastUse, h)
-	s.st.mu.Unlock()
+	s.st.idle.Forget(h)
 	return ended, nil
 }
 

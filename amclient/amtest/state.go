@@ -20,6 +20,7 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/journey"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
+	"github.com/thingway/thingway/amclient/amtest/internal/sessions"
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
@@ -29,7 +30,7 @@ const (
 	// order index (amclient/amtest/internal/identities).
 	kindIdentity      = identities.Kind
 	kindIdentityOrder = identities.OrderKind
-	kindSession       = "session"
+	kindSession       = sessions.Kind
 	kindGrant         = tokens.KindGrant
 	kindToken         = tokens.KindToken
 	kindKeys          = "keys"
@@ -37,40 +38,20 @@ const (
 	// kindAssertion records a used client-assertion jti, keyed by the
 	// SHA-256 of realm, thing and jti (amclient/amtest/internal/journey).
 	kindAssertion = journey.KindAssertion
-	// kindNonce is a restricted session's highest request nonce, keyed as
-	// its session and expiring with it. It is a record of its own so that
-	// a signed request rewrites a few bytes, not the session with its key.
-	kindNonce = "nonce"
+	// kindNonce is a restricted session's highest request nonce
+	// (amclient/amtest/internal/sessions).
+	kindNonce = sessions.NonceKind
 )
 
 // sessionNonce is a kindNonce record.
-type sessionNonce struct {
-	N       int64     `json:"n"`
-	Expires time.Time `json:"expires"`
-}
+type sessionNonce = sessions.Nonce
 
 // usedAssertion is a replay-cache entry: the jti may not be used again
 // before Expires.
 type usedAssertion = journey.UsedAssertion
 
-// session is an SSO session. The token itself is not stored: sessions are
-// keyed by the token's SHA-256.
-type session struct {
-	UID     string    `json:"uid"`
-	Realm   string    `json:"realm"`
-	Admin   bool      `json:"admin,omitempty"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	// Key is the thing's confirmation key when the session came from an IoT
-	// node; Restricted says whether requests must be signed with it.
-	Key        *jose.JSONWebKey `json:"key,omitempty"`
-	Restricted bool             `json:"restricted,omitempty"`
-	// LastNonce is the highest request nonce seen; -1 before the first.
-	LastNonce int64  `json:"lastNonce"`
-	UID0      string `json:"sessionUid"`
-
-	lastUse time.Time
-}
+// session is an SSO session (amclient/amtest/internal/sessions).
+type session = sessions.Session
 
 // grant is an OAuth 2.0 authorization: what a refresh token refreshes;
 // token an issued access or refresh token (amclient/amtest/internal/tokens).
@@ -104,15 +85,14 @@ func (s *Server) tokenKeys() tokens.Keys {
 type state struct {
 	mu        sync.Mutex
 	auths     map[string]*authState
-	lastUse   map[string]time.Time // sha256(session token) → last use
+	idle      sessions.Idle // when each session was last used
 	polls     oauth2.Polls
 	lastSweep time.Time
 }
 
 func newState() *state {
 	return &state{
-		auths:   map[string]*authState{},
-		lastUse: map[string]time.Time{},
+		auths: map[string]*authState{},
 	}
 }
 
@@ -350,10 +330,6 @@ func (s *Server) sweepLocked(now time.Time) {
 	}
 	// A session used last at t was created before t, so it has expired by
 	// t + SessionMaxTime.
-	for h, t := range s.st.lastUse {
-		if now.Sub(t) >= s.sessionMax() {
-			delete(s.st.lastUse, h)
-		}
-	}
+	s.st.idle.Sweep(now, s.sessionMax())
 	s.st.polls.Sweep(now)
 }

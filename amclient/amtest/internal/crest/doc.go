@@ -6,7 +6,8 @@
 // shape.
 //
 // It owns the wire shape of answers, not what they say: the endpoints,
-// their resources and messages are amclient/amtest's (OAuth 2.0's are
+// their resources and messages are amclient/amtest's and its rooms' (the
+// admin API's are amclient/amtest/internal/admin's, OAuth 2.0's
 // amclient/amtest/internal/oauth2's). It must not import
 // amclient/amtest nor any other package of the module.
 package crest

@@ -19,7 +19,7 @@
 // trees that use it, a realm before its objects), and the calls themselves
 // (AM's paths, query parameters and API versions). It knows the server only
 // as an [http.Handler] and an administrator's session ([Admin]): what a
-// call does is the admin API's business, in amclient/amtest, whose Import
-// applies a directory to a scratch copy first so that a failed import
-// changes nothing. It must not import amclient/amtest.
+// call does is the admin API's business (internal/admin); amclient/amtest's
+// Import applies a directory to a scratch copy first so that a failed
+// import changes nothing. It must not import amclient/amtest.
 package importdir

@@ -1,4 +1,4 @@
-package amtest
+package admin
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 // created, read, updated and deleted on a copy of the configuration.
 
 // realmResource is a realm as the realms endpoint shows it.
-func realmResource(path string, r *Realm) map[string]any {
+func realmResource(path string, r *config.Realm) map[string]any {
 	m := map[string]any{"_id": crest.RealmID(path), "name": "/", "parentPath": nil, "active": config.RealmActive(r),
 		"aliases": config.NonNil(r.Aliases)}
 	if path != "/" {
@@ -74,17 +74,17 @@ func (b *realmBody) aliases() ([]string, error) {
 	return v, nil
 }
 
-func (s *Server) handleRealms(c *reqCtx, id string) error {
+func (e *Env) realms(id string) error {
 	if id == "" {
-		switch c.r.Method {
+		switch e.R.Method {
 		case http.MethodPost:
-			if _, err := action(c, "create"); err != nil {
+			if _, err := e.action("create"); err != nil {
 				return err
 			}
-			return s.createRealm(c)
+			return e.createRealm()
 		case http.MethodGet:
-			return answerQuery(c, config.SortedKeys(c.cfg.Realms), func(p string) (map[string]any, error) {
-				return realmResource(p, c.cfg.Realms[p]), nil
+			return e.answerQuery(config.SortedKeys(e.Config.Realms), func(p string) (map[string]any, error) {
+				return realmResource(p, e.Config.Realms[p]), nil
 			})
 		}
 		return methodNotAllowed()
@@ -93,24 +93,24 @@ func (s *Server) handleRealms(c *reqCtx, id string) error {
 	if !ok {
 		return crest.Err(http.StatusNotFound, "Realm cannot be read: "+id)
 	}
-	switch c.r.Method {
+	switch e.R.Method {
 	case http.MethodGet:
-		r := c.cfg.Realms[path]
+		r := e.Config.Realms[path]
 		if r == nil {
 			return realmNotFound(path)
 		}
-		crest.WriteJSON(c.w, http.StatusOK, realmResource(path, r))
+		crest.WriteJSON(e.W, http.StatusOK, realmResource(path, r))
 		return nil
 	case http.MethodPut:
-		return s.updateRealm(c, path)
+		return e.updateRealm(path)
 	case http.MethodDelete:
-		return s.deleteRealm(c, path)
+		return e.deleteRealm(path)
 	}
 	return methodNotAllowed()
 }
 
-func (s *Server) createRealm(c *reqCtx) error {
-	raw, _, err := c.objectBody()
+func (e *Env) createRealm() error {
+	raw, _, err := e.objectBody()
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Server) createRealm(c *reqCtx) error {
 	}
 	parent := crest.NormRealmPath(*body.ParentPath)
 	path := crest.NormRealmPath(parent + "/" + *body.Name)
-	cfg, err := s.changeConfig(func(cfg *Config) error {
+	cfg, err := e.Change(func(cfg *config.Config) error {
 		if cfg.Realms[parent] == nil {
 			return realmNotFound(parent)
 		}
@@ -149,10 +149,10 @@ func (s *Server) createRealm(c *reqCtx) error {
 		// State left behind by an earlier realm of this path (a crash
 		// between its deletion and the removal of its state) must not
 		// resurface. Nothing can add state to a realm that does not exist.
-		if err := s.purgeRealm(path); err != nil {
+		if err := e.PurgeRealm(path); err != nil {
 			return err
 		}
-		r := &Realm{Aliases: aliases}
+		r := &config.Realm{Aliases: aliases}
 		if !active {
 			r.Active = &active
 		}
@@ -162,13 +162,13 @@ func (s *Server) createRealm(c *reqCtx) error {
 	if err != nil {
 		return err
 	}
-	c.w.Header().Set("Location", c.base+"/json/global-config/realms/"+crest.RealmID(path))
-	crest.WriteJSON(c.w, http.StatusCreated, realmResource(path, cfg.Realms[path]))
+	e.W.Header().Set("Location", e.Base+"/json/global-config/realms/"+crest.RealmID(path))
+	crest.WriteJSON(e.W, http.StatusCreated, realmResource(path, cfg.Realms[path]))
 	return nil
 }
 
-func (s *Server) updateRealm(c *reqCtx, path string) error {
-	raw, _, err := c.objectBody()
+func (e *Env) updateRealm(path string) error {
+	raw, _, err := e.objectBody()
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 			return err
 		}
 	}
-	cfg, err := s.changeConfig(func(cfg *Config) error {
+	cfg, err := e.Change(func(cfg *config.Config) error {
 		r := cfg.Realms[path]
 		if r == nil {
 			return realmNotFound(path)
@@ -221,13 +221,13 @@ func (s *Server) updateRealm(c *reqCtx, path string) error {
 	if err != nil {
 		return err
 	}
-	crest.WriteJSON(c.w, http.StatusOK, realmResource(path, cfg.Realms[path]))
+	crest.WriteJSON(e.W, http.StatusOK, realmResource(path, cfg.Realms[path]))
 	return nil
 }
 
-func (s *Server) deleteRealm(c *reqCtx, path string) error {
+func (e *Env) deleteRealm(path string) error {
 	var gone map[string]any
-	_, err := s.changeConfig(func(cfg *Config) error {
+	_, err := e.Change(func(cfg *config.Config) error {
 		r := cfg.Realms[path]
 		if r == nil {
 			return realmNotFound(path)
@@ -247,9 +247,9 @@ func (s *Server) deleteRealm(c *reqCtx, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.purgeRealm(path); err != nil {
+	if err := e.PurgeRealm(path); err != nil {
 		return err
 	}
-	crest.WriteJSON(c.w, http.StatusOK, gone)
+	crest.WriteJSON(e.W, http.StatusOK, gone)
 	return nil
 }

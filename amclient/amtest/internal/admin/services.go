@@ -1,4 +1,4 @@
-package amtest
+package admin
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ var serviceTypes = map[string]map[string]any{
 }
 
 // service returns the realm's service of type typ, or nil.
-func service(r *Realm, typ string) any {
+func service(r *config.Realm, typ string) any {
 	switch typ {
 	case "iot":
 		if r.IoT != nil {
@@ -30,25 +30,25 @@ func service(r *Realm, typ string) any {
 	return nil
 }
 
-func serviceResource(c *reqCtx, status int, typ string, v any) error {
-	return writeResource(c, status, "", v, map[string]any{"_type": serviceTypes[typ]})
+func (e *Env) serviceResource(status int, typ string, v any) error {
+	return e.writeResource(status, "", v, map[string]any{"_type": serviceTypes[typ]})
 }
 
-func (s *Server) handleService(c *reqCtx, typ string) error {
+func (e *Env) services(typ string) error {
 	if serviceTypes[typ] == nil {
 		return crest.Err(http.StatusNotFound, "Service "+typ+" is not supported by the local AM (iot, oauth-oidc)")
 	}
-	notFound := crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
-	switch c.r.Method {
+	notFound := crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+e.Realm)
+	switch e.R.Method {
 	case http.MethodGet:
-		v := service(c.rc, typ)
+		v := service(e.realm(), typ)
 		if v == nil {
 			return notFound
 		}
-		return serviceResource(c, http.StatusOK, typ, v)
+		return e.serviceResource(http.StatusOK, typ, v)
 	case http.MethodDelete:
 		var gone any
-		_, err := s.inRealm(c, func(_ *Config, r *Realm) error {
+		_, err := e.inRealm(func(_ *config.Config, r *config.Realm) error {
 			if gone = service(r, typ); gone == nil {
 				return notFound
 			}
@@ -62,15 +62,15 @@ func (s *Server) handleService(c *reqCtx, typ string) error {
 		if err != nil {
 			return err
 		}
-		crest.WriteJSON(c.w, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
+		crest.WriteJSON(e.W, http.StatusOK, map[string]any{"_id": "", "_rev": "0", "success": true})
 		return nil
 	case http.MethodPost:
-		if _, err := action(c, "create"); err != nil {
+		if _, err := e.action("create"); err != nil {
 			return err
 		}
-		return s.putService(c, typ, true)
+		return e.putService(typ, true)
 	case http.MethodPut:
-		return s.putService(c, typ, false)
+		return e.putService(typ, false)
 	}
 	return methodNotAllowed()
 }
@@ -78,24 +78,24 @@ func (s *Server) handleService(c *reqCtx, typ string) error {
 // putService creates (create: POST _action=create, or PUT with
 // If-None-Match: *) or updates a service. An update changes the members
 // given and keeps the others, as AM does.
-func (s *Server) putService(c *reqCtx, typ string, create bool) error {
-	body, _, err := c.objectBody()
+func (e *Env) putService(typ string, create bool) error {
+	body, _, err := e.objectBody()
 	if err != nil {
 		return err
 	}
-	if c.r.Header.Get("If-None-Match") == "*" {
+	if e.R.Header.Get("If-None-Match") == "*" {
 		create = true
 	}
 	created := false
-	r, err := s.inRealm(c, func(cfg *Config, r *Realm) error {
+	r, err := e.inRealm(func(cfg *config.Config, r *config.Realm) error {
 		existing := service(r, typ)
 		switch {
-		case create && existing != nil && c.r.Method == http.MethodPut:
+		case create && existing != nil && e.R.Method == http.MethodPut:
 			return crest.Err(http.StatusPreconditionFailed, "Service Already Exists")
 		case create && existing != nil:
 			return crest.Err(http.StatusConflict, "Service already exists")
 		case !create && existing == nil:
-			return crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+c.realm)
+			return crest.Err(http.StatusNotFound, "Service "+typ+" is not configured in realm "+e.Realm)
 		}
 		created = existing == nil
 		bad := func(err error) error {
@@ -103,7 +103,7 @@ func (s *Server) putService(c *reqCtx, typ string, create bool) error {
 		}
 		switch typ {
 		case "iot":
-			svc := DefaultIoTService()
+			svc := config.DefaultIoTService()
 			svc.CreateOAuthClient, svc.CreateOAuthJWTIssuer = false, false
 			if !created {
 				svc = r.IoT
@@ -112,9 +112,9 @@ func (s *Server) putService(c *reqCtx, typ string, create bool) error {
 				return bad(err)
 			}
 			r.IoT = svc
-			createIoTAgents(r)
+			e.createIoTAgents(r)
 		case "oauth-oidc":
-			p := DefaultOAuth2Provider()
+			p := config.DefaultOAuth2Provider()
 			if !created {
 				p = r.OAuth2
 			}
@@ -128,24 +128,24 @@ func (s *Server) putService(c *reqCtx, typ string, create bool) error {
 	if err != nil {
 		return err
 	}
-	return serviceResource(c, putStatus(created), typ, service(r, typ))
+	return e.serviceResource(putStatus(created), typ, service(r, typ))
 }
 
 // createIoTAgents makes the agents the IoT Service creates when asked: its
 // OAuth 2.0 client (JWT bearer, device code and refresh token grants, no
 // scopes, a generated secret) and its trusted JWT issuer.
-func createIoTAgents(r *Realm) {
+func (e *Env) createIoTAgents(r *config.Realm) {
 	svc := r.IoT
 	if svc.CreateOAuthClient && svc.OAuthClientName != "" && r.OAuth2Clients[svc.OAuthClientName] == nil {
 		if r.OAuth2Clients == nil {
-			r.OAuth2Clients = map[string]*OAuth2Client{}
+			r.OAuth2Clients = map[string]*config.OAuth2Client{}
 		}
-		r.OAuth2Clients[svc.OAuthClientName] = &OAuth2Client{Secret: randomID(24),
-			GrantTypes: []string{GrantJWTBearer, GrantDeviceCode, GrantRefreshToken}}
+		r.OAuth2Clients[svc.OAuthClientName] = &config.OAuth2Client{Secret: e.RandomID(24),
+			GrantTypes: []string{config.GrantJWTBearer, config.GrantDeviceCode, config.GrantRefreshToken}}
 	}
 	if svc.CreateOAuthJWTIssuer && svc.OAuthJWTIssuerName != "" && r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] == nil {
 		if r.TrustedJWTIssuers == nil {
-			r.TrustedJWTIssuers = map[string]*TrustedJWTIssuer{}
+			r.TrustedJWTIssuers = map[string]*config.TrustedJWTIssuer{}
 		}
 		r.TrustedJWTIssuers[svc.OAuthJWTIssuerName] = config.IoTJWTIssuer()
 	}
