@@ -19,16 +19,9 @@ import (
 // test of this package alone reads them from amtest's defaults directory,
 // as internal/config's tests do.
 func TestMain(m *testing.M) {
-	dir := filepath.Join("..", "..", "defaults")
-	ca, err := os.ReadFile(filepath.Join(dir, "example-ca.cert.pem"))
-	if err != nil {
+	if err := config.SetExampleFilesFrom(filepath.Join("..", "..", "defaults")); err != nil {
 		panic(err)
 	}
-	jwks, err := os.ReadFile(filepath.Join(dir, "software-publisher-public.jwks"))
-	if err != nil {
-		panic(err)
-	}
-	config.SetExampleFiles(ca, string(jwks))
 	os.Exit(m.Run())
 }
 

@@ -9,16 +9,9 @@ import (
 // amtest embeds the example files; a test of this package alone reads
 // them from amtest's defaults directory.
 func TestMain(m *testing.M) {
-	dir := filepath.Join("..", "..", "defaults")
-	ca, err := os.ReadFile(filepath.Join(dir, "example-ca.cert.pem"))
-	if err != nil {
+	if err := SetExampleFilesFrom(filepath.Join("..", "..", "defaults")); err != nil {
 		panic(err)
 	}
-	jwks, err := os.ReadFile(filepath.Join(dir, "software-publisher-public.jwks"))
-	if err != nil {
-		panic(err)
-	}
-	SetExampleFiles(ca, string(jwks))
 	os.Exit(m.Run())
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/members"
 )
@@ -75,6 +76,28 @@ var (
 // other function of the package runs; it is not for concurrent use.
 func SetExampleFiles(caPEM []byte, publisherJWKS string) {
 	exampleCAPEM, examplePublisherJWKS = caPEM, publisherJWKS
+}
+
+// Example files' names in amtest's defaults directory.
+const (
+	ExampleCAFile        = "example-ca.cert.pem"
+	ExamplePublisherFile = "software-publisher-public.jwks"
+)
+
+// SetExampleFilesFrom reads the example files from dir (amtest's defaults
+// directory) and sets them: for the tests of the rooms under amtest, which
+// run without amtest's embedded copies.
+func SetExampleFilesFrom(dir string) error {
+	ca, err := os.ReadFile(filepath.Join(dir, ExampleCAFile))
+	if err != nil {
+		return err
+	}
+	jwks, err := os.ReadFile(filepath.Join(dir, ExamplePublisherFile))
+	if err != nil {
+		return err
+	}
+	SetExampleFiles(ca, string(jwks))
+	return nil
 }
 
 // ExampleCA returns the project's example CA certificate (resources/example-ca.cert.pem),
