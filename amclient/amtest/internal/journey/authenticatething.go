@@ -1,6 +1,7 @@
 package journey
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -43,14 +44,8 @@ func (e *Env) authenticateThingNode(st *State, cfg *config.IoTAuthenticationNode
 		if claims.Sub == "" || len(claims.Aud) == 0 || claims.Nonce == "" || claims.Cnf == nil || claims.Cnf.KID == "" {
 			return e.nodeFail(node, "failure", "a required claim (sub, aud, nonce, cnf.kid) is missing")
 		}
-		if err := proof.CheckTimes(claims, e.Now, e.Skew, true, true); err != nil {
+		if err := e.checkPoPClaims(claims, st.nonce); err != nil {
 			return e.nodeFail(node, "failure", "%v", err)
-		}
-		if err := proof.CheckLifetime(claims, e.Now, e.MaxJWTLifetime, e.Skew); err != nil {
-			return e.nodeFail(node, "failure", "%v", err)
-		}
-		if !identities.ConstantTimeEqual(claims.Nonce, st.nonce) {
-			return e.nodeFail(node, "failure", "nonce does not match the challenge")
 		}
 		if !claims.Aud.ContainsAny(append([]string{e.Realm}, cfg.AdditionalAudienceValues...)...) {
 			return e.nodeFail(node, "failure", "audience %v is not the realm path %s", []string(claims.Aud), e.Realm)
@@ -152,4 +147,20 @@ func FirstUse(update func(f func(tx store.Tx) error) error, realm, id string, cl
 		return false, err
 	}
 	return first, nil
+}
+
+// checkPoPClaims checks a proof-of-possession JWT's time claims (exp and
+// iat required), its lifetime and its nonce against the node's challenge:
+// why it fails, or nil.
+func (e *Env) checkPoPClaims(c *proof.Claims, challenge string) error {
+	if err := proof.CheckTimes(c, e.Now, e.Skew, true, true); err != nil {
+		return err
+	}
+	if err := proof.CheckLifetime(c, e.Now, e.MaxJWTLifetime, e.Skew); err != nil {
+		return err
+	}
+	if !identities.ConstantTimeEqual(c.Nonce, challenge) {
+		return errors.New("nonce does not match the challenge")
+	}
+	return nil
 }

@@ -71,14 +71,8 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 		if cl.Sub == "" || len(cl.Aud) == 0 || cl.Nonce == "" || cl.Cnf == nil {
 			return e.nodeFail(node, "failure", "a required claim (sub, aud, nonce, cnf) is missing")
 		}
-		if err := proof.CheckTimes(cl, e.Now, e.Skew, true, true); err != nil {
+		if err := e.checkPoPClaims(cl, st.nonce); err != nil {
 			return e.nodeFail(node, "failure", "%v", err)
-		}
-		if err := proof.CheckLifetime(cl, e.Now, e.MaxJWTLifetime, e.Skew); err != nil {
-			return e.nodeFail(node, "failure", "%v", err)
-		}
-		if !identities.ConstantTimeEqual(cl.Nonce, st.nonce) {
-			return e.nodeFail(node, "failure", "nonce does not match the challenge")
 		}
 		if !cl.Aud.ContainsAny(append([]string{e.Realm}, st.extraAud...)...) {
 			return e.nodeFail(node, "failure", "audience %v is not accepted", []string(cl.Aud))
