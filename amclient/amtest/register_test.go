@@ -121,15 +121,8 @@ func TestRegisterCertificate(t *testing.T) {
 				"jwt-pop-authentication": c.popAnswer(th, "/"),
 				"jwt-pop-registration":   c.regAnswer(th, aud, extra),
 			})
-			if !tt.ok {
-				loginFailed(t, res.r)
-				if r := c.getIdentity(admin, "/", th.id); r.status != 404 {
-					t.Errorf("identity exists after failed registration: %d", r.status)
-				}
+			if !registered(t, c, admin, th, res, tt.ok) {
 				return
-			}
-			if res.token == "" {
-				t.Fatalf("%d %s", res.r.status, res.r.body)
 			}
 			var rounds []string
 			for _, r := range res.rounds {
@@ -257,15 +250,8 @@ func TestRegisterSoftwareStatementWithPoP(t *testing.T) {
 				"jwt-pop-registration": c.regAnswer(th, "/", extra),
 				"software_statement":   constant(tt.statement(th)),
 			})
-			if !tt.ok {
-				loginFailed(t, res.r)
-				if r := c.getIdentity(admin, "/", th.id); r.status != 404 {
-					t.Errorf("identity exists after failed registration: %d", r.status)
-				}
+			if !registered(t, c, admin, th, res, tt.ok) {
 				return
-			}
-			if res.token == "" {
-				t.Fatalf("%d %s", res.r.status, res.r.body)
 			}
 			got := expectStatus(t, c.restrictedSession(th, res.token).things("GET", "", "/", nil), 200)
 			if tp := stringList(got, "thingType"); len(tp) != 1 || tp[0] != tt.thingType {
@@ -314,15 +300,8 @@ func TestRegisterWithoutTrust(t *testing.T) {
 				"jwt-pop-authentication": c.popAnswer(th, "/"),
 				"jwt-pop-registration":   c.regAnswer(th, "/", extra),
 			})
-			if !tt.ok {
-				loginFailed(t, res.r)
-				if r := c.getIdentity(admin, "/", th.id); r.status != 404 {
-					t.Errorf("identity exists after failed registration: %d", r.status)
-				}
+			if !registered(t, c, admin, th, res, tt.ok) {
 				return
-			}
-			if res.token == "" {
-				t.Fatalf("%d %s", res.r.status, res.r.body)
 			}
 			if kids, _ := c.identityKeys(admin, "/", th.id); len(kids) != 1 || kids[0] != th.kid {
 				t.Errorf("kids = %v", kids)
@@ -439,4 +418,22 @@ func TestRegisterGuideTrees(t *testing.T) {
 		th := ca.issue(t, newThing(t, uniqueID("reg")))
 		loginFailed(t, c2.login(c2.authURL("reg-tree", "/"), answers{"jwt-pop-registration": c2.regAnswer(th, "/", nil)}).r)
 	})
+}
+
+// registered checks a registration's login against ok: a refused one
+// leaves no identity behind, an accepted one has a session. It reports
+// whether the test goes on with the session.
+func registered(t *testing.T, c *client, admin string, th *thing, res loginResult, ok bool) bool {
+	t.Helper()
+	if !ok {
+		loginFailed(t, res.r)
+		if r := c.getIdentity(admin, "/", th.id); r.status != 404 {
+			t.Errorf("identity exists after failed registration: %d", r.status)
+		}
+		return false
+	}
+	if res.token == "" {
+		t.Fatalf("%d %s", res.r.status, res.r.body)
+	}
+	return true
 }
