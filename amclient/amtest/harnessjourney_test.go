@@ -95,21 +95,7 @@ func (c *client) signedRequest(th *thing, method, url, api, token string, nonce 
 
 func signPayload(t testing.TB, th *thing, aud, api string, nonce int64, payload any) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: th.alg, Key: th.key},
-		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"aud": aud, "api": api, "nonce": nonce}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(payload)
-	obj, err := s.Sign(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return signHeaders(t, th, map[jose.HeaderKey]any{"aud": aud, "api": api, "nonce": nonce}, payload)
 }
 
 const thingsAPI = "protocol=2.0,resource=1.0"
