@@ -37,15 +37,7 @@ func putUser(t *testing.T, s *Server, admin, id string, attrs map[string]any) (i
 // once writes succeed again.
 func TestWriteFailureInjected(t *testing.T) {
 	dir := t.TempDir()
-	var logs lockedBuffer
-	s := &Server{DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs, admin := dataServer(t, dir)
 	b := s.db.(*store.Bolt)
 	b.FailCommitsForTest(func() error { return fmt.Errorf("write state.db: %w", syscall.ENOSPC) })
 
@@ -112,15 +104,7 @@ func TestWriteFailureFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
 	dir := filepath.Join(mnt, "data")
-	var logs lockedBuffer
-	s := &Server{DataDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs, admin := dataServer(t, dir)
 	big := strings.Repeat("x", 60<<10)
 	var acked []string
 	failed := 0
@@ -172,4 +156,20 @@ func TestWriteFailureFullDisk(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
 		t.Error(err)
 	}
+}
+
+// dataServer starts a server on the data directory dir, its log in logs,
+// and opens an administrator session.
+func dataServer(t *testing.T, dir string) (s *Server, logs *lockedBuffer, admin string) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	s = &Server{DataDir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := s.newSession(&session{UID: "amAdmin", Realm: "/", Admin: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs, admin
 }
