@@ -57,7 +57,9 @@ func (s *Server) noteParked() {
 	case r.timer == nil:
 		r.first = now
 		r.timer = time.AfterFunc(quiet, s.releaseMemory)
-	case now.Sub(r.first) < releaseMaxWait:
+	case now.Sub(r.first) < releaseMaxWait && r.timer.Stop():
+		// Stopped before it fired: wait for quiet again. (Once it has
+		// fired, its run, waiting for r.mu, counts this park too.)
 		r.timer.Reset(quiet)
 	}
 }
