@@ -23,7 +23,7 @@ var CRESTMeta = []string{"_id", "_rev", "_type", "_outcomes"}
 // (those the caller decodes itself).
 func Unmarshal[P any](b []byte, plain *P, extra *Extra, drop ...string) error {
 	if err := json.Unmarshal(b, plain); err != nil {
-		return err
+		return PlainError(err)
 	}
 	all, err := Split(b)
 	if err != nil {
