@@ -347,4 +347,16 @@ func TestParkedMemoryReleased(t *testing.T) {
 	if n, armed := sf.PendingRelease(); n != 1 || armed {
 		t.Errorf("after one more parked session: %d counted, release armed %v; want 1, false", n, armed)
 	}
+	// A release armed when the server stops is cancelled.
+	if resp := rcs[1].exchange(aminfoGET); resp.Code != codes.Content {
+		t.Fatalf("/aminfo after parking = %v", resp.Code)
+	}
+	g.s.ForTest().SetMemoryRelease(2, time.Hour, func() { released <- struct{}{} })
+	c.advance(gateway.DefaultParkAfter + time.Second)
+	sf.CheckExpiry()
+	waitFor(t, 10*time.Second, func() bool { n, armed := sf.PendingRelease(); return n == 2 && armed })
+	g.s.Close()
+	if _, armed := sf.PendingRelease(); armed {
+		t.Error("a release is still armed after Close")
+	}
 }

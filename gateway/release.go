@@ -79,3 +79,14 @@ func (s *Server) releaseMemory() {
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "returned the memory of parked sessions to the OS",
 		slog.Int("parked_since_last", n), slog.Duration("took", time.Since(start)))
 }
+
+// stopRelease cancels a pending release: the server is stopping.
+func (s *Server) stopRelease() {
+	r := &s.release
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+}

@@ -702,6 +702,7 @@ func (s *Server) Close() error {
 // stop cancels everything and stops the CoAP servers and listeners.
 func (s *Server) stop() {
 	s.cancel()
+	s.stopRelease()
 	s.mu.Lock()
 	servers := make([]*dtlsserver.Server, 0, len(s.servers))
 	for cs := range s.servers {
