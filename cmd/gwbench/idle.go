@@ -167,17 +167,29 @@ func (e *env) idleOn(ctx context.Context, g benchGW, clients string) (*idleResul
 	}
 	// Do the sessions still held go later (their close_notify is still
 	// being handled), or stay (lost: they go at their idle timeout)?
-	r.Drained = r.Closed
-	for r.Drained.Goroutines > r.Before.Goroutines+drainSlack && time.Since(closed) < drainWait {
-		time.Sleep(drainPoll)
-		if r.Drained, err = g.memory(); err != nil {
-			return nil, err
-		}
+	if r.Drained, r.DrainedAfter, err = sampleUntil(g, r.Closed, closed, drainWait, func(m memSample) bool {
+		return m.Goroutines <= r.Before.Goroutines+drainSlack
+	}); err != nil {
+		return nil, err
 	}
-	r.DrainedAfter = time.Since(closed)
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.After, n)
 	r.RSSLessFreePerThing = float64((r.After.RSS-r.After.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
 	return r, nil
+}
+
+// sampleUntil samples g's memory every drainPoll, starting from first
+// (taken at since), until done accepts a sample or wait has passed since
+// then; it returns the last sample and how long after since it came.
+func sampleUntil(g benchGW, first memSample, since time.Time, wait time.Duration, done func(memSample) bool) (memSample, time.Duration, error) {
+	m := first
+	for !done(m) && time.Since(since) < wait {
+		time.Sleep(drainPoll)
+		var err error
+		if m, err = g.memory(); err != nil {
+			return m, 0, err
+		}
+	}
+	return m, time.Since(since), nil
 }
 
 func perThing(before, after memSample, n int) (heap, stack, rss, goroutines float64) {

@@ -102,10 +102,24 @@ const (
 
 // maxProcessSessions is the most DTLS sessions one process opens: each
 // thing has a UDP socket of its own, and the open-file limit is per
-// process (a hard 20,000 on the machines these figures come from). c), d)
-// and the soak spread more things over several child processes; e) and
-// in-process idle things stop at this many. (A variable for the tests.)
-var maxProcessSessions = 15000
+// process (20,000 on the machines these figures come from). c), d) and the
+// soak spread more things over several child processes; e) and in-process
+// idle things stop at this many. (A variable for the tests.)
+var maxProcessSessions = processSessions(openFileLimit())
+
+// processSessions is how many sessions a process whose open-file limit is
+// limit opens: the limit less processFiles for everything else (at least
+// half of a low limit), or 15,000 where the limit is not known.
+func processSessions(limit int) int {
+	if limit <= 0 {
+		return 15000
+	}
+	return max(limit-processFiles, limit/2)
+}
+
+// processFiles is what a gwbench process keeps of its open-file limit for
+// its other files and connections.
+const processFiles = 1000
 
 // The values of --idle-clients.
 const (

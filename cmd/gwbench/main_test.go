@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func TestBounds(t *testing.T) {
 		{"--duration", "0s"}, {"--duration", "11m"},
 		{"--concurrency", "0"}, {"--concurrency", "100000"},
 		{"--things", "0"}, {"--things", "1000000"},
-		{"--things", "15001", "--idle-clients", "in-process"},
+		{"--things", strconv.Itoa(maxProcessSessions + 1), "--idle-clients", "in-process"},
 		{"--idle-clients", "thread"},
 		{"--gateway-mode", "thread"},
 		{"--gateway-mode", "in-process", "--gateway-bin", os.Args[0]},
@@ -201,6 +202,16 @@ func TestLocalPorts(t *testing.T) {
 	}
 	if err := checkLocalPorts(filepath.Join(t.TempDir(), "none"), 1<<20); err != nil {
 		t.Errorf("no range file: %v", err)
+	}
+}
+
+// A process opens as many sessions as its open-file limit allows, less
+// what it keeps for its other files.
+func TestProcessSessions(t *testing.T) {
+	for limit, want := range map[int]int{20000: 19000, 1024: 512, 0: 15000} {
+		if got := processSessions(limit); got != want {
+			t.Errorf("processSessions(%d) = %d, want %d", limit, got, want)
+		}
 	}
 }
 

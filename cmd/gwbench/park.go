@@ -226,15 +226,11 @@ func (e *env) parked(ctx context.Context) (*parkedResult, error) {
 	r.HeapPerThing, r.StackPerThing, r.RSSPerThing, r.GoroutinesPerThing = perThing(r.Before, r.Parked, n)
 	r.LivePerThing = (float64(r.Parked.HeapAlloc) - float64(r.Before.HeapAlloc)) / float64(n)
 	r.RSSLessFreePerThing = float64((r.Parked.RSS-r.Parked.FreeKept)-(r.Before.RSS-r.Before.FreeKept)) / float64(n)
-	parked := time.Now()
-	r.Released = r.Parked
-	for r.Released.FreeKept > releasedFree && time.Since(parked) < releaseWait {
-		time.Sleep(drainPoll)
-		if r.Released, err = g.memory(); err != nil {
-			return nil, err
-		}
+	if r.Released, r.ReleasedAfter, err = sampleUntil(g, r.Parked, time.Now(), releaseWait, func(m memSample) bool {
+		return m.FreeKept <= releasedFree
+	}); err != nil {
+		return nil, err
 	}
-	r.ReleasedAfter = time.Since(parked)
 	r.ReleasedHeapPerThing, _, r.ReleasedRSSPerThing, _ = perThing(r.Before, r.Released, n)
 	return r, nil
 }

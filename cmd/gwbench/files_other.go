@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// openFileLimit is not known here.
+func openFileLimit() int { return 0 }
