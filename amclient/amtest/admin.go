@@ -5,6 +5,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/admin"
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // The admin REST API: the calls with which amster, frodo and the iot-edge
@@ -21,7 +22,7 @@ import (
 func (s *Server) adminEnv(c *reqCtx) *admin.Env {
 	return &admin.Env{W: c.w, R: c.r, Rest: c.rest, Base: c.base, Realm: c.realm, Config: c.cfg,
 		Authorize: c.requireAdmin, Body: c.readBody, Change: s.changeConfig, PurgeRealm: s.purgeRealm,
-		RandomID: randomID, NewUUID: newUUID}
+		RandomID: tokens.RandomID, NewUUID: tokens.NewUUID}
 }
 
 func (s *Server) handleGlobalConfig(c *reqCtx, p string) error { return s.adminEnv(c).GlobalConfig(p) }

@@ -12,6 +12,7 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/journey"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // The HTTP side of the journeys: POST /json/authenticate reads the request
@@ -60,12 +61,6 @@ func (s *Server) journeyEnv(c *reqCtx) *journey.Env {
 // updateStore runs f in a write transaction of the store, its failures
 // marked for the log.
 func (s *Server) updateStore(f func(tx store.Tx) error) error { return storeErr(s.db.Update(f)) }
-
-// firstUseOfAssertion records a client assertion's jti (see
-// [journey.FirstUse]).
-func (s *Server) firstUseOfAssertion(realm, id string, cl *proof.Claims, now time.Time) (bool, error) {
-	return journey.FirstUse(s.updateStore, realm, id, cl, s.skew(), now)
-}
 
 func (s *Server) handleAuthenticate(c *reqCtx) error {
 	if c.r.Method != http.MethodPost {
@@ -152,7 +147,7 @@ type authIDClaims struct {
 }
 
 func (s *Server) putAuthState(st *authState, now time.Time) (string, error) {
-	sid := randomID(24)
+	sid := tokens.RandomID(24)
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: s.keys.AuthIDKey}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err

@@ -24,12 +24,6 @@ const (
 // deviceCode is an RFC 8628 device authorization started by a thing.
 type deviceCode = oauth2.DeviceCode
 
-// putDevice stores a new device authorization and its user code (the
-// store tests write one without a thing).
-func (s *Server) putDevice(h string, d *deviceCode) error {
-	return oauth2.PutDevice(failStore{s.db}, h, d)
-}
-
 // thingUserCode serves get_user_code: a device authorization for the
 // thing's client, which a person approves at verification_uri.
 func (s *Server) thingUserCode(c *reqCtx, thing *identity, payload []byte) error {

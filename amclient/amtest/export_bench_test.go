@@ -8,6 +8,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // This file gives the storage benchmarks (storage_bench_test.go) ways to
@@ -47,13 +48,13 @@ func BulkHistory(s *Server, n int) error {
 	for i := 0; i < n; {
 		err := b.UpdateDirect(func(tx storeTx) error {
 			for end := min(i+10000, n); i < end; i++ {
-				g := &grant{ID: randomID(20), Realm: "/", ClientID: "thing-client", Subject: "thing", Expires: past}
+				g := &grant{ID: tokens.RandomID(20), Realm: "/", ClientID: "thing-client", Subject: "thing", Expires: past}
 				if err := tx.Put(kindGrant, g.ID, g, past); err != nil {
 					return err
 				}
 				for _, refresh := range []bool{false, true} {
 					t := &token{Refresh: refresh, GrantID: g.ID, Scopes: []string{"publish"}, Issued: past, Expires: past}
-					if err := tx.Put(kindToken, hashToken(randomID(20)), t, past); err != nil {
+					if err := tx.Put(kindToken, tokens.Hash(tokens.RandomID(20)), t, past); err != nil {
 						return err
 					}
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/pages"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // The local AM's web pages: the device verification pages at
@@ -127,7 +128,7 @@ func (s *Server) signinToken(c *reqCtx) string {
 	if ck, err := c.r.Cookie(signinCookie); err == nil && len(ck.Value) == 43 {
 		return ck.Value
 	}
-	v := randomID(32)
+	v := tokens.RandomID(32)
 	http.SetCookie(c.w, &http.Cookie{Name: signinCookie, Value: v, Path: s.cookiePath(), HttpOnly: true,
 		Secure: c.r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	return v

@@ -136,9 +136,6 @@ type pendingNonce struct {
 	n   int64
 }
 
-// takeNonce takes pn's nonce in tx (see sessions.TakeNonce).
-func takeNonce(tx storeTx, pn *pendingNonce) error { return sessions.TakeNonce(tx, pn.tok, pn.n) }
-
 // update runs f in a transaction of the server's store; a signed
 // request's pending nonce is taken in the same transaction, so that the
 // request's change and its nonce cost one commit. A nonce another request
@@ -147,7 +144,7 @@ func (c *reqCtx) update(f func(tx storeTx) error) error {
 	pn := c.nonce
 	err := c.s.db.Update(func(tx storeTx) error {
 		if pn != nil {
-			if err := takeNonce(tx, pn); err != nil {
+			if err := sessions.TakeNonce(tx, pn.tok, pn.n); err != nil {
 				return err
 			}
 		}
@@ -172,7 +169,7 @@ func (c *reqCtx) flushNonce() *crest.Error {
 		return nil
 	}
 	c.nonce = nil
-	err := c.s.db.Update(func(tx storeTx) error { return takeNonce(tx, pn) })
+	err := c.s.db.Update(func(tx storeTx) error { return sessions.TakeNonce(tx, pn.tok, pn.n) })
 	var ae *crest.Error
 	switch {
 	case err == nil, errors.Is(err, sessions.ErrGone):

@@ -43,9 +43,6 @@ const (
 	kindNonce = sessions.NonceKind
 )
 
-// sessionNonce is a kindNonce record.
-type sessionNonce = sessions.Nonce
-
 // usedAssertion is a replay-cache entry: the jti may not be used again
 // before Expires.
 type usedAssertion = journey.UsedAssertion
@@ -158,7 +155,7 @@ func (s *Server) loadKeys() (*serverKeys, error) {
 	var k serverKeys
 	if s.get(kindKeys, keysKey, &k) {
 		if len(k.TokenEncKey) == 0 { // a data directory from before encryption keys
-			k.TokenEncKey = randomBytes(32)
+			k.TokenEncKey = tokens.RandomBytes(32)
 			if err := s.put(kindKeys, keysKey, &k); err != nil {
 				return nil, err
 			}
@@ -170,7 +167,7 @@ func (s *Server) loadKeys() (*serverKeys, error) {
 		return nil, err
 	}
 	nk := &serverKeys{TokenKey: &jose.JSONWebKey{Key: priv, Algorithm: "ES256", Use: "sig"},
-		TokenHMAC: randomBytes(32), AuthIDKey: randomBytes(32), TokenEncKey: randomBytes(32)}
+		TokenHMAC: tokens.RandomBytes(32), AuthIDKey: tokens.RandomBytes(32), TokenEncKey: tokens.RandomBytes(32)}
 	pub := nk.TokenKey.Public()
 	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
@@ -215,15 +212,6 @@ func (s *Server) seedIdentities() error {
 	}
 	return nil
 }
-
-// The server's random values are the token package's.
-var (
-	randomBytes = tokens.RandomBytes
-	randomID    = tokens.RandomID
-	newUUID     = tokens.NewUUID
-)
-
-func hashToken(tok string) string { return tokens.Hash(tok) }
 
 // --- identity store ---
 

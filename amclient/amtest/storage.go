@@ -28,9 +28,6 @@ var storeKinds = []string{kindIdentity, kindIdentityOrder, kindSession, kindNonc
 // dbFile is the database in a data directory.
 const dbFile = store.DBFile
 
-// encode encodes v outside a transaction, for tx.Put.
-func encode(v any) (*store.Encoded, error) { return store.Encode(v) }
-
 // openStore opens the store: in memory, or DataDir's database (converting
 // a journal-format directory at its first start).
 func (s *Server) openStore() error {

@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
+	"github.com/thingway/thingway/amclient/amtest/internal/journey"
+	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // lockedBuffer is a log destination tests read while the server writes.
@@ -81,7 +84,7 @@ func TestJournalConverted(t *testing.T) {
 	// A write that failed half way (disk full), then an acknowledged one
 	// on the same line.
 	j.WriteString(`{"k":"session","id":"abc","v":{"uid":"tor`)
-	j.WriteString(journalLine(t, kindSession, hashToken("old-token"), sess))
+	j.WriteString(journalLine(t, kindSession, tokens.Hash("old-token"), sess))
 	j.WriteString(journalLine(t, kindAssertion, "jti-hash", &usedAssertion{Expires: now.Add(time.Hour)}))
 	// A torn last line: never acknowledged.
 	j.WriteString(`{"k":"identity","id":"/` + "\x00" + `torn","v":{"re`)
@@ -197,10 +200,10 @@ func TestOnlineExpiry(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.putDevice("d1", &deviceCode{Realm: "/", UserCode: "ABCDEFGH", Expires: now.Add(5 * time.Minute)}); err != nil {
+			if err := oauth2.PutDevice(failStore{s.db}, "d1", &deviceCode{Realm: "/", UserCode: "ABCDEFGH", Expires: now.Add(5 * time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.firstUseOfAssertion("/", "thing", &proof.Claims{Jti: "j", Exp: proof.NumericDate{Time: now.Add(time.Minute)}}, now); err != nil {
+			if _, err := journey.FirstUse(s.updateStore, "/", "thing", &proof.Claims{Jti: "j", Exp: proof.NumericDate{Time: now.Add(time.Minute)}}, s.skew(), now); err != nil {
 				t.Fatal(err)
 			}
 			for _, k := range []string{kindSession, kindGrant, kindToken, kindDevice, kindUserCode, kindAssertion} {
@@ -301,7 +304,7 @@ func TestNonceRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The session as an older version stored it: its nonce inside.
-		h := hashToken(tok)
+		h := tokens.Hash(tok)
 		var x session
 		if !s.get(kindSession, h, &x) {
 			t.Fatal("no session")

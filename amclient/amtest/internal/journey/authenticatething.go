@@ -19,7 +19,7 @@ func (e *Env) authenticateThingNode(st *State, cfg *config.IoTAuthenticationNode
 	pop := cfg.JWTAuthenticationMethod != config.AuthClientAssertion
 	if !waiting {
 		if pop {
-			st.nonce = randomID(16)
+			st.nonce = tokens.RandomID(16)
 			return "", []Callback{hiddenCallback(cbPoPAuthentication, st.nonce, 1)}, nil
 		}
 		return "", []Callback{hiddenCallback(cbClientAssertion, "", 1)}, nil

@@ -13,7 +13,6 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
-	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // statusUnauthorized is the status of AM's login failure (crest errors
@@ -167,9 +166,3 @@ func (e *Env) nodeFail(node, outcome, format string, args ...any) (string, []Cal
 		slog.String("node", node), slog.String("outcome", outcome), slog.String("reason", fmt.Sprintf(format, args...)))
 	return outcome, nil, nil
 }
-
-// The room's random values are the token package's.
-var (
-	randomID = tokens.RandomID
-	newUUID  = tokens.NewUUID
-)

@@ -14,6 +14,7 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
 	"github.com/thingway/thingway/amclient/amtest/internal/identities"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
+	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
 // thingTypes are the values of a thing's thingType (any case).
@@ -28,7 +29,7 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 	if !waiting {
 		var cbs []Callback
 		if withPoP {
-			st.nonce = randomID(16)
+			st.nonce = tokens.RandomID(16)
 			cbs = append(cbs, hiddenCallback(cbPoPRegistration, st.nonce, 1))
 		}
 		if withStatement {
@@ -137,7 +138,7 @@ func (e *Env) registerThingNode(st *State, cfg *config.IoTRegistrationNode, answ
 		claims[k] = v // the statement's claims take precedence
 	}
 	if method == config.RegSoftwareStatementOnly {
-		id = newUUID()
+		id = tokens.NewUUID()
 		claims["sub"] = id
 		for i := range stmtKeys.Keys {
 			if k := proof.PublicJWK(&stmtKeys.Keys[i]); k != nil && k.KeyID != "" {

@@ -54,7 +54,7 @@ func (d *DeviceCode) KeepUntil() time.Time { return d.Expires.Add(time.Hour) }
 // be compared without regard to case (RFC 8628 §6.1).
 const userCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
-func newUserCode() string { return userCode(randomBytes(8)) }
+func newUserCode() string { return userCode(tokens.RandomBytes(8)) }
 
 // userCode maps random bytes to user code characters, one each (256 is a
 // multiple of 32: none is likelier than another).
@@ -181,7 +181,7 @@ func (e *Env) StartDevice(th *identities.Identity, scope []string) (map[string]a
 	if interval <= 0 {
 		interval = 5
 	}
-	code := randomID(32)
+	code := tokens.RandomID(32)
 	d := &DeviceCode{Realm: e.Realm, Issuer: e.Issuer, ClientID: c.ID, Thing: th.ID, Scopes: scopes,
 		UserCode: newUserCode(), Expires: e.Now.Add(life), Interval: interval, Status: devicePending}
 	if err := PutDevice(e.DB, tokens.Hash(code), d); err != nil {

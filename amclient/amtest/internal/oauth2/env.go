@@ -57,10 +57,3 @@ func (e *Env) thingClient(t *identities.Identity) string {
 	}
 	return e.Config.IoT.OAuthClientName
 }
-
-// The room's random values are the token package's.
-var (
-	randomBytes = tokens.RandomBytes
-	randomID    = tokens.RandomID
-	newUUID     = tokens.NewUUID
-)

@@ -38,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{t: t, now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
 	f.db = store.NewMem(func() time.Time { return f.now })
-	f.keys = tokens.Keys{Sign: &jose.JSONWebKey{Key: k, KeyID: "k", Algorithm: "ES256", Use: "sig"}, HMAC: randomBytes(32), Enc: randomBytes(32)}
+	f.keys = tokens.Keys{Sign: &jose.JSONWebKey{Key: k, KeyID: "k", Algorithm: "ES256", Use: "sig"}, HMAC: tokens.RandomBytes(32), Enc: tokens.RandomBytes(32)}
 	f.rc = &config.Realm{
 		IoT: &config.IoTService{OAuthClientName: "thing-client"},
 		OAuth2: &config.OAuth2Provider{Core: config.OAuth2Core{AccessTokenLifetime: 3600, RefreshTokenLifetime: 604800, IssueRefreshToken: true},

@@ -16,7 +16,7 @@ import (
 // asked), made now: it lives as long as its access token until a refresh
 // token extends it.
 func (e *Env) newGrant(c *Client, issuer, subject, thing string, scopes []string) *tokens.Grant {
-	return &tokens.Grant{ID: randomID(20), Realm: e.Realm, Issuer: issuer, ClientID: c.ID, Subject: subject,
+	return &tokens.Grant{ID: tokens.RandomID(20), Realm: e.Realm, Issuer: issuer, ClientID: c.ID, Subject: subject,
 		Thing: thing, Scopes: scopes, AuthTime: e.Now, Expires: e.Now.Add(c.accessLife())}
 }
 
@@ -37,7 +37,7 @@ func tokenResponse(m *tokens.Minted, scopes []string, p tokens.Policy) map[strin
 // newGrant says that g is not stored yet: it is stored with the tokens.
 func (e *Env) issue(c *Client, g *tokens.Grant, scopes []string, wantRefresh, newGrant bool) (map[string]any, error) {
 	policy := c.policy(wantRefresh)
-	m, err := tokens.Mint(e.Keys, policy, g, scopes, e.Now, newUUID()+"-"+randomID(4), newGrant)
+	m, err := tokens.Mint(e.Keys, policy, g, scopes, e.Now, tokens.NewUUID()+"-"+tokens.RandomID(4), newGrant)
 	if err != nil {
 		return nil, err
 	}
