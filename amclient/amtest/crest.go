@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	errLoginFailure = crest.Err(http.StatusUnauthorized, "Login failure")
+	errLoginFailure = crest.ErrLoginFailure
 	errAccessDenied = crest.Err(http.StatusUnauthorized, "Access Denied")
 	errForbidden    = crest.Err(http.StatusForbidden, "Access Denied")
 	errNotFound     = crest.Err(http.StatusNotFound, "Resource cannot be found.")

@@ -54,6 +54,10 @@ func (e *Error) WithLog(format string, args ...any) *Error {
 	return &c
 }
 
+// ErrLoginFailure is AM's answer to an authentication that fails other
+// than by a node's failure outcome; its log detail says why.
+var ErrLoginFailure = Err(http.StatusUnauthorized, "Login failure")
+
 // OAuthErr builds an RFC 6749 error. On /json/things/* it is rendered as a
 // CREST body with the OAuth error in detail, as AM wraps it.
 func OAuthErr(status int, code, description string) *Error {

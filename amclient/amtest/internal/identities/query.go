@@ -2,6 +2,7 @@ package identities
 
 import (
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -9,13 +10,6 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
-)
-
-// The status codes of the query's refusals (crest errors carry them as
-// numbers).
-const (
-	statusBadRequest     = 400
-	statusNotImplemented = 501
 )
 
 // Query is a query of a realm's identities, as the identity endpoint
@@ -41,17 +35,17 @@ type Query struct {
 func ParseQuery(realm string, q url.Values) (*Query, error) {
 	filter, qid := q.Get("_queryFilter"), q.Get("_queryId")
 	if filter == "" && qid == "" {
-		return nil, crest.Err(statusBadRequest, "Query request must specify _queryFilter or _queryId")
+		return nil, crest.Err(http.StatusBadRequest, "Query request must specify _queryFilter or _queryId")
 	}
 	if filter != "" && filter != "true" {
-		return nil, crest.Err(statusNotImplemented, "Only _queryFilter=true is supported by the local AM")
+		return nil, crest.Err(http.StatusNotImplemented, "Only _queryFilter=true is supported by the local AM")
 	}
 	qq := &Query{realm: realm, fields: q.Get("_fields")}
 	if qid != "" {
 		var err error
 		// QuoteMeta's text fails to compile only when it is not UTF-8.
 		if qq.match, err = regexp.Compile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(qid), `\*`, ".*") + "$"); err != nil {
-			return nil, crest.Err(statusBadRequest, "Invalid _queryId")
+			return nil, crest.Err(http.StatusBadRequest, "Invalid _queryId")
 		}
 	}
 	var err error
@@ -65,14 +59,14 @@ func ParseQuery(realm string, q url.Values) (*Query, error) {
 		key := strings.TrimPrefix(strings.TrimPrefix(v, "+"), "-")
 		qq.desc = strings.HasPrefix(v, "-")
 		if key != "_id" && key != "username" && key != "uid" {
-			return nil, crest.Err(statusBadRequest, "Sorting by '"+key+"' is not supported by the local AM (only _id, username and uid)")
+			return nil, crest.Err(http.StatusBadRequest, "Sorting by '"+key+"' is not supported by the local AM (only _id, username and uid)")
 		}
 	}
 	qq.exact = strings.EqualFold(q.Get("_totalPagedResultsPolicy"), "EXACT")
 	if ck := q.Get("_pagedResultsCookie"); ck != "" {
 		b, err := base64.RawURLEncoding.DecodeString(ck)
 		if err != nil || !strings.HasPrefix(string(b), RealmPrefix(realm)) {
-			return nil, crest.Err(statusBadRequest, "Invalid _pagedResultsCookie")
+			return nil, crest.Err(http.StatusBadRequest, "Invalid _pagedResultsCookie")
 		}
 		qq.after, qq.offset = string(b), 0
 	}

@@ -15,14 +15,6 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/store"
 )
 
-// statusUnauthorized is the status of AM's login failure (crest errors
-// carry status codes as plain numbers).
-const statusUnauthorized = 401
-
-// errLoginFailure is AM's answer to a journey that fails other than by a
-// node's failure outcome; its log detail says why.
-var errLoginFailure = crest.Err(statusUnauthorized, "Login failure")
-
 // Env is what the journeys need of the server for one request:
 // amclient/amtest makes one per /json/authenticate request.
 type Env struct {
@@ -117,7 +109,7 @@ type Login struct {
 // that identified no user is a login failure.
 func (e *Env) Login(st *State) (Login, error) {
 	if st.username == "" {
-		return Login{}, errLoginFailure.WithLog("tree %q succeeded without identifying a user", st.Tree)
+		return Login{}, crest.ErrLoginFailure.WithLog("tree %q succeeded without identifying a user", st.Tree)
 	}
 	l := Login{UID: st.username, Restricted: st.restrict}
 	if st.key != nil {
@@ -136,7 +128,7 @@ func (e *Env) Login(st *State) (Login, error) {
 // in success, for [Env.Login].
 func (e *Env) ZeroPage(user, password string) (*State, error) {
 	if !e.CheckPassword(user, password) {
-		return nil, errLoginFailure.WithLog("zero-page login for %q failed", user)
+		return nil, crest.ErrLoginFailure.WithLog("zero-page login for %q failed", user)
 	}
 	st := &State{Realm: e.Realm, username: user}
 	if x := e.Identity(user); x != nil {

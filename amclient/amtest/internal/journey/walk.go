@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/config"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/script"
 )
 
@@ -22,7 +23,7 @@ const maxSteps = 100
 func (e *Env) Run(st *State, answers []Callback) ([]Callback, string, error) {
 	tree := e.Config.Trees[st.Tree]
 	if tree == nil {
-		return nil, "", errLoginFailure.WithLog("tree %q was removed", st.Tree)
+		return nil, "", crest.ErrLoginFailure.WithLog("tree %q was removed", st.Tree)
 	}
 	if st.node == "" {
 		st.node = tree.EntryNodeID
@@ -33,7 +34,7 @@ func (e *Env) Run(st *State, answers []Callback) ([]Callback, string, error) {
 		}
 		tn, n := tree.Nodes[st.node], e.Config.Nodes[st.node]
 		if tn == nil || n == nil {
-			return nil, "", errLoginFailure.WithLog("node %s is not configured", st.node)
+			return nil, "", crest.ErrLoginFailure.WithLog("node %s is not configured", st.node)
 		}
 		outcome, cbs, err := e.processNode(st, n, answers)
 		answers = nil
@@ -47,12 +48,12 @@ func (e *Env) Run(st *State, answers []Callback) ([]Callback, string, error) {
 		st.sent, st.nonce = nil, ""
 		next, ok := tn.Connections[outcome]
 		if !ok {
-			return nil, "", errLoginFailure.WithLog("node %s outcome %q is not connected", st.node, outcome)
+			return nil, "", crest.ErrLoginFailure.WithLog("node %s outcome %q is not connected", st.node, outcome)
 		}
 		e.log().Debug("tree node", "tree", st.Tree, "node", tn.DisplayName, "outcome", outcome)
 		st.node = next
 	}
-	return nil, "", errLoginFailure.WithLog("tree %q loops", st.Tree)
+	return nil, "", crest.ErrLoginFailure.WithLog("tree %q loops", st.Tree)
 }
 
 // processNode runs one node. A node that needs input returns callbacks;
@@ -60,7 +61,7 @@ func (e *Env) Run(st *State, answers []Callback) ([]Callback, string, error) {
 func (e *Env) processNode(st *State, n *config.Node, answers []Callback) (string, []Callback, error) {
 	waiting := st.sent != nil
 	if waiting && answers == nil {
-		return "false", nil, errLoginFailure.WithLog("callbacks were not answered")
+		return "false", nil, crest.ErrLoginFailure.WithLog("callbacks were not answered")
 	}
 	switch n.Type {
 	case config.NodeTypeUsernameCollector, config.NodeTypePasswordCollector:
@@ -77,7 +78,7 @@ func (e *Env) processNode(st *State, n *config.Node, answers []Callback) (string
 	case config.NodeTypeScriptedDecision:
 		return e.scriptedDecisionNode(st, n.Scripted)
 	}
-	return "", nil, errLoginFailure.WithLog("node type %s cannot be evaluated", n.Type)
+	return "", nil, crest.ErrLoginFailure.WithLog("node type %s cannot be evaluated", n.Type)
 }
 
 // collectorNode is the Username Collector and Password Collector nodes:
@@ -93,7 +94,7 @@ func collectorNode(st *State, nodeType string, answers []Callback, waiting bool)
 	}
 	v, ok := answerFor(sent, answers, 0)
 	if !ok {
-		return "", nil, errLoginFailure.WithLog("%s not answered", typ)
+		return "", nil, crest.ErrLoginFailure.WithLog("%s not answered", typ)
 	}
 	if nodeType == config.NodeTypeUsernameCollector {
 		st.username = v
@@ -112,11 +113,11 @@ var errNodeFailure = errors.New("node failure")
 func (e *Env) scriptedDecisionNode(st *State, cfg *config.ScriptedDecisionNode) (string, []Callback, error) {
 	sc := e.Config.Scripts[cfg.Script]
 	if sc == nil {
-		return "", nil, errLoginFailure.WithLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, e.Realm)
+		return "", nil, crest.ErrLoginFailure.WithLog("script %s of a Scripted Decision node is not in realm %s", cfg.Script, e.Realm)
 	}
 	prog, err := config.CompileScript(sc)
 	if err != nil {
-		return "", nil, errLoginFailure.WithLog("script %s: %v", cfg.Script, err)
+		return "", nil, crest.ErrLoginFailure.WithLog("script %s: %v", cfg.Script, err)
 	}
 	claims := map[string]map[string]any{}
 	stateClaims := func(m map[string]any) map[string]any {
@@ -134,10 +135,10 @@ func (e *Env) scriptedDecisionNode(st *State, cfg *config.ScriptedDecisionNode) 
 			slog.String("level", level), slog.String("message", msg))
 	})
 	if err != nil {
-		return "", nil, errLoginFailure.WithLog("script %s (%s): %v", cfg.Script, sc.Name, err)
+		return "", nil, crest.ErrLoginFailure.WithLog("script %s (%s): %v", cfg.Script, sc.Name, err)
 	}
 	if !slices.Contains(cfg.Outcomes, outcome) {
-		return "", nil, errLoginFailure.WithLog("script %s set outcome %q, which the node does not have", cfg.Script, outcome)
+		return "", nil, crest.ErrLoginFailure.WithLog("script %s set outcome %q, which the node does not have", cfg.Script, outcome)
 	}
 	return outcome, nil, nil
 }

@@ -2,6 +2,7 @@ package oauth2
 
 import (
 	"crypto/subtle"
+	"net/http"
 	"slices"
 	"time"
 
@@ -21,11 +22,11 @@ type Client struct {
 // client returns the realm's active client id.
 func (e *Env) client(id string) (*Client, error) {
 	if e.Config.OAuth2 == nil {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "The OAuth2 Provider is not configured in this realm")
 	}
 	cl := e.Config.OAuth2Clients[id]
 	if cl == nil || cl.Inactive {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_client", "Client authentication failed").WithLog("no active client %q in realm %s", id, e.Realm)
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_client", "Client authentication failed").WithLog("no active client %q in realm %s", id, e.Realm)
 	}
 	return &Client{ID: id, Settings: cl, Provider: e.Config.OAuth2}, nil
 }
@@ -33,7 +34,7 @@ func (e *Env) client(id string) (*Client, error) {
 // AuthenticateClient checks the credentials a client presented
 // (client_secret_basic or client_secret_post, as the server read them).
 func (e *Env) AuthenticateClient(id, secret string) (*Client, error) {
-	bad := crest.OAuthErr(statusUnauthorized, "invalid_client", "Client authentication failed")
+	bad := crest.OAuthErr(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 	if id == "" {
 		return nil, bad.WithLog("no client credentials")
 	}

@@ -2,6 +2,7 @@ package oauth2
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -166,7 +167,7 @@ func (e *Env) StartDevice(th *identities.Identity, scope []string) (map[string]a
 		return nil, err
 	}
 	if !c.allows(config.GrantDeviceCode) {
-		return nil, crest.OAuthErr(statusBadRequest, "unauthorized_client", "Client is not authorised to use the device code grant")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the device code grant")
 	}
 	scopes, err := validateScopes(scope, c.Settings)
 	if err != nil {
@@ -196,7 +197,7 @@ func (e *Env) StartDevice(th *identities.Identity, scope []string) (map[string]a
 }
 
 func invalidDeviceCode() *crest.Error {
-	return crest.OAuthErr(statusBadRequest, "invalid_grant", "The provided device code is invalid")
+	return crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The provided device code is invalid")
 }
 
 // pollAnswer is the answer to a poll of d by thing in realm at now
@@ -207,16 +208,16 @@ func (d *DeviceCode) pollAnswer(realm, thing string, now time.Time, tooSoon bool
 		return invalidDeviceCode()
 	}
 	if !now.Before(d.Expires) {
-		return crest.OAuthErr(statusForbidden, "expired_token", "The device code has expired")
+		return crest.OAuthErr(http.StatusForbidden, "expired_token", "The device code has expired")
 	}
 	switch d.Status {
 	case devicePending:
 		if tooSoon {
-			return crest.OAuthErr(statusForbidden, "slow_down", "The polling interval has not elapsed since the last request")
+			return crest.OAuthErr(http.StatusForbidden, "slow_down", "The polling interval has not elapsed since the last request")
 		}
-		return crest.OAuthErr(statusForbidden, "authorization_pending", "The user has not yet completed authorization")
+		return crest.OAuthErr(http.StatusForbidden, "authorization_pending", "The user has not yet completed authorization")
 	case deviceDenied:
-		return crest.OAuthErr(statusForbidden, "authorization_declined", "The user has declined authorization")
+		return crest.OAuthErr(http.StatusForbidden, "authorization_declined", "The user has declined authorization")
 	}
 	return nil
 }
@@ -226,7 +227,7 @@ func (d *DeviceCode) pollAnswer(realm, thing string, now time.Time, tooSoon bool
 // exchanged for tokens of the approving user once.
 func (e *Env) PollDevice(th *identities.Identity, deviceCode string) (map[string]any, error) {
 	if deviceCode == "" {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "Missing parameter: device_code")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: device_code")
 	}
 	h := tokens.Hash(deviceCode)
 	var d DeviceCode

@@ -1,6 +1,7 @@
 package oauth2
 
 import (
+	"net/http"
 	"sort"
 
 	"github.com/go-jose/go-jose/v4"
@@ -16,7 +17,7 @@ import (
 // none (404).
 func (e *Env) OpenIDConfiguration() (map[string]any, error) {
 	if e.Config.OAuth2 == nil {
-		return nil, crest.OAuthErr(statusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
+		return nil, crest.OAuthErr(http.StatusNotFound, "not_found", "The OAuth2 Provider is not configured in this realm")
 	}
 	iss := e.Issuer
 	scopes := map[string]bool{}

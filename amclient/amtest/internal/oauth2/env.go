@@ -10,15 +10,6 @@ import (
 	"github.com/thingway/thingway/amclient/amtest/internal/tokens"
 )
 
-// The status codes of AM's OAuth 2.0 errors (crest errors carry them as
-// numbers).
-const (
-	statusBadRequest   = 400
-	statusUnauthorized = 401
-	statusForbidden    = 403
-	statusNotFound     = 404
-)
-
 // Env is what the OAuth 2.0 rules need of the server for one request:
 // amclient/amtest makes one per request.
 type Env struct {

@@ -1,7 +1,7 @@
 package oauth2
 
 import (
-	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -52,12 +52,7 @@ func (e *Env) issue(c *Client, g *tokens.Grant, scopes []string, wantRefresh, ne
 	}
 	// The grant (when new or extended) and the tokens are written in one
 	// transaction: all of them are on disk before the answer, or none.
-	err = e.Update(m.Put)
-	var ae *crest.Error
-	if errors.As(err, &ae) {
-		return nil, ae
-	}
-	if err != nil {
+	if err := e.Update(m.Put); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -75,7 +70,7 @@ func (e *Env) ThingToken(th *identities.Identity, scope []string, refreshToken s
 		return e.refresh(c, refreshToken, scope, th.ID)
 	}
 	if !c.allows(config.GrantJWTBearer) {
-		return nil, crest.OAuthErr(statusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the JWT bearer grant")
 	}
 	scopes, err := validateScopes(scope, c.Settings)
 	if err != nil {
@@ -84,7 +79,7 @@ func (e *Env) ThingToken(th *identities.Identity, scope []string, refreshToken s
 	subject := th.ID
 	if attr := e.Config.IoT.OAuthSubjectAttribute; attr != "" {
 		if subject = th.First(attr); subject == "" {
-			return nil, crest.OAuthErr(statusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
+			return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "The thing has no value for the subject attribute "+attr)
 		}
 	}
 	return e.issue(c, e.newGrant(c, e.Issuer, subject, th.ID, scopes), scopes, true, true)
@@ -109,10 +104,10 @@ type Owner func(username, password string) (id string, ok bool)
 func (e *Env) Token(c *Client, r TokenRequest, owner Owner) (map[string]any, error) {
 	gt := r.GrantType
 	if gt == "" {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "Missing parameter: grant_type")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: grant_type")
 	}
 	if !c.allows(gt) {
-		return nil, crest.OAuthErr(statusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
+		return nil, crest.OAuthErr(http.StatusBadRequest, "unauthorized_client", "Client is not authorised to use the grant type "+gt)
 	}
 	requested := strings.Fields(r.Scope)
 	switch gt {
@@ -123,7 +118,7 @@ func (e *Env) Token(c *Client, r TokenRequest, owner Owner) (map[string]any, err
 		if gt == "password" {
 			id, ok := owner(r.Username, r.Password)
 			if !ok {
-				return nil, crest.OAuthErr(statusBadRequest, "invalid_grant", "Authentication failed")
+				return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "Authentication failed")
 			}
 			subject = id
 		}
@@ -133,7 +128,7 @@ func (e *Env) Token(c *Client, r TokenRequest, owner Owner) (map[string]any, err
 		}
 		return e.issue(c, e.newGrant(c, e.Issuer, subject, "", scopes), scopes, gt == "password", true)
 	}
-	return nil, crest.OAuthErr(statusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
+	return nil, crest.OAuthErr(http.StatusBadRequest, "unsupported_grant_type", "Grant type is not supported: "+gt)
 }
 
 // refresh exchanges a refresh token of the same client (and, when thingID
@@ -143,7 +138,7 @@ func (e *Env) Token(c *Client, r TokenRequest, owner Owner) (map[string]any, err
 func (e *Env) refresh(c *Client, refreshToken string, requested []string, thingID string) (map[string]any, error) {
 	t, g := tokens.Lookup(e.DB, e.Keys, refreshToken, e.Now)
 	if t == nil || !t.Refresh || g.Realm != e.Realm || g.ClientID != c.ID || (thingID != "" && !strings.EqualFold(g.Thing, thingID)) {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_grant", "grant is invalid")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_grant", "grant is invalid")
 	}
 	scopes, err := refreshScopes(t.Scopes, requested)
 	if err != nil {
@@ -189,7 +184,7 @@ func (e *Env) Introspect(c *Client, tok string) map[string]any {
 // thing's client sees the token.
 func (e *Env) ThingIntrospect(th *identities.Identity, tok string) (map[string]any, error) {
 	if tok == "" {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_request", "Missing parameter: token")
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_request", "Missing parameter: token")
 	}
 	c, err := e.client(e.thingClient(th))
 	if err != nil {

@@ -1,6 +1,7 @@
 package oauth2
 
 import (
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ func javaSet(s []string) string { return "[" + strings.Join(s, ", ") + "]" }
 func validateScopes(requested []string, cl *config.OAuth2Client) ([]string, error) {
 	if len(requested) == 0 {
 		if len(cl.DefaultScopes) == 0 {
-			return nil, crest.OAuthErr(statusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
+			return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "No scope requested and no default scope configured")
 		}
 		return append([]string(nil), cl.DefaultScopes...), nil
 	}
@@ -29,7 +30,7 @@ func validateScopes(requested []string, cl *config.OAuth2Client) ([]string, erro
 		}
 	}
 	if len(bad) > 0 {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Unknown/invalid scope(s): "+javaSet(bad))
 	}
 	return dedupe(requested), nil
 }
@@ -47,7 +48,7 @@ func refreshScopes(granted, requested []string) ([]string, error) {
 		}
 	}
 	if len(extra) > 0 {
-		return nil, crest.OAuthErr(statusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
+		return nil, crest.OAuthErr(http.StatusBadRequest, "invalid_scope", "Scope parameter is not a subset of the original scope: "+javaSet(extra))
 	}
 	return dedupe(requested), nil
 }
