@@ -199,7 +199,7 @@ func (c *reqCtx) decodeJSON(b []byte, v any) error {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON").WithLog("%v", members.PlainError(err))
+		return crest.ErrInvalidJSON.WithLog("%v", members.PlainError(err))
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func (s *Server) readObject(c *reqCtx) (map[string]any, error) {
 	}
 	var body map[string]any
 	if err := json.Unmarshal(b, &body); err != nil || body == nil {
-		return nil, crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+		return nil, crest.ErrInvalidJSON
 	}
 	return body, nil
 }

@@ -304,7 +304,7 @@ func (s *Server) passwordLogin(realm, user, password string) (string, bool) {
 		identities.CheckPasswordHash(dummyPasswordHash(), password)
 		return "", false
 	}
-	if !s.checkPassword(realm, user, password) || x.First("thingType") != "" {
+	if !x.CheckPassword(password) || x.First("thingType") != "" {
 		return "", false
 	}
 	return x.ID, true

@@ -113,13 +113,7 @@ func (c *reqCtx) realmURLPart() string {
 	if c.realm == "/" || c.viaDNS {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString("/realms/root")
-	for _, p := range strings.Split(strings.Trim(c.realm, "/"), "/") {
-		b.WriteString("/realms/")
-		b.WriteString(p)
-	}
-	return b.String()
+	return realmJSONPath(c.realm)
 }
 
 // issuer is the realm's OAuth 2.0 issuer URL.

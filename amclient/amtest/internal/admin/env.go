@@ -113,7 +113,7 @@ func (e *Env) objectBody() ([]byte, map[string]json.RawMessage, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, nil, crest.Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+		return nil, nil, crest.ErrInvalidJSON
 	}
 	return b, m, nil
 }

@@ -54,6 +54,10 @@ func (e *Error) WithLog(format string, args ...any) *Error {
 	return &c
 }
 
+// ErrInvalidJSON is AM's answer to a request body that is not the JSON it
+// takes.
+var ErrInvalidJSON = Err(http.StatusBadRequest, "The request could not be processed because the provided content is not valid JSON")
+
 // ErrLoginFailure is AM's answer to an authentication that fails other
 // than by a node's failure outcome; its log detail says why.
 var ErrLoginFailure = Err(http.StatusUnauthorized, "Login failure")
