@@ -26,9 +26,9 @@ import (
 // is lost with probability 1-(1-p)² (half the time at p=30% each way),
 // and with plain doubling the expected wait for an answer then has no
 // bound: from a 100 ms estimate, a request that met five losses in a row
-// waits 3.2, 6.4, then 12.8 s before its next copy. A request started from a timeout shorter than
-// AckTimeout gets as many more retransmissions as doublings separate the
-// two (rounded up). With the defaults a request is sent at most 10 times
+// waits 3.2, 6.4, then 12.8 s before its next copy. A request started
+// from a timeout shorter than AckTimeout gets as many more
+// retransmissions as doublings separate the two (rounded up). With the defaults a request is sent at most 10 times
 // over about 23 s (with an estimate) or 5 times over 18 s (without), and
 // never more often than once per first timeout.
 
