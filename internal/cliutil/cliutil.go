@@ -57,13 +57,13 @@ func Run(app *cli.App, args []string, stdout, stderr io.Writer) int {
 	app.ErrWriter = stderr
 	app.Version = Version()
 	app.HideVersion = false
-	for _, f := range app.Flags {
-		for _, n := range f.Names() {
-			if n == "version" {
-				cli.VersionFlag = &cli.BoolFlag{Name: "print-version", Usage: "print the version"}
-			}
-		}
-	}
+	// urfave/cli reads its version flag from a package variable: set it
+	// for this app and put it back after, so that one tool with a
+	// --version of its own does not rename the flag of the next app run
+	// in the same process (the tests run many).
+	prev := cli.VersionFlag
+	cli.VersionFlag = versionFlag(app)
+	defer func() { cli.VersionFlag = prev }()
 	app.HideHelpCommand = true
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
 		return fmt.Errorf("%w (see --help)", err)
@@ -76,6 +76,25 @@ func Run(app *cli.App, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultVersionFlag is urfave/cli's own --version (-v).
+var defaultVersionFlag = cli.VersionFlag
+
+// printVersionFlag is the version flag of a tool that has a --version of
+// its own.
+var printVersionFlag = &cli.BoolFlag{Name: "print-version", Usage: "print the version"}
+
+// versionFlag is the flag that prints app's version.
+func versionFlag(app *cli.App) cli.Flag {
+	for _, f := range app.Flags {
+		for _, n := range f.Names() {
+			if n == "version" {
+				return printVersionFlag
+			}
+		}
+	}
+	return defaultVersionFlag
 }
 
 // CheckArgs reports positional arguments, and the flags of required (names
