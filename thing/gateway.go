@@ -189,7 +189,16 @@ func (g *Gateway) dial(ctx context.Context) (*client.Conn, error) {
 	done := make(chan result, 1)
 	opts := append(g.opts[:len(g.opts):len(g.opts)], piondtls.WithFlightInterval(durOr(g.cfg.HandshakeInterval, time.Second)))
 	go func() {
-		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(opts...), g.coapOptions()...)
+		// stop ends the session's timer goroutine when the session closes.
+		stop := make(chan struct{})
+		var once sync.Once
+		closeStop := func() { once.Do(func() { close(stop) }) }
+		c, err := dtls.Dial(g.addr, dtls.NewDTLSClientOptions(opts...), g.coapOptions(stop)...)
+		if err != nil {
+			closeStop()
+		} else {
+			c.AddOnClose(closeStop)
+		}
 		done <- result{c, err}
 	}()
 	var c *client.Conn

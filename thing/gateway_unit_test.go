@@ -2,6 +2,7 @@ package thing_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/thingway/thingway/thing"
 )
@@ -22,5 +23,34 @@ func TestGatewayAddress(t *testing.T) {
 		if got, err := thing.GatewayAddress(bad); err == nil {
 			t.Errorf("%q accepted as %q", bad, got)
 		}
+	}
+}
+
+// A session's timer goroutine ends when the session closes (stop), not at
+// its next tick, and until then it runs f every tick until f says stop.
+func TestRunPeriodicStops(t *testing.T) {
+	stop := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		thing.RunPeriodic(stop, time.Hour, func(time.Time) bool {
+			t.Error("f ran before its tick")
+			return true
+		})
+		close(ended)
+	}()
+	close(stop)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the timer goroutine outlived its session")
+	}
+
+	calls := 0
+	thing.RunPeriodic(make(chan struct{}), time.Millisecond, func(time.Time) bool {
+		calls++
+		return calls < 3
+	})
+	if calls != 3 {
+		t.Errorf("f ran %d times, want 3", calls)
 	}
 }

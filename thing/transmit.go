@@ -103,22 +103,14 @@ const expiryTick = time.Second
 // enough that go-coap never retransmits nor expires a message itself.
 const noRetransmit = 24 * time.Hour
 
-// coapOptions are the session's CoAP settings.
-func (g *Gateway) coapOptions() []udp.Option {
+// coapOptions are the settings of one session; stop is closed when it
+// has closed.
+func (g *Gateway) coapOptions(stop <-chan struct{}) []udp.Option {
 	return []udp.Option{
 		// The SDK sends every message again itself ([Gateway.transmit]).
 		options.WithTransmission(1, noRetransmit, 0, 1),
 		options.WithPeriodicRunner(func(f func(now time.Time) bool) {
-			go func() {
-				t := time.NewTimer(expiryTick)
-				defer t.Stop()
-				for now := range t.C {
-					if !f(now) {
-						return
-					}
-					t.Reset(expiryTick)
-				}
-			}()
+			go runPeriodic(stop, expiryTick, f)
 		}),
 		// Block-wise transfers are the SDK's own (roundTrip).
 		options.WithBlockwise(false, blockSZX, 60*time.Second),
@@ -126,6 +118,25 @@ func (g *Gateway) coapOptions() []udp.Option {
 		options.WithErrors(func(err error) {
 			g.log.LogAttrs(context.Background(), slog.LevelDebug, "coap", slog.String("error", err.Error()))
 		}),
+	}
+}
+
+// runPeriodic calls f every tick until f returns false (go-coap's timers
+// find the session closed) or stop is closed, which ends it at once rather
+// than at the next tick.
+func runPeriodic(stop <-chan struct{}, tick time.Duration, f func(now time.Time) bool) {
+	t := time.NewTimer(tick)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			if !f(now) {
+				return
+			}
+			t.Reset(tick)
+		case <-stop:
+			return
+		}
 	}
 }
 
