@@ -73,20 +73,21 @@ func main() { cliutil.Main(newApp(os.Stdout, os.Stderr)) }
 
 // Flag names.
 const (
-	flagDuration    = "duration"
-	flagConcurrency = "concurrency"
-	flagThings      = "things"
-	flagAddress     = "address"
-	flagAMAddress   = "am-address"
-	flagIdleClients = "idle-clients"
-	flagJSON        = "json"
-	flagGatewayMode = "gateway-mode"
-	flagGatewayBin  = "gateway-bin"
-	flagIoTEdgeBin  = "iot-edge-bin"
-	flagProfile     = "gateway-profile"
-	flagSoak        = "soak"
-	flagSoakWindow  = "soak-window"
-	flagSoakEvery   = "soak-interval"
+	flagDuration     = "duration"
+	flagConcurrency  = "concurrency"
+	flagThings       = "things"
+	flagAddress      = "address"
+	flagAMAddress    = "am-address"
+	flagIdleClients  = "idle-clients"
+	flagJSON         = "json"
+	flagGatewayMode  = "gateway-mode"
+	flagGatewayBin   = "gateway-bin"
+	flagIoTEdgeBin   = "iot-edge-bin"
+	flagProfile      = "gateway-profile"
+	flagSoak         = "soak"
+	flagSoakWindow   = "soak-window"
+	flagSoakEvery    = "soak-interval"
+	flagLibraryFloor = "library-floor"
 
 	// flags of the hidden child command
 	flagGateway = "gateway"
@@ -155,9 +156,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.DurationFlag{Name: flagSoak, Usage: "run the soak scenario instead, for `DURATION`: --things idle sessions (a child process) beside --concurrency active things, reported every --soak-window"},
 			&cli.DurationFlag{Name: flagSoakWindow, Usage: "with --soak: how often the figures are taken [default: a minute, or --soak if shorter]"},
 			&cli.DurationFlag{Name: flagSoakEvery, Value: time.Second, Usage: "with --soak: how often each active thing asks for a token (or, reconnecting, opens a new session)"},
+			&cli.BoolFlag{Name: flagLibraryFloor, Usage: "also run b) and c) against servers made of the gateway's libraries alone (pion/dtls v3; go-coap v3's DTLS server), no Thingway code: the floor the gateway stands on"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print the results as one JSON object instead of a table"},
 		},
 		Commands: []*cli.Command{{
+			Name:   libraryCommand,
+			Hidden: true,
+			Usage:  "(internal) a DTLS server of the gateway's libraries alone, for --library-floor",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: flagMode, Required: true},
+				&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:0"},
+				&cli.StringFlag{Name: flagDTLSCert, Required: true},
+				&cli.StringFlag{Name: flagDTLSKey, Required: true},
+			},
+			Action: func(c *cli.Context) error {
+				return runLibraryServer(c.Context, c.String(flagMode), c.String(flagAddress),
+					c.String(flagDTLSCert), c.String(flagDTLSKey), stderr)
+			},
+		}, {
 			Name:   childCommand,
 			Hidden: true,
 			Usage:  "(internal) open idle DTLS sessions to a gateway for the memory figure",
@@ -193,6 +209,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Soak:         c.Duration(flagSoak),
 				SoakWindow:   c.Duration(flagSoakWindow),
 				SoakInterval: c.Duration(flagSoakEvery),
+				LibraryFloor: c.Bool(flagLibraryFloor),
 			}
 			if err := s.check(); err != nil {
 				return err
@@ -221,6 +238,8 @@ type settings struct {
 	GatewayBin  string        `json:"gateway_bin,omitempty"`
 	IoTEdgeBin  string        `json:"iot_edge_bin,omitempty"`
 	ProfileDir  string        `json:"gateway_profile_dir,omitempty"`
+	// LibraryFloor: run g), the libraries' floor.
+	LibraryFloor bool `json:"library_floor,omitempty"`
 	// The soak scenario's (Soak 0: not run).
 	Soak         time.Duration `json:"-"`
 	SoakS        float64       `json:"soak_s,omitempty"`
@@ -256,6 +275,9 @@ func (s *settings) check() error {
 	}
 	if s.IoTEdgeBin != "" && (s.GatewayMode != gwProcess || s.IdleClients != idleProcess) {
 		return fmt.Errorf("--%s compares processes: it needs --%s %s and --%s %s", flagIoTEdgeBin, flagGatewayMode, gwProcess, flagIdleClients, idleProcess)
+	}
+	if s.LibraryFloor && (s.GatewayMode != gwProcess || s.IdleClients != idleProcess) {
+		return fmt.Errorf("--%s compares processes: it needs --%s %s and --%s %s", flagLibraryFloor, flagGatewayMode, gwProcess, flagIdleClients, idleProcess)
 	}
 	if s.ProfileDir != "" {
 		if s.GatewayMode != gwProcess {

@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// The idle-clients child process is this test binary run again with the
-// hidden subcommand: behave as gwbench then.
+// The idle-clients child process and the library servers are this test
+// binary run again with a hidden subcommand: behave as gwbench then.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == childCommand {
+	if len(os.Args) > 1 && (os.Args[1] == childCommand || os.Args[1] == libraryCommand) {
 		main()
 		os.Exit(0)
 	}
@@ -44,7 +44,7 @@ func TestTable(t *testing.T) {
 	defer func(n int) { maxProcessSessions = n }(maxProcessSessions)
 	maxProcessSessions = 1
 	profiles := t.TempDir()
-	out, progress, err := runApp(t, append(tiny, "--gateway-profile", profiles)...)
+	out, progress, err := runApp(t, append(tiny, "--gateway-profile", profiles, "--library-floor")...)
 	if err != nil {
 		t.Fatalf("gwbench: %v\n%s", err, progress)
 	}
@@ -63,6 +63,10 @@ func TestTable(t *testing.T) {
 		"d) memory per parked thing", "e) graceful restart", "0 new handshakes",
 		"then one authentication step per thing: 1 answered",
 		"gateway process, ", "s later",
+		"g) the libraries' floor", "pion/dtls v3 alone (DTLS handshake + CoAP ping)", "go-coap v3's DTLS server (DTLS handshake + CoAP ping)",
+		"CPU of the pion/dtls v3 alone process:", "CPU of the go-coap v3's DTLS server process:",
+		"Thingway gateway / pion/dtls v3 alone: CPU per handshake", "Thingway gateway / go-coap v3's DTLS server: CPU per handshake",
+		"RSS per idle thing", "crypto floor",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -81,6 +85,8 @@ func TestTable(t *testing.T) {
 		"b) DTLS handshakes: started", "b) DTLS handshakes: finished",
 		"child process", "2 sessions open in 2 child processes",
 		"d) memory per parked thing: finished", "e) graceful restart: finished",
+		"g) pion server: memory per idle session: finished", "g) pion server: DTLS handshakes: finished",
+		"g) go-coap server: memory per idle session: finished", "g) go-coap server: DTLS handshakes: finished",
 	} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("progress lacks %q:\n%s", want, progress)
@@ -270,5 +276,24 @@ func TestProcFigures(t *testing.T) {
 	}
 	if got := metricSum(expo, "go_goroutines", "", ""); got != 12 {
 		t.Errorf("go_goroutines = %v", got)
+	}
+}
+
+// The pion library server answers a CoAP ping, and only a ping, with a
+// reset of its message ID.
+func TestPingReset(t *testing.T) {
+	if rst, ok := pingReset([]byte{0x40, 0, 0x12, 0x34}); !ok || !bytes.Equal(rst, []byte{0x70, 0, 0x12, 0x34}) {
+		t.Errorf("ping: %x %v", rst, ok)
+	}
+	for _, m := range [][]byte{
+		{0x50, 0, 1, 2},       // non-confirmable
+		{0x40, 0x01, 1, 2},    // GET
+		{0x41, 0, 1, 2, 0xaa}, // a token
+		{0x40, 0, 1},          // short
+		{0x80, 0, 1, 2},       // version 2
+	} {
+		if _, ok := pingReset(m); ok {
+			t.Errorf("%x taken for a ping", m)
+		}
 	}
 }

@@ -90,7 +90,8 @@ var (
 )
 
 // startProcGateway starts bin (kind thingway or iot-edge) in front of the
-// bench's AM and waits until it says it has started.
+// bench's AM, or a library server (kind pion or go-coap, this binary), and
+// waits until it says it has started.
 func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOptions) (*procGateway, error) {
 	addr := o.addr
 	if addr == "" {
@@ -117,13 +118,22 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 		// stable DTLS certificate (a new key each start).
 		args = []string{"--url", e.amURL, "--name", benchGateway, "--realm", benchRealm, "--audience", benchRealm,
 			"--tree", benchTree, "--key", e.files.key, "--address", addr}
+	case kindPion, kindGoCoAP:
+		args = e.libraryArgs(kind, addr)
+		var err error
+		if bin, err = libraryBinary(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("unknown gateway kind %q", kind)
 	}
 	g := &procGateway{kind: kind, addr: addr, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}}
-	if kind == kindThingway {
+	switch kind {
+	case kindThingway:
 		g.pin, g.profileDir = e.pin, e.s.ProfileDir
+	case kindPion, kindGoCoAP:
+		g.pin = e.pin // the gateway's certificate
 	}
 	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(os.Environ(), "GATEWAY_LOCAL_AM=127.0.0.1:0")
@@ -152,6 +162,15 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	if kind == kindPion || kind == kindGoCoAP {
+		m, err := g.stderr.wait(wctx, libraryLine)
+		if err != nil {
+			return fail(err)
+		}
+		g.addr, g.metrics = m[1], "http://"+m[2]
+		e.progress.printf("setup: %s server process %d at %s", kind, g.cmd.Process.Pid, g.addr)
+		return g, nil
+	}
 	if _, err := g.stdout.wait(wctx, regexp.MustCompile(`IoT Gateway server started\.`)); err != nil {
 		return fail(err)
 	}
@@ -272,6 +291,7 @@ func (g *procGateway) memory() (memSample, error) {
 
 // stop sends SIGTERM and waits for the process to exit.
 func (g *procGateway) stop() error {
+	defer g.client.CloseIdleConnections()
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
@@ -288,6 +308,7 @@ func (g *procGateway) stop() error {
 }
 
 func (g *procGateway) kill() {
+	defer g.client.CloseIdleConnections()
 	g.cmd.Process.Kill() //nolint:errcheck // it may have exited
 	<-g.exited
 }

@@ -87,6 +87,8 @@ type report struct {
 	Floor *floorResult `json:"crypto_floor"`
 	// IoTEdge is a), b) and c) against iot-edge's gateway (--iot-edge-bin).
 	IoTEdge *iotEdgeResult `json:"iot_edge,omitempty"`
+	// Libraries is b) and c) against the library servers (--library-floor).
+	Libraries *librariesResult `json:"library_floor,omitempty"`
 	// LoadAvg is /proc/loadavg's 1-minute figure at the start and the end.
 	LoadStart float64 `json:"load_average_start"`
 	LoadEnd   float64 `json:"load_average_end"`
@@ -182,6 +184,11 @@ func run(ctx context.Context, s settings, asJSON bool, stdout, stderr io.Writer)
 	if s.IoTEdgeBin != "" {
 		if r.IoTEdge, err = e.iotEdge(ctx); err != nil {
 			return fmt.Errorf("iot-edge: %w", err)
+		}
+	}
+	if s.LibraryFloor {
+		if r.Libraries, err = e.libraries(ctx); err != nil {
+			return fmt.Errorf("the libraries' floor: %w", err)
 		}
 	}
 	r.LoadEnd = loadAverage()
@@ -304,6 +311,9 @@ func (r *report) print(out io.Writer) error {
 	}
 	if ie := r.IoTEdge; ie != nil {
 		r.printIoTEdge(w, ie)
+	}
+	if lib := r.Libraries; lib != nil {
+		r.printLibraries(w, lib)
 	}
 	return w.Flush()
 }
