@@ -87,21 +87,10 @@ func (e *Env) nodes(p string) error {
 		return e.routeNotFound()
 	}
 	k := nodeResources(typ)
-	if id == "" {
-		// Query: all nodes, or the nodes of one type.
-		if e.R.Method != http.MethodGet {
-			return methodNotAllowed()
-		}
-		if typ == "" {
-			k.is = nil
-		}
-		return listResources(e, k)
+	if typ == "" && id == "" {
+		k.is = nil // a query of all nodes, of every type
 	}
-	var ok bool
-	if id, ok = pathSegment(id); !ok {
-		return e.routeNotFound()
-	}
-	return serveResource(e, k, id, func() error { return e.putNode(k, typ, id) })
+	return serveCollection(e, k, id, func(id string) error { return e.putNode(k, typ, id) })
 }
 
 // putNode creates or updates the node typ/id.
@@ -150,7 +139,12 @@ var treeResources = resource[config.Tree]{
 }
 
 func (e *Env) trees(name string) error {
-	k := treeResources
+	return serveCollection(e, treeResources, name, func(name string) error { return e.putTree(treeResources, name) })
+}
+
+// serveCollection answers the calls on a collection of k: a query of them
+// all (name ""), and GET, DELETE and PUT (put) on the one named.
+func serveCollection[T any](e *Env, k resource[T], name string, put func(name string) error) error {
 	if name == "" {
 		if e.R.Method != http.MethodGet {
 			return methodNotAllowed()
@@ -161,7 +155,7 @@ func (e *Env) trees(name string) error {
 	if !ok {
 		return e.routeNotFound()
 	}
-	return serveResource(e, k, name, func() error { return e.putTree(k, name) })
+	return serveResource(e, k, name, func() error { return put(name) })
 }
 
 // putTree creates or updates the tree name.
@@ -246,17 +240,7 @@ func agentResource[T any](typ string, in func(r *config.Realm) *map[string]*T) r
 // serveAgent answers the calls on the agents of one type: a query of them
 // all, and GET, DELETE and PUT on one.
 func serveAgent[T any](e *Env, k resource[T], typ, id string) error {
-	if id == "" {
-		if e.R.Method != http.MethodGet {
-			return methodNotAllowed()
-		}
-		return listResources(e, k)
-	}
-	id, ok := pathSegment(id)
-	if !ok {
-		return e.routeNotFound()
-	}
-	return serveResource(e, k, id, func() error { return e.putAgent(typ, id) })
+	return serveCollection(e, k, id, func(id string) error { return e.putAgent(typ, id) })
 }
 
 // putAgent creates or updates an agent: an update changes the settings
