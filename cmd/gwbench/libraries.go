@@ -13,12 +13,14 @@ import (
 	"os"
 	"regexp"
 	"sync"
+	"time"
 
 	piondtls "github.com/pion/dtls/v3"
 	coapdtls "github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapnet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
+	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -168,6 +170,7 @@ func runLibraryServer(ctx context.Context, mode, addr, certFile, keyFile string,
 	opts := coapx.ServerOptions(cert)
 	var l net.Listener
 	var serve func() error
+	var stop func() // closes the listener and ends the sessions
 	switch mode {
 	case kindPion:
 		ua, err := net.ResolveUDPAddr("udp", addr)
@@ -177,15 +180,25 @@ func runLibraryServer(ctx context.Context, mode, addr, certFile, keyFile string,
 		if l, err = piondtls.ListenWithOptions("udp", ua, opts...); err != nil {
 			return err
 		}
-		serve = func() error { return servePion(l) }
+		ps := &pionServer{l: l, conns: map[net.Conn]struct{}{}}
+		serve, stop = ps.serve, ps.stop
 	case kindGoCoAP:
 		cl, err := coapnet.NewDTLSListener("udp", addr, coapnet.NewDTLSServerOptions(opts...))
 		if err != nil {
 			return err
 		}
 		l = cl
-		s := coapdtls.NewServer(options.WithMux(mux.NewRouter()))
+		// As the gateway: sessions stay until the bench closes them
+		// (go-coap's default closes a session idle for 16 s), and a
+		// handshake gives up after libraryHandshakeTimeout.
+		s := coapdtls.NewServer(options.WithMux(mux.NewRouter()),
+			options.WithInactivityMonitor(time.Hour, func(cc *udpclient.Conn) { cc.Close() }),
+			options.WithDTLSHandshakeTimeout(libraryHandshakeTimeout))
 		serve = func() error { return s.Serve(cl) }
+		stop = func() {
+			cl.Close()
+			s.Stop()
+		}
 	default:
 		return fmt.Errorf("%s: --%s is %s or %s", libraryCommand, flagMode, kindPion, kindGoCoAP)
 	}
@@ -207,7 +220,7 @@ func runLibraryServer(ctx context.Context, mode, addr, certFile, keyFile string,
 	go func() { done <- serve() }()
 	select {
 	case <-ctx.Done():
-		l.Close()
+		stop()
 		hs.Close()
 		<-done
 		return nil
@@ -217,36 +230,93 @@ func runLibraryServer(ctx context.Context, mode, addr, certFile, keyFile string,
 	}
 }
 
-// servePion accepts pion sessions until l is closed, each read by a
-// goroutine of its own.
-func servePion(l net.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+// libraryHandshakeTimeout bounds a library server's handshake, as the
+// gateway's does, so that a client gone mid-handshake leaves no session.
+const libraryHandshakeTimeout = 30 * time.Second
+
+// pionServer serves pion sessions, each read by a goroutine of its own.
+type pionServer struct {
+	l       net.Listener
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // the sessions being served
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// serve accepts sessions until the listener is closed.
+func (p *pionServer) serve() error {
+	defer p.wg.Wait()
 	for {
-		c, err := l.Accept()
+		c, err := p.l.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			p.mu.Lock()
+			closing := p.closing
+			p.mu.Unlock()
+			if closing {
 				return nil
 			}
 			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			b := make([]byte, 1500)
-			for {
-				n, err := c.Read(b)
-				if err != nil {
-					return
-				}
-				if rst, ok := pingReset(b[:n]); ok {
-					if _, err := c.Write(rst); err != nil {
-						return
-					}
-				}
+		p.mu.Lock()
+		if p.closing {
+			p.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		p.conns[c] = struct{}{}
+		p.wg.Add(1)
+		p.mu.Unlock()
+		go p.session(c)
+	}
+}
+
+// session completes c's handshake and answers its pings until it ends.
+func (p *pionServer) session(c net.Conn) {
+	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+	}()
+	if dc, ok := c.(*piondtls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), libraryHandshakeTimeout)
+		err := dc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+	b := make([]byte, 1500)
+	for {
+		n, err := c.Read(b)
+		if err != nil {
+			return
+		}
+		if rst, ok := pingReset(b[:n]); ok {
+			if _, err := c.Write(rst); err != nil {
+				return
 			}
-		}()
+		}
+	}
+}
+
+// stop closes the listener, then the sessions: pion's listener closes
+// only those it has not handed out, and a session whose client is gone
+// would read for ever.
+func (p *pionServer) stop() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.l.Close()
+	p.mu.Lock()
+	conns := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
 	}
 }
 

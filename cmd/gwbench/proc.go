@@ -146,7 +146,7 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 		return nil, err
 	}
 	if err := g.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s gateway: %w", kind, err)
+		return nil, fmt.Errorf("%s: %w", g.what(), err)
 	}
 	g.stdout = watchLines(stdout, nil)
 	g.stderr = watchLines(stderr, e.progress)
@@ -158,7 +158,7 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 	}()
 	fail := func(err error) (*procGateway, error) {
 		g.kill()
-		return nil, fmt.Errorf("%s gateway (%s): %w\nstdout:\n%s\nstderr:\n%s", kind, bin, err, g.stdout.text(), g.stderr.text())
+		return nil, fmt.Errorf("%s (%s): %w\nstdout:\n%s\nstderr:\n%s", g.what(), bin, err, g.stdout.text(), g.stderr.text())
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -193,6 +193,14 @@ func (e *env) startProcGateway(ctx context.Context, kind, bin string, o procOpti
 const maxSessionsDefault = 10000
 
 func (g *procGateway) address() string { return g.addr }
+
+// what names the process in errors: "thingway gateway", "pion server".
+func (g *procGateway) what() string {
+	if g.kind == kindPion || g.kind == kindGoCoAP {
+		return g.kind + " server"
+	}
+	return g.kind + " gateway"
+}
 
 func (g *procGateway) trust() coapx.Trust {
 	if g.pin == nil {
@@ -298,12 +306,12 @@ func (g *procGateway) stop() error {
 	select {
 	case <-g.exited:
 		if g.waitErr != nil {
-			return fmt.Errorf("%s gateway: %w\n%s", g.kind, g.waitErr, g.stderr.text())
+			return fmt.Errorf("%s: %w\n%s", g.what(), g.waitErr, g.stderr.text())
 		}
 		return nil
 	case <-time.After(30 * time.Second):
 		g.kill()
-		return fmt.Errorf("%s gateway did not stop within 30s of SIGTERM; killed", g.kind)
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", g.what())
 	}
 }
 
