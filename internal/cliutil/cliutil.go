@@ -51,7 +51,9 @@ import (
 // Run runs app with args (args[0] is the program name), writing to stdout
 // and stderr, and returns the exit status: 0, or 1 after writing the error
 // on one line. Run is for an App made for it: it sets app's Writer,
-// ErrWriter, HideVersion, HideHelpCommand, OnUsageError and ExitErrHandler.
+// ErrWriter, HideVersion, HideHelpCommand, OnUsageError and ExitErrHandler,
+// and urfave/cli's global version flag while it runs, so two Runs must
+// not overlap.
 func Run(app *cli.App, args []string, stdout, stderr io.Writer) int {
 	app.Writer = stdout
 	app.ErrWriter = stderr

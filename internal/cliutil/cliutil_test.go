@@ -91,6 +91,12 @@ func TestOwnVersionFlag(t *testing.T) {
 	if code := cliutil.Run(app, []string{"tool", "--print-version"}, &stdout, &stderr); code != 0 || stdout.String() != "tool version "+cliutil.Version()+"\n" {
 		t.Errorf("--print-version: exit %d, stdout %q, stderr %q", code, &stdout, &stderr)
 	}
+	// The next tool of the process has --version again.
+	stdout.Reset()
+	stderr.Reset()
+	if code := cliutil.Run(newTool(), []string{"tool", "--version"}, &stdout, &stderr); code != 0 || stdout.String() != "tool version "+cliutil.Version()+"\n" {
+		t.Errorf("--version after a tool with its own: exit %d, stdout %q, stderr %q", code, &stdout, &stderr)
+	}
 }
 
 // The version names the Go toolchain, and the module version or (devel).
