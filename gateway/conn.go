@@ -153,6 +153,7 @@ func (c *sessionConn) SetDeadline(t time.Time) error {
 func (c *sessionConn) useDeadlines() {
 	c.deadlines.Store(true)
 	if d, ok := c.Conn.(*dtlsConn); ok {
+		d.peer.holdBuffer.Store(true)
 		select {
 		case d.peer.recordIn <- struct{}{}:
 		default:
@@ -292,6 +293,10 @@ func (c *sessionConn) Read(b []byte) (int, error) {
 			d.peer.waitRecord(&c.deadlines)
 		}
 		n, again, err := c.read1(b)
+		if errors.Is(err, errReleased) {
+			d.peer.tookReleased() // a quiet session's reader let go of its buffer
+			continue
+		}
 		if !again {
 			return n, err
 		}

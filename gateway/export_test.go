@@ -59,3 +59,19 @@ func (f ListenerForTest) Handshaking() int {
 	defer f.l.mu.Unlock()
 	return f.l.handshaking
 }
+
+// Released returns the number of sessions whose pion reader has let go of
+// its read buffer: maxReleased errReleased wait for their Read.
+func (f ListenerForTest) Released() int {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	n := 0
+	for _, p := range f.l.peers {
+		p.inMu.Lock()
+		if p.out == maxReleased {
+			n++
+		}
+		p.inMu.Unlock()
+	}
+	return n
+}

@@ -503,6 +503,12 @@ type peerConn struct {
 	inMu    sync.Mutex
 	inQ     []datagram
 	inReady chan struct{}
+	// quiet: the established session's queue has stayed empty for
+	// releaseAfter. out: the errReleased that ReadFrom has returned and
+	// Read has not taken; unpaid: those of them not yet counted in records
+	// (see ReadFrom). Guarded by inMu.
+	quiet       bool
+	out, unpaid int
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -510,6 +516,7 @@ type peerConn struct {
 
 	inspect     atomic.Bool // outgoing datagrams are looked at
 	established atomic.Bool // the handshake has completed
+	handshook   atomic.Bool // pion's handshake of this connection has returned: pion passes read errors to Read
 	replaced    atomic.Bool
 	onReplace   atomic.Pointer[func()]
 	moved       atomic.Bool
@@ -523,6 +530,10 @@ type peerConn struct {
 	counting atomic.Bool
 	records  atomic.Int64
 	recordIn chan struct{}
+	// holdBuffer: the session's reader no longer lets go of its buffer
+	// when quiet: a read deadline was set, so Read waits inside pion and
+	// would take one errReleased after another until it passes.
+	holdBuffer atomic.Bool
 
 	// Guarded by l.mu.
 	handshaking bool          // counted in l.handshaking
@@ -548,11 +559,84 @@ func (p *peerConn) deliver(from netip.AddrPort, b []byte) {
 		return // full: dropped
 	}
 	p.inQ = append(p.inQ, datagram{b: append([]byte(nil), b...), from: from})
+	unpaid := p.unpaid
+	p.quiet, p.unpaid = false, 0
 	p.inMu.Unlock()
+	if unpaid > 0 {
+		// pion's reader waits to hand Read the errReleased it got: they
+		// count as records, so that sessionConn.Read takes them, and
+		// pion's reader goes on to read this datagram.
+		p.records.Add(int64(unpaid))
+		select {
+		case p.recordIn <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case p.inReady <- struct{}{}:
 	default:
 	}
+}
+
+// releaseAfter is how long an established session's datagrams may stop
+// before pion's reader lets go of its read buffer (see ReadFrom).
+const releaseAfter = 500 * time.Millisecond
+
+// errReleased is what ReadFrom returns to pion's reader of a quiet
+// established session so that it puts its read buffer back; pion hands it
+// to Read, which sessionConn.Read passes over.
+var errReleased = errors.New("gateway: quiet session: read buffer released")
+
+// maxReleased is how many errReleased it takes to park pion's reader:
+// pion buffers one for Read, then waits to hand on the next. While Read
+// takes them (a record counted earlier had yielded nothing), ReadFrom
+// returns more.
+const maxReleased = 2
+
+// take takes the oldest datagram queued, or says that pion's reader
+// should let go of its buffer: the session has been quiet for
+// releaseAfter and fewer than maxReleased errReleased are waiting.
+func (p *peerConn) take() (d datagram, ok, release bool) {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	if len(p.inQ) == 0 && p.quiet && p.out < maxReleased && !p.holdBuffer.Load() {
+		p.out++
+		p.unpaid++
+		return datagram{}, false, true
+	}
+	d, ok = p.popLocked()
+	return d, ok, false
+}
+
+// tookReleased notes that Read took an errReleased. pion hands them on in
+// order, and deliver counts all those out at once, so the one taken was
+// not counted in records only when none of those out was. (Read may take
+// one before the next datagram: a record counted earlier had yielded
+// nothing, a handshake record.) A miscount would only ever be too many
+// records, which makes one Read wait inside pion.
+func (p *peerConn) tookReleased() {
+	p.inMu.Lock()
+	if p.unpaid > 0 && p.unpaid == p.out {
+		p.unpaid--
+	}
+	if p.out > 0 {
+		p.out--
+	}
+	p.inMu.Unlock()
+}
+
+// setQuiet marks the session quiet if nothing came in meanwhile.
+func (p *peerConn) setQuiet() {
+	p.inMu.Lock()
+	p.quiet = len(p.inQ) == 0
+	p.inMu.Unlock()
+}
+
+// releasable says whether a quiet session's reader may let go of its
+// buffer: once the handshake has completed (pion passes a read error to
+// Read only then) and records are counted (waitRecord).
+func (p *peerConn) releasable() bool {
+	return p.handshook.Load() && p.counting.Load()
 }
 
 // keptQueue is the largest array an empty queue keeps.
@@ -562,6 +646,11 @@ const keptQueue = 4
 func (p *peerConn) pop() (datagram, bool) {
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
+	return p.popLocked()
+}
+
+// popLocked is pop with inMu held.
+func (p *peerConn) popLocked() (datagram, bool) {
 	n := len(p.inQ)
 	if n == 0 {
 		return datagram{}, false
@@ -592,21 +681,42 @@ func (p *peerConn) isClosed() bool {
 	}
 }
 
+// ReadFrom is pion's read of the session's next datagram, with a read
+// buffer of its own (8 KiB) that it holds while it waits here. Once an
+// established session has been quiet for releaseAfter, ReadFrom returns
+// errReleased instead, which pion passes on to Read, putting the buffer
+// back; after maxReleased of them pion's reader waits for Read to take
+// them, holding no buffer and no watcher goroutine (pion's netctx starts
+// one for every read). The session's next datagram counts them as records
+// (deliver), so that sessionConn.Read takes them and pion reads on.
 func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		if p.isClosed() {
 			return 0, nil, net.ErrClosed
 		}
-		d, ok := p.pop()
+		d, ok, release := p.take()
+		if release {
+			return 0, nil, errReleased
+		}
 		if !ok {
+			// pion may read again before its handshake has returned
+			// (releasable): the timer is armed in any case.
+			t := time.NewTimer(releaseAfter)
 			select {
 			case <-p.inReady:
-				continue
+			case <-t.C:
+				if p.releasable() {
+					p.setQuiet()
+				}
 			case <-p.closed:
+				t.Stop()
 				return 0, nil, net.ErrClosed
 			case <-p.rd.wait():
+				t.Stop()
 				return 0, nil, os.ErrDeadlineExceeded
 			}
+			t.Stop()
+			continue
 		}
 		p.touch()
 		if p.counting.Load() {
@@ -806,6 +916,7 @@ func (c *dtlsConn) HandshakeContext(ctx context.Context) error {
 		return err
 	}
 	c.peer.established.Store(true)
+	c.peer.handshook.Store(true)
 	return nil
 }
 

@@ -79,6 +79,9 @@ func (l *DTLSListener) resumeLocked(p *peerConn) bool {
 	ps := p.parked
 	p.raddr = net.UDPAddrFromAddrPort(p.addr)
 	p.inQ, p.inReady = nil, make(chan struct{}, 1)
+	p.quiet, p.out, p.unpaid = false, 0, 0
+	p.handshook.Store(false)
+	p.holdBuffer.Store(false)
 	p.closed = make(chan struct{})
 	p.rd = makeDeadline()
 	p.recordIn = make(chan struct{}, 1)

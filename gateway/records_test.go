@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,4 +101,54 @@ func TestWaitRecord(t *testing.T) {
 	wait()
 	close(p.closed)
 	done("when the packet flow ended")
+}
+
+// A quiet session's reader is handed errReleased until maxReleased are
+// out; the next datagram counts those not yet counted as records, and
+// Read taking one before that (a record counted earlier yielded nothing)
+// lets ReadFrom hand out another. With a read deadline set, none.
+func TestReleaseAccounting(t *testing.T) {
+	p := &peerConn{recordIn: make(chan struct{}, 1), inReady: make(chan struct{}, 1), closed: make(chan struct{})}
+	take := func() (bool, bool) {
+		_, ok, release := p.take()
+		return ok, release
+	}
+	if _, release := take(); release {
+		t.Fatal("released before the session was quiet")
+	}
+	p.setQuiet()
+	for i := range maxReleased {
+		if _, release := take(); !release {
+			t.Fatalf("errReleased %d not handed out", i+1)
+		}
+	}
+	if ok, release := take(); ok || release {
+		t.Fatalf("a third take: ok %v, release %v; want neither", ok, release)
+	}
+	// Read takes one before any datagram: it was not counted.
+	p.tookReleased()
+	if p.out != 1 || p.unpaid != 1 {
+		t.Fatalf("after Read took one: out %d, unpaid %d; want 1, 1", p.out, p.unpaid)
+	}
+	if _, release := take(); !release {
+		t.Fatal("no errReleased after Read took one")
+	}
+	p.deliver(netip.AddrPortFrom(netip.IPv4Unspecified(), 1), []byte{1})
+	if n := p.records.Load(); n != maxReleased {
+		t.Fatalf("records after the datagram = %d, want %d", n, maxReleased)
+	}
+	if ok, release := take(); !ok || release {
+		t.Fatalf("after the datagram: ok %v, release %v; want the datagram", ok, release)
+	}
+	// Read takes the two counted ones: nothing is left uncounted.
+	p.tookReleased()
+	p.tookReleased()
+	if p.out != 0 || p.unpaid != 0 {
+		t.Fatalf("after Read took them: out %d, unpaid %d; want 0, 0", p.out, p.unpaid)
+	}
+	p.setQuiet()
+	p.holdBuffer.Store(true)
+	if _, release := take(); release {
+		t.Fatal("released with a read deadline set")
+	}
 }
