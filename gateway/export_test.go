@@ -75,3 +75,7 @@ func (f ListenerForTest) Released() int {
 	}
 	return n
 }
+
+// WaitingReads returns the number of pion readers waiting in ReadFrom,
+// each holding its read buffer.
+func (f ListenerForTest) WaitingReads() int64 { return f.l.waitingReads.Load() }

@@ -71,6 +71,9 @@ type DTLSListener struct {
 	readDone  chan struct{} // closed when the read loop ends
 	readErr   error         // why it ended; set before readDone is closed
 	datagrams atomic.Int64  // datagrams routed (or dropped) so far
+	// waitingReads counts pion's readers waiting in peerConn.ReadFrom,
+	// each with its read buffer.
+	waitingReads atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
@@ -530,6 +533,8 @@ type peerConn struct {
 	counting atomic.Bool
 	records  atomic.Int64
 	recordIn chan struct{}
+	// quietTimer is wait's; only pion's reader uses it.
+	quietTimer *time.Timer
 	// holdBuffer: the session's reader no longer lets go of its buffer
 	// when quiet: a read deadline was set, so Read waits inside pion and
 	// would take one errReleased after another until it passes.
@@ -610,14 +615,19 @@ func (p *peerConn) take() (d datagram, ok, release bool) {
 
 // tookReleased notes that Read took an errReleased. pion hands them on in
 // order, and deliver counts all those out at once, so the one taken was
-// not counted in records only when none of those out was. (Read may take
-// one before the next datagram: a record counted earlier had yielded
-// nothing, a handshake record.) A miscount would only ever be too many
-// records, which makes one Read wait inside pion.
+// not counted in records only when none of those out was. (Read takes one
+// before the next datagram when a record counted earlier yielded nothing:
+// a handshake record, or a datagram pion discarded.) A miscount would only
+// ever be too many records, which makes one Read wait inside pion.
 func (p *peerConn) tookReleased() {
 	p.inMu.Lock()
 	if p.unpaid > 0 && p.unpaid == p.out {
 		p.unpaid--
+		// No datagram has come since: what Read had before it has been
+		// taken, and a count left in records is one that yielded nothing
+		// (datagrams pion discards count too). Dropped here, so that the
+		// next ones do not make Read and pion trade errReleased.
+		p.records.Store(0)
 	}
 	if p.out > 0 {
 		p.out--
@@ -681,6 +691,49 @@ func (p *peerConn) isClosed() bool {
 	}
 }
 
+// wait waits for a datagram, the end of the packet flow or the read
+// deadline, and marks the session quiet when it has waited releaseAfter.
+// Its timer runs only while the session is not quiet yet and may still
+// let go of its buffer; pion may read again before its handshake has
+// returned (releasable), so it runs then too, and is checked when it
+// fires.
+func (p *peerConn) wait() error {
+	var quiet <-chan time.Time
+	if p.mayQuiet() {
+		if p.quietTimer == nil {
+			p.quietTimer = time.NewTimer(releaseAfter)
+		} else {
+			p.quietTimer.Reset(releaseAfter)
+		}
+		defer p.quietTimer.Stop()
+		quiet = p.quietTimer.C
+	}
+	p.l.waitingReads.Add(1)
+	defer p.l.waitingReads.Add(-1)
+	select {
+	case <-p.inReady:
+	case <-quiet:
+		if p.releasable() {
+			p.setQuiet()
+		}
+	case <-p.closed:
+		return net.ErrClosed
+	case <-p.rd.wait():
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// mayQuiet says whether the session may yet become quiet.
+func (p *peerConn) mayQuiet() bool {
+	if p.holdBuffer.Load() {
+		return false
+	}
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	return !p.quiet
+}
+
 // ReadFrom is pion's read of the session's next datagram, with a read
 // buffer of its own (8 KiB) that it holds while it waits here. Once an
 // established session has been quiet for releaseAfter, ReadFrom returns
@@ -699,23 +752,9 @@ func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			return 0, nil, errReleased
 		}
 		if !ok {
-			// pion may read again before its handshake has returned
-			// (releasable): the timer is armed in any case.
-			t := time.NewTimer(releaseAfter)
-			select {
-			case <-p.inReady:
-			case <-t.C:
-				if p.releasable() {
-					p.setQuiet()
-				}
-			case <-p.closed:
-				t.Stop()
-				return 0, nil, net.ErrClosed
-			case <-p.rd.wait():
-				t.Stop()
-				return 0, nil, os.ErrDeadlineExceeded
+			if err := p.wait(); err != nil {
+				return 0, nil, err
 			}
-			t.Stop()
 			continue
 		}
 		p.touch()

@@ -106,16 +106,27 @@ func TestWaitRecord(t *testing.T) {
 // A quiet session's reader is handed errReleased until maxReleased are
 // out; the next datagram counts those not yet counted as records, and
 // Read taking one before that (a record counted earlier yielded nothing)
-// lets ReadFrom hand out another. With a read deadline set, none.
+// drops the stray counts and lets ReadFrom hand out another. A datagram
+// ends the quiet; with a read deadline set, nothing is released.
 func TestReleaseAccounting(t *testing.T) {
 	p := &peerConn{recordIn: make(chan struct{}, 1), inReady: make(chan struct{}, 1), closed: make(chan struct{})}
 	take := func() (bool, bool) {
 		_, ok, release := p.take()
 		return ok, release
 	}
+	datagram := func() {
+		p.deliver(netip.AddrPortFrom(netip.IPv4Unspecified(), 1), []byte{1})
+	}
+	state := func(what string, out, unpaid int, records int64) {
+		t.Helper()
+		if p.out != out || p.unpaid != unpaid || p.records.Load() != records {
+			t.Fatalf("%s: out %d, unpaid %d, records %d; want %d, %d, %d", what, p.out, p.unpaid, p.records.Load(), out, unpaid, records)
+		}
+	}
 	if _, release := take(); release {
 		t.Fatal("released before the session was quiet")
 	}
+	p.records.Store(3) // counts that yielded nothing
 	p.setQuiet()
 	for i := range maxReleased {
 		if _, release := take(); !release {
@@ -125,28 +136,49 @@ func TestReleaseAccounting(t *testing.T) {
 	if ok, release := take(); ok || release {
 		t.Fatalf("a third take: ok %v, release %v; want neither", ok, release)
 	}
-	// Read takes one before any datagram: it was not counted.
+	// Read takes one before any datagram: it was not counted, and the
+	// counts left yielded nothing.
 	p.tookReleased()
-	if p.out != 1 || p.unpaid != 1 {
-		t.Fatalf("after Read took one: out %d, unpaid %d; want 1, 1", p.out, p.unpaid)
-	}
+	state("Read took one before a datagram", 1, 1, 0)
 	if _, release := take(); !release {
 		t.Fatal("no errReleased after Read took one")
 	}
-	p.deliver(netip.AddrPortFrom(netip.IPv4Unspecified(), 1), []byte{1})
-	if n := p.records.Load(); n != maxReleased {
-		t.Fatalf("records after the datagram = %d, want %d", n, maxReleased)
-	}
+	datagram()
+	state("after a datagram", 2, 0, 2)
 	if ok, release := take(); !ok || release {
 		t.Fatalf("after the datagram: ok %v, release %v; want the datagram", ok, release)
 	}
-	// Read takes the two counted ones: nothing is left uncounted.
-	p.tookReleased()
-	p.tookReleased()
-	if p.out != 0 || p.unpaid != 0 {
-		t.Fatalf("after Read took them: out %d, unpaid %d; want 0, 0", p.out, p.unpaid)
+	p.records.Add(1) // ReadFrom counts the datagram it hands pion
+	if _, release := take(); release {
+		t.Fatal("released again after a datagram, before the session was quiet again")
 	}
+	// Read takes the two counted ones and the datagram's data.
+	for range 3 {
+		p.records.Add(-1)
+	}
+	p.tookReleased()
+	p.tookReleased()
+	state("after Read took them", 0, 0, 0)
+
+	// One counted and one not: taking the counted one leaves the other
+	// uncounted, and the next datagram counts it.
 	p.setQuiet()
+	take()
+	datagram()
+	take()           // the datagram
+	p.records.Add(1) // counted by ReadFrom
+	p.setQuiet()
+	take()
+	state("one counted, one not", 2, 1, 2)
+	p.records.Add(-1) // Read's count for the first errReleased
+	p.tookReleased()
+	state("Read took the counted one", 1, 1, 1)
+	datagram()
+	state("the next datagram", 1, 0, 2)
+
+	p.inQ = nil
+	p.setQuiet()
+	p.out, p.unpaid = 0, 0
 	p.holdBuffer.Store(true)
 	if _, release := take(); release {
 		t.Fatal("released with a read deadline set")
