@@ -533,7 +533,8 @@ type peerConn struct {
 	counting atomic.Bool
 	records  atomic.Int64
 	recordIn chan struct{}
-	// quietTimer is wait's; only pion's reader uses it.
+	// quietTimer is wait's, while the session is not quiet; only pion's
+	// reader uses it.
 	quietTimer *time.Timer
 	// holdBuffer: the session's reader no longer lets go of its buffer
 	// when quiet: a read deadline was set, so Read waits inside pion and
@@ -635,11 +636,13 @@ func (p *peerConn) tookReleased() {
 	p.inMu.Unlock()
 }
 
-// setQuiet marks the session quiet if nothing came in meanwhile.
-func (p *peerConn) setQuiet() {
+// setQuiet marks the session quiet if nothing came in meanwhile, and
+// says whether it did.
+func (p *peerConn) setQuiet() bool {
 	p.inMu.Lock()
+	defer p.inMu.Unlock()
 	p.quiet = len(p.inQ) == 0
-	p.inMu.Unlock()
+	return p.quiet
 }
 
 // releasable says whether a quiet session's reader may let go of its
@@ -705,16 +708,17 @@ func (p *peerConn) wait() error {
 		} else {
 			p.quietTimer.Reset(releaseAfter)
 		}
-		defer p.quietTimer.Stop()
-		quiet = p.quietTimer.C
+		t := p.quietTimer
+		defer t.Stop()
+		quiet = t.C
 	}
 	p.l.waitingReads.Add(1)
 	defer p.l.waitingReads.Add(-1)
 	select {
 	case <-p.inReady:
 	case <-quiet:
-		if p.releasable() {
-			p.setQuiet()
+		if p.releasable() && p.setQuiet() {
+			p.quietTimer = nil // a quiet session keeps no timer
 		}
 	case <-p.closed:
 		return net.ErrClosed
