@@ -71,6 +71,9 @@ type DTLSListener struct {
 	readDone  chan struct{} // closed when the read loop ends
 	readErr   error         // why it ended; set before readDone is closed
 	datagrams atomic.Int64  // datagrams routed (or dropped) so far
+	// readBuffer is the UDP socket's receive buffer in bytes, as the
+	// kernel granted it (0: unknown).
+	readBuffer int
 	// waitingReads counts pion's readers waiting in peerConn.ReadFrom,
 	// each with its read buffer.
 	waitingReads atomic.Int64

@@ -495,6 +495,7 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", address, err)
 	}
+	readBuffer := growReadBuffer(udp)
 	cert, err := s.dtlsCertificate()
 	if err != nil {
 		udp.Close()
@@ -509,6 +510,7 @@ func (s *Server) Listen(network, address string) (*DTLSListener, error) {
 		return nil, fmt.Errorf("gateway: DTLS settings: %w", err)
 	}
 	l := newDTLSListener(s, udp, opts)
+	l.readBuffer = readBuffer
 	s.loadSessions(l)
 	return l, nil
 }
@@ -589,7 +591,8 @@ func (s *Server) Serve(l Listener) error {
 		slog.String("id", s.ID), slog.Int64("max_sessions", s.maxSessions()), slog.Duration("idle_timeout", s.idleTimeout()),
 		slog.Int64("max_pending_handshakes", s.maxPendingHandshakes()), slog.Duration("handshake_timeout", s.handshakeTimeout()),
 		slog.Int64("max_request_bytes", s.maxRequestBytes()), slog.Int("max_auth_per_minute", capOr(s.MaxAuthPerMinute, DefaultMaxAuthPerMinute)),
-		slog.Int("max_concurrent_auth", capOr(s.MaxConcurrentAuth, DefaultMaxConcurrentAuth)), slog.Duration("timeout", s.timeout()))
+		slog.Int("max_concurrent_auth", capOr(s.MaxConcurrentAuth, DefaultMaxConcurrentAuth)), slog.Duration("timeout", s.timeout()),
+		slog.Int("udp_read_buffer", readBufferOf(l)))
 	err := cs.Serve(&sessionListener{Listener: l, s: s})
 	l.Close()
 	if s.isClosed() {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -270,14 +271,24 @@ func TestStableDTLSCertificate(t *testing.T) {
 	p.Stdout.Wait("IoT Gateway server started.\n")
 	p.Stderr.Wait(`"msg":"gateway serving"`)
 	var addr string
+	var readBuffer float64
 	for _, line := range strings.Split(p.Stderr.String(), "\n") {
 		var v map[string]any
 		if json.Unmarshal([]byte(line), &v) == nil && v["msg"] == "gateway serving" {
 			addr, _ = v["address"].(string)
+			readBuffer, _ = v["udp_read_buffer"].(float64)
 		}
 	}
 	if addr == "" {
 		t.Fatalf("no JSON serving line:\n%s", p.Stderr)
+	}
+	// The gateway asks for a 4 MiB UDP receive buffer, which Linux grants
+	// up to net.core.rmem_max.
+	if b, err := os.ReadFile("/proc/sys/net/core/rmem_max"); err == nil {
+		max, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if want := min(4<<20, max); int(readBuffer) != want {
+			t.Errorf("udp_read_buffer = %v, want %d (4 MiB, or rmem_max %d)", readBuffer, want, max)
+		}
 	}
 	if strings.Contains(p.Stderr.String(), "no DTLS certificate configured") {
 		t.Error("warned about a missing DTLS certificate")
