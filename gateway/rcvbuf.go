@@ -2,19 +2,19 @@ package gateway
 
 import "net"
 
-// udpReadBuffer is the receive buffer the gateway asks for on its UDP
+// UDPReadBuffer is the receive buffer the gateway asks for on its UDP
 // socket. A burst of datagrams for many sessions at once (things waking
 // together, or closing together) can come faster than the one reader
 // takes them while thousands of sessions wake; with the kernel's default
 // (about 200 KiB, a few hundred small datagrams) the rest is dropped and
 // the things must send again. Linux grants at most net.core.rmem_max;
 // "gateway serving" logs what it granted (udp_read_buffer).
-const udpReadBuffer = 4 << 20
+const UDPReadBuffer = 4 << 20
 
-// growReadBuffer asks for udpReadBuffer on udp and returns the receive
+// growReadBuffer asks for UDPReadBuffer on udp and returns the receive
 // buffer it has, in bytes (0 where it cannot be read).
 func growReadBuffer(udp *net.UDPConn) int {
-	_ = udp.SetReadBuffer(udpReadBuffer)
+	_ = udp.SetReadBuffer(UDPReadBuffer)
 	got, ok := readBufferSize(udp)
 	if !ok {
 		return 0

@@ -30,6 +30,7 @@ import (
 
 	"github.com/thingway/thingway/amclient/amtest"
 	"github.com/thingway/thingway/coapx"
+	"github.com/thingway/thingway/gateway"
 	"github.com/thingway/thingway/internal/examplepki"
 	"github.com/thingway/thingway/internal/pemkey"
 	"github.com/thingway/thingway/internal/proctest"
@@ -375,5 +376,23 @@ func TestConfigFile(t *testing.T) {
 	}
 	if want := "gateway: " + bad + ":2: unknown key \"idel-timeout\" (did you mean idle-timeout?)\n"; q.Stderr.String() != want {
 		t.Errorf("stderr = %q, want %q", q.Stderr, want)
+	}
+}
+
+// The sysctl drop-in in resources/ lets the kernel grant the UDP receive
+// buffer the gateway asks for.
+func TestSysctlDropIn(t *testing.T) {
+	b, err := os.ReadFile("../../resources/systemd/99-thingway-gateway.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rmemMax int
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "net.core.rmem_max" {
+			rmemMax, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if rmemMax < gateway.UDPReadBuffer {
+		t.Errorf("net.core.rmem_max = %d in the drop-in, want at least gateway.UDPReadBuffer, %d", rmemMax, gateway.UDPReadBuffer)
 	}
 }
