@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/oauth2"
@@ -211,17 +210,7 @@ func (s *Server) handleServerInfo(c *reqCtx, sub string) error {
 	default:
 		return errNotFound
 	}
-	if f := c.r.URL.Query().Get("_fields"); f != "" {
-		keep := map[string]bool{"_id": true, "_rev": true}
-		for _, name := range strings.Split(f, ",") {
-			keep[strings.TrimSpace(name)] = true
-		}
-		for k := range info {
-			if !keep[k] {
-				delete(info, k)
-			}
-		}
-	}
+	crest.KeepFields(info, c.r.URL.Query().Get("_fields"))
 	c.w.Header().Set("Content-API-Version", "resource=1.1")
 	crest.WriteJSON(c.w, http.StatusOK, info)
 	return nil

@@ -105,3 +105,17 @@ func TestQueries(t *testing.T) {
 		t.Errorf("empty query answer %d %v", w.Code, m)
 	}
 }
+
+// _fields keeps the members named (spaces around the commas allowed) and
+// always _id and _rev; no _fields keeps all.
+func TestKeepFields(t *testing.T) {
+	m := map[string]any{"_id": "a", "_rev": "1", "cn": "x", "mail": "y", "sn": "z"}
+	crest.KeepFields(m, "cn, sn,nope")
+	if len(m) != 4 || m["cn"] != "x" || m["sn"] != "z" || m["_id"] != "a" || m["_rev"] != "1" {
+		t.Errorf("kept %v", m)
+	}
+	crest.KeepFields(m, "")
+	if len(m) != 4 {
+		t.Errorf("no _fields dropped members: %v", m)
+	}
+}

@@ -42,3 +42,21 @@ func Count(q url.Values, name string) (int, error) {
 	}
 	return n, nil
 }
+
+// KeepFields applies a request's _fields to the resource m: fields, when
+// not empty, is a comma-separated list of the members to keep; _id and
+// _rev are always kept.
+func KeepFields(m map[string]any, fields string) {
+	if fields == "" {
+		return
+	}
+	keep := map[string]bool{"_id": true, "_rev": true}
+	for _, name := range strings.Split(fields, ",") {
+		keep[strings.TrimSpace(name)] = true
+	}
+	for k := range m {
+		if !keep[k] {
+			delete(m, k)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/thingway/thingway/amclient/amtest/internal/crest"
 	"github.com/thingway/thingway/amclient/amtest/internal/proof"
 )
 
@@ -172,17 +173,7 @@ func (x *Identity) JSON(major int) map[string]any {
 // _id and _rev are always kept.
 func (x *Identity) Filtered(major int, fields string) map[string]any {
 	out := x.JSON(major)
-	if fields != "" {
-		keep := map[string]bool{"_id": true, "_rev": true}
-		for _, name := range strings.Split(fields, ",") {
-			keep[strings.TrimSpace(name)] = true
-		}
-		for k := range out {
-			if !keep[k] {
-				delete(out, k)
-			}
-		}
-	}
+	crest.KeepFields(out, fields)
 	return out
 }
 
