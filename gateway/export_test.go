@@ -76,6 +76,16 @@ func (f ListenerForTest) Released() int {
 	return n
 }
 
-// WaitingReads returns the number of pion readers waiting in ReadFrom,
-// each holding its read buffer.
-func (f ListenerForTest) WaitingReads() int64 { return f.l.waitingReads.Load() }
+// WaitingReads returns the number of sessions whose pion reader waits in
+// ReadFrom, holding its read buffer.
+func (f ListenerForTest) WaitingReads() int {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	n := 0
+	for _, p := range f.l.peers {
+		if p.waiting.Load() {
+			n++
+		}
+	}
+	return n
+}

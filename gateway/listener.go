@@ -74,9 +74,6 @@ type DTLSListener struct {
 	// readBuffer is the UDP socket's receive buffer in bytes, as the
 	// kernel granted it (0: unknown).
 	readBuffer int
-	// waitingReads counts pion's readers waiting in peerConn.ReadFrom,
-	// each with its read buffer.
-	waitingReads atomic.Int64
 
 	mu        sync.Mutex
 	closed    bool
@@ -539,6 +536,8 @@ type peerConn struct {
 	// quietTimer is wait's, while the session is not quiet; only pion's
 	// reader uses it.
 	quietTimer *time.Timer
+	// waiting: pion's reader waits in ReadFrom, with its read buffer.
+	waiting atomic.Bool
 	// holdBuffer: the session's reader no longer lets go of its buffer
 	// when quiet: a read deadline was set, so Read waits inside pion and
 	// would take one errReleased after another until it passes.
@@ -649,10 +648,11 @@ func (p *peerConn) setQuiet() bool {
 }
 
 // releasable says whether a quiet session's reader may let go of its
-// buffer: once the handshake has completed (pion passes a read error to
-// Read only then) and records are counted (waitRecord).
+// buffer: once its handshake has returned, for pion passes a read error
+// to Read only then. Records are counted by then (waitRecord): from the
+// peer's verified Finished on, or from the resumption.
 func (p *peerConn) releasable() bool {
-	return p.handshook.Load() && p.counting.Load()
+	return p.handshook.Load()
 }
 
 // keptQueue is the largest array an empty queue keeps.
@@ -715,8 +715,8 @@ func (p *peerConn) wait() error {
 		defer t.Stop()
 		quiet = t.C
 	}
-	p.l.waitingReads.Add(1)
-	defer p.l.waitingReads.Add(-1)
+	p.waiting.Store(true)
+	defer p.waiting.Store(false)
 	select {
 	case <-p.inReady:
 	case <-quiet:
